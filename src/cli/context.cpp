@@ -1,0 +1,32 @@
+#include "cli/context.h"
+
+namespace clipscope::cli {
+
+LoadOptions Context::load_options() const {
+  LoadOptions o;
+  o.device = parse_device(device);
+  o.cache_dir = cache_dir;
+  o.progress = !quiet;
+  return o;
+}
+
+CLIP Context::load_model(const std::string& spec) const {
+  set_threads(threads);
+  return load_clip(spec, load_options());
+}
+
+Tokenizer Context::load_tokenizer(const std::optional<std::string>& vocab, const CLIP& model) const {
+  return Tokenizer(resolve_vocab_path(vocab, load_options()), static_cast<int>(model->config().vocab_size));
+}
+
+void add_model_option(CLI::App& cmd, std::string& model) {
+  cmd.add_option("-m,--model", model, "Official name (RN50, ViT-B/32, ...; see `clipscope models`) or checkpoint path")
+      ->required();
+}
+
+void add_vocab_option(CLI::App& cmd, std::optional<std::string>& vocab) {
+  cmd.add_option("--vocab", vocab,
+                 "BPE merges file (default: $CLIPSCOPE_VOCAB, else OpenAI's bpe_simple_vocab_16e6.txt.gz, cached)");
+}
+
+}  // namespace clipscope::cli

@@ -1,0 +1,40 @@
+#pragma once
+// What every subcommand shares: global options and the model/tokenizer they name.
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "core/model/clip.h"
+#include "core/model/loader.h"
+#include "core/text/tokenizer.h"
+
+namespace clipscope::cli {
+
+struct Context {
+  // Global options.
+  std::string device = "cpu";
+  int threads = 0;  // 0 = every core
+  std::string cache_dir;
+  bool quiet = false;
+
+  LoadOptions load_options() const;
+  CLIP load_model(const std::string& spec) const;
+  // The tokenizer for a model: `vocab` path when given, else the default BPE file.
+  Tokenizer load_tokenizer(const std::optional<std::string>& vocab, const CLIP& model) const;
+};
+
+// Each subcommand adds itself to the app; its callback runs after parsing.
+void add_models_commands(CLI::App& app, Context& ctx);  // models, fetch
+void add_tokenize_command(CLI::App& app, Context& ctx);
+void add_layers_command(CLI::App& app, Context& ctx);
+void add_classify_command(CLI::App& app, Context& ctx);
+void add_embed_commands(CLI::App& app, Context& ctx);   // embed, activations
+
+// Adds --model (required) and --vocab to a subcommand.
+void add_model_option(CLI::App& cmd, std::string& model);
+void add_vocab_option(CLI::App& cmd, std::optional<std::string>& vocab);
+
+}  // namespace clipscope::cli

@@ -1,0 +1,47 @@
+// clipscope: a thin command line over the core library. Each subcommand lives in
+// commands/; errors surface as one line "clipscope: <message>" and exit code 1.
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+
+#include "cli/context.h"
+#include "core/util/error.h"
+
+int main(int argc, char** argv) {
+  using namespace clipscope;
+  cli::Context ctx;
+  CLI::App app{"clipscope: find out what the neurons of CLIP models mean", "clipscope"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "clipscope 0.1.0");
+  app.add_option("--device", ctx.device, "cpu, cuda or cuda:N")->default_val("cpu");
+  app.add_option("--threads", ctx.threads, "CPU threads for LibTorch (default: every core)")->default_val(0);
+  app.add_option("--cache-dir", ctx.cache_dir,
+                 "Where weights and vocabularies are cached (default: $CLIPSCOPE_CACHE, else $XDG_CACHE_HOME/clipscope)");
+  app.add_flag("-q,--quiet", ctx.quiet, "No progress output on stderr");
+  // Global options may be given after the subcommand too.
+  app.fallthrough();
+
+  cli::add_models_commands(app, ctx);
+  cli::add_tokenize_command(app, ctx);
+  cli::add_layers_command(app, ctx);
+  cli::add_classify_command(app, ctx);
+  cli::add_embed_commands(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "clipscope: %s\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    std::fprintf(stderr, "clipscope: %s\n", msg.substr(0, msg.find('\n')).c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "clipscope: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,80 @@
+#include "core/model/loader.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "core/hub/zoo.h"
+#include "core/model/checkpoint.h"
+#include "core/util/error.h"
+
+namespace clipscope {
+namespace fs = std::filesystem;
+
+torch::Device parse_device(const std::string& spec) {
+  if (spec == "cpu") return torch::kCPU;
+  if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw Error(fmt::format("--device {}: CUDA is not available in this LibTorch build or on this machine", spec));
+    try {
+      return torch::Device(spec);
+    } catch (const c10::Error&) {
+    }
+  }
+  throw Error(fmt::format("--device {}: expected cpu, cuda or cuda:N", spec));
+}
+
+void set_threads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+}
+
+namespace {
+fs::path cache_dir_of(const LoadOptions& options) {
+  return options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
+}
+}  // namespace
+
+fs::path resolve_model_path(const std::string& spec, const LoadOptions& options) {
+  std::error_code ec;
+  if (fs::exists(spec, ec)) return spec;
+  if (auto official = find_official_model(spec)) return ensure_cached(*official, cache_dir_of(options), options.progress);
+  const bool looks_like_path = spec.find('/') != std::string::npos || spec.ends_with(".pt") || spec.ends_with(".pth") ||
+                               spec.ends_with(".bin");
+  if (looks_like_path) throw Error(fmt::format("{}: no such file", spec));
+  throw Error(fmt::format("unknown model '{}': not a file and not an official name (see `clipscope models`)", spec));
+}
+
+fs::path resolve_vocab_path(const std::optional<std::string>& spec, const LoadOptions& options) {
+  if (spec && !spec->empty()) {
+    if (!fs::exists(*spec)) throw Error(fmt::format("{}: no such file (--vocab)", *spec));
+    return *spec;
+  }
+  if (const char* env = std::getenv("CLIPSCOPE_VOCAB"); env && *env) {
+    if (!fs::exists(env)) throw Error(fmt::format("{}: no such file ($CLIPSCOPE_VOCAB)", env));
+    return env;
+  }
+  return ensure_cached(bpe_vocab_file(), cache_dir_of(options), options.progress);
+}
+
+CLIP load_clip_file(const fs::path& path, torch::Device device) {
+  Checkpoint ckpt = read_checkpoint(path);
+  CLIPConfig config;
+  try {
+    config = CLIPConfig::from_state_dict(ckpt.state_dict);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: unsupported architecture: {}", path.string(), e.what()));
+  }
+  CLIP model(config);
+  load_state_dict(*model, ckpt.state_dict, path.string());
+  model->eval();
+  model->to(device);
+  return model;
+}
+
+CLIP load_clip(const std::string& spec, const LoadOptions& options) {
+  return load_clip_file(resolve_model_path(spec, options), options.device);
+}
+
+}  // namespace clipscope

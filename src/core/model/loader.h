@@ -1,0 +1,39 @@
+#pragma once
+// From a user's --model / --vocab / --device to a ready CLIP: a name resolves
+// through the cache (downloading when needed), a path loads a file.
+#include <torch/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "core/model/clip.h"
+#include "core/text/tokenizer.h"
+
+namespace clipscope {
+
+struct LoadOptions {
+  torch::Device device = torch::kCPU;
+  std::filesystem::path cache_dir;  // empty: default_cache_dir()
+  bool progress = true;             // download progress on stderr
+};
+
+// "cpu", "cuda", "cuda:N"; throws Error when CUDA is asked for but unavailable.
+torch::Device parse_device(const std::string& spec);
+// Sets LibTorch's intra-op threads; threads <= 0 means every core of the machine
+// (Debian's LibTorch otherwise starts with one).
+void set_threads(int threads);
+
+// A file path as given, or an official model name ("RN50", "ViT-B/32") resolved
+// to its cached checkpoint (downloaded and verified when absent).
+std::filesystem::path resolve_model_path(const std::string& spec, const LoadOptions& options = {});
+// The BPE merges file: `spec` when given (a path), else $CLIPSCOPE_VOCAB, else the
+// cached download of OpenAI's bpe_simple_vocab_16e6.txt.gz.
+std::filesystem::path resolve_vocab_path(const std::optional<std::string>& spec, const LoadOptions& options = {});
+
+// Reads a checkpoint, builds the matching architecture, loads the weights as
+// fp32 and moves the model to the device, in eval mode.
+CLIP load_clip_file(const std::filesystem::path& path, torch::Device device = torch::kCPU);
+CLIP load_clip(const std::string& spec, const LoadOptions& options = {});
+
+}  // namespace clipscope

@@ -1,0 +1,221 @@
+#include "core/model/modules.h"
+
+#include <cmath>
+
+namespace clipscope {
+namespace F = torch::nn::functional;
+using torch::Tensor;
+
+namespace {
+
+torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = 0) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
+}
+
+// Scaled dot-product attention over OpenAI's (tokens, batch, width) layout, as
+// F.multi_head_attention_forward computes it after the input projections.
+// Returns (query tokens, batch, width); `pattern` receives (batch, heads, Lq, Lk).
+Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, const Tensor& mask, Tensor* pattern) {
+  const int64_t lq = q.size(0), lk = k.size(0), batch = q.size(1), width = q.size(2), head_dim = width / heads;
+  auto split = [&](const Tensor& t, int64_t len) { return t.reshape({len, batch * heads, head_dim}).transpose(0, 1); };
+  Tensor qh = split(q, lq) * (1.0 / std::sqrt(static_cast<double>(head_dim)));
+  Tensor scores = torch::bmm(qh, split(k, lk).transpose(1, 2));
+  if (mask.defined()) scores = scores + mask;
+  Tensor attn = torch::softmax(scores, -1);
+  if (pattern) *pattern = attn.view({batch, heads, lq, lk});
+  return torch::bmm(attn, split(v, lk)).transpose(0, 1).reshape({lq, batch, width});
+}
+
+}  // namespace
+
+Tensor quick_gelu(const Tensor& x) { return x * torch::sigmoid(1.702 * x); }
+
+// ----- ModifiedResNet -----------------------------------------------------------
+
+DownsampleImpl::DownsampleImpl(int64_t in, int64_t out, int64_t stride_) : stride(stride_) {
+  conv = register_module("0", make_conv(in, out, 1));
+  bn = register_module("1", torch::nn::BatchNorm2d(out));
+}
+
+BottleneckImpl::BottleneckImpl(std::string path_, int64_t inplanes, int64_t planes, int64_t stride_)
+    : path(std::move(path_)), stride(stride_) {
+  const int64_t expansion = 4;
+  conv1 = register_module("conv1", make_conv(inplanes, planes, 1));
+  bn1 = register_module("bn1", torch::nn::BatchNorm2d(planes));
+  conv2 = register_module("conv2", make_conv(planes, planes, 3, 1, 1));
+  bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes));
+  conv3 = register_module("conv3", make_conv(planes, planes * expansion, 1));
+  bn3 = register_module("bn3", torch::nn::BatchNorm2d(planes * expansion));
+  if (stride > 1 || inplanes != planes * expansion)
+    downsample = register_module("downsample", Downsample(inplanes, planes * expansion, stride));
+}
+
+Tensor BottleneckImpl::forward(const Tensor& x, ActivationCache* cache) {
+  auto m = [&](std::string_view leaf, const Tensor& t) -> const Tensor& {
+    return mark(cache, path, leaf, t, Layout::NCHW);
+  };
+  Tensor out = m("relu1", torch::relu(m("bn1", bn1(m("conv1", conv1(x))))));
+  out = m("relu2", torch::relu(m("bn2", bn2(m("conv2", conv2(out))))));
+  if (stride > 1) out = m("avgpool", F::avg_pool2d(out, F::AvgPool2dFuncOptions(stride)));
+  out = m("bn3", bn3(m("conv3", conv3(out))));
+
+  Tensor shortcut = x;
+  if (downsample) {
+    shortcut = stride > 1 ? F::avg_pool2d(x, F::AvgPool2dFuncOptions(stride)) : x;
+    shortcut = m("downsample.1", downsample->bn(m("downsample.0", downsample->conv(shortcut))));
+    m("downsample", shortcut);
+  }
+  // The residual sum before the final ReLU: where the article reads negative activations.
+  out = m("add", out + shortcut);
+  out = m("relu3", torch::relu(out));
+  return m("", out);
+}
+
+AttentionPool2dImpl::AttentionPool2dImpl(std::string path_, int64_t spacial_dim, int64_t embed_dim,
+                                         int64_t num_heads_, int64_t output_dim)
+    : path(std::move(path_)), num_heads(num_heads_) {
+  positional_embedding = register_parameter(
+      "positional_embedding", torch::randn({spacial_dim * spacial_dim + 1, embed_dim}) / std::sqrt(static_cast<double>(embed_dim)));
+  k_proj = register_module("k_proj", torch::nn::Linear(embed_dim, embed_dim));
+  q_proj = register_module("q_proj", torch::nn::Linear(embed_dim, embed_dim));
+  v_proj = register_module("v_proj", torch::nn::Linear(embed_dim, embed_dim));
+  c_proj = register_module("c_proj", torch::nn::Linear(embed_dim, output_dim));
+}
+
+Tensor AttentionPool2dImpl::forward(const Tensor& x_in, ActivationCache* cache) {
+  Tensor x = x_in.flatten(2).permute({2, 0, 1});                // (HW, N, C)
+  x = torch::cat({x.mean(0, /*keepdim=*/true), x}, 0);          // mean token first
+  x = x + positional_embedding.unsqueeze(1);
+  Tensor pattern;
+  const bool want_pattern = cache && cache->wants(path + ".pattern");
+  Tensor out = attend(q_proj(x.slice(0, 0, 1)), k_proj(x), v_proj(x), num_heads, Tensor(),
+                      want_pattern ? &pattern : nullptr);
+  if (want_pattern) mark(cache, path, "pattern", pattern, Layout::Pattern);
+  return mark(cache, path, "", c_proj(out).squeeze(0), Layout::ND);
+}
+
+ModifiedResNet::ModifiedResNet(const std::vector<int64_t>& layers, int64_t output_dim, int64_t heads,
+                               int64_t input_resolution, int64_t width) {
+  conv1 = register_module("conv1", make_conv(3, width / 2, 3, 2, 1));
+  bn1 = register_module("bn1", torch::nn::BatchNorm2d(width / 2));
+  conv2 = register_module("conv2", make_conv(width / 2, width / 2, 3, 1, 1));
+  bn2 = register_module("bn2", torch::nn::BatchNorm2d(width / 2));
+  conv3 = register_module("conv3", make_conv(width / 2, width, 3, 1, 1));
+  bn3 = register_module("bn3", torch::nn::BatchNorm2d(width));
+
+  int64_t inplanes = width;
+  for (size_t s = 0; s < layers.size(); ++s) {
+    const std::string name = "layer" + std::to_string(s + 1);
+    const int64_t planes = width << s;
+    torch::nn::ModuleList blocks;
+    for (int64_t b = 0; b < layers[s]; ++b) {
+      const int64_t stride = (s > 0 && b == 0) ? 2 : 1;
+      blocks->push_back(Bottleneck("visual." + name + "." + std::to_string(b), inplanes, planes, stride));
+      inplanes = planes * 4;
+    }
+    stages.push_back(register_module(name, blocks));
+  }
+  const int64_t embed_dim = width * 32;  // the ResNet feature dimension
+  attnpool = register_module("attnpool", AttentionPool2d("visual.attnpool", input_resolution / 32, embed_dim, heads, output_dim));
+}
+
+Tensor ModifiedResNet::forward(const Tensor& images, ActivationCache* cache) {
+  auto m = [&](std::string_view leaf, const Tensor& t) -> const Tensor& {
+    return mark(cache, "visual", leaf, t, Layout::NCHW);
+  };
+  Tensor x = m("relu1", torch::relu(m("bn1", bn1(m("conv1", conv1(images))))));
+  x = m("relu2", torch::relu(m("bn2", bn2(m("conv2", conv2(x))))));
+  x = m("relu3", torch::relu(m("bn3", bn3(m("conv3", conv3(x))))));
+  x = m("avgpool", F::avg_pool2d(x, F::AvgPool2dFuncOptions(2)));
+  for (size_t s = 0; s < stages.size(); ++s) {
+    for (const auto& block : *stages[s]) x = block->as<BottleneckImpl>()->forward(x, cache);
+    m("layer" + std::to_string(s + 1), x);
+  }
+  return attnpool->forward(x, cache);
+}
+
+// ----- Transformer ------------------------------------------------------------
+
+MultiheadAttentionImpl::MultiheadAttentionImpl(std::string path_, int64_t width, int64_t heads_)
+    : path(std::move(path_)), heads(heads_) {
+  in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * width, width}));
+  in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * width}));
+  out_proj = register_module("out_proj", torch::nn::Linear(width, width));
+  torch::nn::init::xavier_uniform_(in_proj_weight);
+}
+
+Tensor MultiheadAttentionImpl::forward(const Tensor& x, const Tensor& mask, ActivationCache* cache) {
+  auto qkv = F::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
+  Tensor pattern;
+  const bool want_pattern = cache && cache->wants(path + ".pattern");
+  Tensor out = attend(qkv[0], qkv[1], qkv[2], heads, mask, want_pattern ? &pattern : nullptr);
+  if (want_pattern) mark(cache, path, "pattern", pattern, Layout::Pattern);
+  return mark(cache, path, "", out_proj(out), Layout::LND);
+}
+
+MlpImpl::MlpImpl(std::string path_, int64_t width) : path(std::move(path_)) {
+  c_fc = register_module("c_fc", torch::nn::Linear(width, width * 4));
+  c_proj = register_module("c_proj", torch::nn::Linear(width * 4, width));
+}
+
+Tensor MlpImpl::forward(const Tensor& x, ActivationCache* cache) {
+  auto m = [&](std::string_view leaf, const Tensor& t) -> const Tensor& {
+    return mark(cache, path, leaf, t, Layout::LND);
+  };
+  return m("", m("c_proj", c_proj(m("gelu", quick_gelu(m("c_fc", c_fc(x)))))));
+}
+
+ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(std::string path_, int64_t width, int64_t heads)
+    : path(std::move(path_)) {
+  attn = register_module("attn", MultiheadAttention(path + ".attn", width, heads));
+  ln_1 = register_module("ln_1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+  mlp = register_module("mlp", Mlp(path + ".mlp", width));
+  ln_2 = register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+}
+
+Tensor ResidualAttentionBlockImpl::forward(const Tensor& x_in, const Tensor& mask, ActivationCache* cache) {
+  auto m = [&](std::string_view leaf, const Tensor& t) -> const Tensor& {
+    return mark(cache, path, leaf, t, Layout::LND);
+  };
+  Tensor x = x_in + attn->forward(m("ln_1", ln_1(x_in)), mask, cache);
+  x = x + mlp->forward(m("ln_2", ln_2(x)), cache);
+  return m("", x);
+}
+
+TransformerImpl::TransformerImpl(std::string path, int64_t width, int64_t layers, int64_t heads) {
+  resblocks = register_module("resblocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < layers; ++i)
+    resblocks->push_back(ResidualAttentionBlock(path + ".resblocks." + std::to_string(i), width, heads));
+}
+
+Tensor TransformerImpl::forward(const Tensor& x_in, const Tensor& mask, ActivationCache* cache) {
+  Tensor x = x_in;
+  for (const auto& block : *resblocks) x = block->as<ResidualAttentionBlockImpl>()->forward(x, mask, cache);
+  return x;
+}
+
+VisionTransformer::VisionTransformer(int64_t input_resolution, int64_t patch_size, int64_t width, int64_t layers,
+                                     int64_t heads, int64_t output_dim) {
+  conv1 = register_module("conv1", make_conv(3, width, patch_size, patch_size));
+  const double scale = 1.0 / std::sqrt(static_cast<double>(width));
+  const int64_t grid = input_resolution / patch_size;
+  class_embedding = register_parameter("class_embedding", scale * torch::randn({width}));
+  positional_embedding = register_parameter("positional_embedding", scale * torch::randn({grid * grid + 1, width}));
+  ln_pre = register_module("ln_pre", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+  transformer = register_module("transformer", Transformer("visual.transformer", width, layers, heads));
+  ln_post = register_module("ln_post", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+  proj = register_parameter("proj", scale * torch::randn({width, output_dim}));
+}
+
+Tensor VisionTransformer::forward(const Tensor& images, ActivationCache* cache) {
+  Tensor x = mark(cache, "visual", "conv1", conv1(images), Layout::NCHW);  // (N, width, grid, grid)
+  x = x.flatten(2).permute({0, 2, 1});                                     // (N, grid², width)
+  x = torch::cat({class_embedding.expand({x.size(0), 1, x.size(2)}), x}, 1);
+  x = x + positional_embedding;
+  x = mark(cache, "visual", "ln_pre", ln_pre(x), Layout::NLD).permute({1, 0, 2});  // -> (tokens, N, width)
+  x = transformer->forward(x, Tensor(), cache);
+  x = mark(cache, "visual", "ln_post", ln_post(x.select(0, 0)), Layout::ND);      // class token
+  return mark(cache, "visual", "proj", torch::matmul(x, proj), Layout::ND);
+}
+
+}  // namespace clipscope

@@ -1,0 +1,96 @@
+#include "core/model/points.h"
+
+#include <fmt/format.h>
+
+#include "core/util/error.h"
+
+namespace clipscope {
+
+std::string_view layout_name(Layout layout) {
+  switch (layout) {
+    case Layout::NCHW: return "NCHW";
+    case Layout::LND: return "LND";
+    case Layout::NLD: return "NLD";
+    case Layout::ND: return "ND";
+    case Layout::Pattern: return "NHLL";
+  }
+  return "?";
+}
+
+torch::Tensor to_batch_first(const torch::Tensor& t, Layout layout) {
+  return layout == Layout::LND ? t.permute({1, 0, 2}) : t;
+}
+
+int64_t channel_dim(Layout layout) {
+  switch (layout) {
+    case Layout::NCHW: return 1;
+    case Layout::LND: return 2;
+    case Layout::NLD: return 2;
+    case Layout::ND: return 1;
+    case Layout::Pattern: return 1;
+  }
+  return 1;
+}
+
+Reduce parse_reduce(const std::string& name) {
+  if (name == "none") return Reduce::None;
+  if (name == "mean") return Reduce::Mean;
+  if (name == "max") return Reduce::Max;
+  throw Error(fmt::format("--reduce {}: expected none, mean or max", name));
+}
+
+torch::Tensor reduce_positions(const torch::Tensor& t, Layout layout, Reduce reduce) {
+  torch::Tensor x = to_batch_first(t, layout);
+  if (reduce == Reduce::None || layout == Layout::ND) return x;
+  // Move the unit dimension last, flatten every position in between.
+  if (layout == Layout::NCHW || layout == Layout::Pattern) x = x.flatten(2).transpose(1, 2);  // (N, positions, C)
+  else x = x.flatten(1, -2);                                                                    // (N, tokens, D)
+  return reduce == Reduce::Mean ? x.mean(1) : std::get<0>(x.max(1));
+}
+
+ActivationCache::ActivationCache(std::vector<std::string> names, bool stop_early)
+    : requested_(names.begin(), names.end()), stop_early_(stop_early) {}
+
+ActivationCache ActivationCache::everything() {
+  ActivationCache c;
+  c.all_ = true;
+  c.stop_early_ = false;
+  return c;
+}
+
+void ActivationCache::record(const std::string& name, const torch::Tensor& value, Layout layout) {
+  if (!wants(name)) return;
+  auto [it, inserted] = captured_.insert_or_assign(name, std::make_pair(value, layout));
+  if (inserted) order_.push_back(name);
+  if (stop_early_ && complete()) {
+    stopped_early_ = true;
+    throw StopForward();
+  }
+}
+
+const torch::Tensor& ActivationCache::operator[](const std::string& name) const {
+  auto it = captured_.find(name);
+  if (it == captured_.end()) throw Error(fmt::format("activation '{}' was not captured", name));
+  return it->second.first;
+}
+
+Layout ActivationCache::layout(const std::string& name) const {
+  auto it = captured_.find(name);
+  if (it == captured_.end()) throw Error(fmt::format("activation '{}' was not captured", name));
+  return it->second.second;
+}
+
+std::vector<std::string> ActivationCache::missing() const {
+  std::vector<std::string> out;
+  for (const auto& n : requested_)
+    if (!captured_.count(n)) out.push_back(n);
+  return out;
+}
+
+void ActivationCache::clear() {
+  captured_.clear();
+  order_.clear();
+  stopped_early_ = false;
+}
+
+}  // namespace clipscope

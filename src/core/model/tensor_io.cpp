@@ -1,0 +1,61 @@
+#include "core/model/tensor_io.h"
+
+#include <fmt/format.h>
+
+#include "core/image/preprocess.h"
+#include "core/util/error.h"
+#include "core/util/npy.h"
+
+namespace clipscope {
+
+torch::Tensor read_npy_tensor(const std::filesystem::path& path) {
+  NpyArray a = read_npy(path);
+  const bool integral = !a.dtype.empty() && (a.dtype[1] == 'i' || a.dtype[1] == 'u' || a.dtype[1] == 'b');
+  if (integral) {
+    auto v = a.as_int64();
+    return torch::from_blob(v.data(), a.shape, torch::kLong).clone();
+  }
+  auto v = a.as_float();
+  return torch::from_blob(v.data(), a.shape, torch::kFloat32).clone();
+}
+
+void write_npy_tensor(const std::filesystem::path& path, const torch::Tensor& tensor) {
+  torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
+  const auto shape = t.sizes().vec();
+  if (t.is_floating_point()) {
+    t = t.to(torch::kFloat32);
+    write_npy(path, shape, t.data_ptr<float>());
+  } else {
+    t = t.to(torch::kLong);
+    write_npy(path, shape, t.data_ptr<int64_t>());
+  }
+}
+
+torch::Tensor preprocess_batch(const std::vector<Image>& images, int n_px) {
+  auto batch = torch::empty({static_cast<int64_t>(images.size()), 3, n_px, n_px});
+  for (size_t i = 0; i < images.size(); ++i) {
+    auto chw = clip_preprocess(images[i], n_px);
+    batch[static_cast<int64_t>(i)].copy_(torch::from_blob(chw.data(), {3, n_px, n_px}, torch::kFloat32));
+  }
+  return batch;
+}
+
+torch::Tensor load_image_batch(const std::vector<std::filesystem::path>& paths, int n_px) {
+  std::vector<Image> images;
+  images.reserve(paths.size());
+  for (const auto& p : paths) images.push_back(read_image(p));
+  return preprocess_batch(images, n_px);
+}
+
+torch::Tensor tokenize_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts, int context_length,
+                             bool truncate) {
+  auto out = torch::zeros({static_cast<int64_t>(texts.size()), context_length}, torch::kLong);
+  auto acc = out.accessor<int64_t, 2>();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const auto ids = tokenizer.tokenize(texts[i], context_length, truncate);
+    for (size_t j = 0; j < ids.size(); ++j) acc[static_cast<int64_t>(i)][static_cast<int64_t>(j)] = ids[j];
+  }
+  return out;
+}
+
+}  // namespace clipscope

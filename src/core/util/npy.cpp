@@ -1,0 +1,136 @@
+#include "core/util/npy.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <fstream>
+#include <regex>
+
+#include "core/util/error.h"
+
+namespace clipscope {
+namespace {
+
+constexpr char kMagic[] = "\x93NUMPY";
+
+size_t dtype_size(const std::string& descr) {
+  if (descr.size() < 3) return 0;
+  return static_cast<size_t>(std::stoul(descr.substr(2)));
+}
+
+template <typename T>
+std::vector<T> convert(const NpyArray& a) {
+  const int64_t n = a.numel();
+  std::vector<T> out(static_cast<size_t>(n));
+  const char kind = a.dtype.size() > 1 ? a.dtype[1] : '?';
+  const size_t size = a.item_size();
+  const char* p = a.data.data();
+  for (int64_t i = 0; i < n; ++i, p += size) {
+    double v = 0;
+    if (kind == 'f' && size == 4) { float f; std::memcpy(&f, p, 4); v = f; }
+    else if (kind == 'f' && size == 8) { double d; std::memcpy(&d, p, 8); v = d; }
+    else if (kind == 'i' && size == 8) { int64_t x; std::memcpy(&x, p, 8); out[i] = static_cast<T>(x); continue; }
+    else if (kind == 'i' && size == 4) { int32_t x; std::memcpy(&x, p, 4); v = x; }
+    else if (kind == 'u' && size == 1) { v = static_cast<uint8_t>(*p); }
+    else if (kind == 'b' && size == 1) { v = *p != 0; }
+    else throw Error(fmt::format("unsupported .npy dtype '{}'", a.dtype));
+    out[i] = static_cast<T>(v);
+  }
+  return out;
+}
+
+void write_raw(const std::filesystem::path& path, const std::string& descr,
+               const std::vector<int64_t>& shape, const char* data, size_t bytes) {
+  std::string shape_str = "(";
+  for (size_t i = 0; i < shape.size(); ++i) shape_str += fmt::format("{}{}", shape[i], shape.size() == 1 ? "," : (i + 1 < shape.size() ? ", " : ""));
+  shape_str += ")";
+  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descr, shape_str);
+  // Pad so that magic(6) + version(2) + len(2) + header + '\n' is a multiple of 64.
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  if (!f) throw Error(fmt::format("{}: cannot open for writing", path.string()));
+  f.write(kMagic, 6);
+  const char version[2] = {1, 0};
+  f.write(version, 2);
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  const char len_bytes[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
+  f.write(len_bytes, 2);
+  f.write(header.data(), static_cast<std::streamsize>(header.size()));
+  f.write(data, static_cast<std::streamsize>(bytes));
+  if (!f) throw Error(fmt::format("{}: write failed", path.string()));
+}
+
+}  // namespace
+
+int64_t NpyArray::numel() const {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+size_t NpyArray::item_size() const { return dtype_size(dtype); }
+std::vector<float> NpyArray::as_float() const { return convert<float>(*this); }
+std::vector<int64_t> NpyArray::as_int64() const { return convert<int64_t>(*this); }
+
+NpyArray read_npy(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(fmt::format("{}: cannot open .npy file", path.string()));
+  char magic[8];
+  if (!f.read(magic, 8) || std::memcmp(magic, kMagic, 6) != 0)
+    throw Error(fmt::format("{}: not a .npy file", path.string()));
+  const int major = magic[6];
+  size_t header_len = 0;
+  if (major == 1) {
+    unsigned char b[2];
+    f.read(reinterpret_cast<char*>(b), 2);
+    header_len = b[0] | (b[1] << 8);
+  } else {
+    unsigned char b[4];
+    f.read(reinterpret_cast<char*>(b), 4);
+    header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<size_t>(b[3]) << 24);
+  }
+  std::string header(header_len, '\0');
+  if (!f.read(header.data(), static_cast<std::streamsize>(header_len)))
+    throw Error(fmt::format("{}: truncated .npy header", path.string()));
+
+  std::smatch m;
+  NpyArray a;
+  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([^']+)'")))
+    throw Error(fmt::format("{}: .npy header has no descr", path.string()));
+  a.dtype = m[1];
+  if (a.dtype[0] == '>') throw Error(fmt::format("{}: big-endian .npy is not supported", path.string()));
+  if (std::regex_search(header, m, std::regex("'fortran_order':\\s*True")))
+    throw Error(fmt::format("{}: Fortran-order .npy is not supported", path.string()));
+  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)")))
+    throw Error(fmt::format("{}: .npy header has no shape", path.string()));
+  const std::string dims = m[1];
+  std::regex num("\\d+");
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
+    a.shape.push_back(std::stoll(it->str()));
+
+  const size_t bytes = static_cast<size_t>(a.numel()) * a.item_size();
+  a.data.resize(bytes);
+  if (!f.read(a.data.data(), static_cast<std::streamsize>(bytes)))
+    throw Error(fmt::format("{}: truncated .npy data", path.string()));
+  return a;
+}
+
+void write_npy(const std::filesystem::path& path, const NpyArray& a) {
+  write_raw(path, a.dtype, a.shape, a.data.data(), a.data.size());
+}
+
+void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape, const float* data) {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  write_raw(path, "<f4", shape, reinterpret_cast<const char*>(data), static_cast<size_t>(n) * 4);
+}
+
+void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape, const int64_t* data) {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  write_raw(path, "<i8", shape, reinterpret_cast<const char*>(data), static_cast<size_t>(n) * 8);
+}
+
+}  // namespace clipscope

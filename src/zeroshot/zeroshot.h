@@ -1,0 +1,28 @@
+#pragma once
+// Zero-shot classification as in the CLIP paper: each label's text embedding is
+// the mean of its L2-normalized prompt embeddings (one per template), itself
+// normalized; probabilities are softmax(exp(logit_scale) * cos(image, label)).
+#include <torch/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/model/clip.h"
+#include "core/text/tokenizer.h"
+
+namespace clipscope {
+
+// Templates use "{}" for the label. A template file holds one per line (blank
+// lines and lines starting with '#' are skipped); throws Error when it has none.
+std::vector<std::string> read_templates(const std::filesystem::path& path);
+std::string apply_template(const std::string& templ, const std::string& label);
+
+// (labels, embed_dim) normalized class embeddings. templates empty = the label itself.
+torch::Tensor zero_shot_weights(CLIP& model, const Tokenizer& tokenizer, const std::vector<std::string>& labels,
+                                const std::vector<std::string>& templates = {});
+
+// (images, labels) probabilities for preprocessed images.
+torch::Tensor zero_shot_probabilities(CLIP& model, const torch::Tensor& images, const torch::Tensor& class_weights);
+
+}  // namespace clipscope

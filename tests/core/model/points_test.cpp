@@ -1,0 +1,149 @@
+// Named points: listing, aliases, early stop, gradients through captured points.
+#include "core/model/points.h"
+
+#include <gtest/gtest.h>
+
+#include "core/model/clip.h"
+#include "core/model/loader.h"
+#include "core/util/error.h"
+#include "support/shared_data.h"
+
+using namespace clipscope;
+
+namespace {
+
+CLIPConfig tiny_resnet() {
+  CLIPConfig c;
+  c.embed_dim = 32;
+  c.image_resolution = 64;
+  c.resnet_layers = {1, 2, 1, 2};
+  c.vision_width = 8;
+  c.context_length = 16;
+  c.vocab_size = 100;
+  c.transformer_width = 64;
+  c.transformer_heads = 1;
+  c.transformer_layers = 2;
+  return c;
+}
+
+CLIPConfig tiny_vit() {
+  CLIPConfig c = tiny_resnet();
+  c.resnet_layers.clear();
+  c.vit_layers = 2;
+  c.vision_width = 64;
+  c.vision_patch_size = 16;
+  return c;
+}
+
+const PointInfo* find(const CLIP& model, const std::string& name) {
+  for (const auto& p : model->points())
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+TEST(Points, ResNetNamesFollowOpenAIModulePaths) {
+  CLIP model(tiny_resnet());
+  model->eval();
+  for (const std::string name : {"visual.conv1", "visual.relu3", "visual.avgpool", "visual.layer1.0.conv1",
+                                 "visual.layer2.1.bn3", "visual.layer2.0.avgpool", "visual.layer2.0.downsample",
+                                 "visual.layer4.1.add", "visual.layer4.1.relu3", "visual.layer4.1", "visual.layer4",
+                                 "visual.attnpool", "token_embedding", "transformer.resblocks.1.mlp.gelu",
+                                 "transformer.resblocks.0.attn.pattern", "ln_final", "text_projection"})
+    EXPECT_NE(find(model, name), nullptr) << name;
+  // Shapes are batch-first without the batch: stage 4 of a width-8 ResNet at 64 px.
+  const auto* layer4 = find(model, "visual.layer4");
+  ASSERT_NE(layer4, nullptr);
+  EXPECT_EQ(layer4->shape, (std::vector<int64_t>{256, 2, 2}));
+  EXPECT_EQ(layer4->channels, 256);
+  // Transformer points are listed batch-first (tokens, width) and count width as units.
+  const auto* block = find(model, "transformer.resblocks.1");
+  ASSERT_NE(block, nullptr);
+  EXPECT_EQ(block->shape, (std::vector<int64_t>{16, 64}));
+  EXPECT_EQ(block->layout, Layout::LND);
+  // Execution order: the stem comes before the stages, the image tower before the text tower.
+  const auto& pts = model->points();
+  auto index = [&](const std::string& n) { return std::find_if(pts.begin(), pts.end(), [&](auto& p) { return p.name == n; }) - pts.begin(); };
+  EXPECT_LT(index("visual.conv1"), index("visual.layer1.0.conv1"));
+  EXPECT_LT(index("visual.attnpool"), index("token_embedding"));
+}
+
+TEST(Points, ViTNamesFollowOpenAIModulePaths) {
+  CLIP model(tiny_vit());
+  model->eval();
+  for (const std::string name : {"visual.conv1", "visual.ln_pre", "visual.transformer.resblocks.0.ln_1",
+                                 "visual.transformer.resblocks.0.attn", "visual.transformer.resblocks.1.mlp.c_fc",
+                                 "visual.transformer.resblocks.1.mlp.gelu", "visual.transformer.resblocks.1",
+                                 "visual.ln_post", "visual.proj"})
+    EXPECT_NE(find(model, name), nullptr) << name;
+  EXPECT_EQ(find(model, "visual.transformer.resblocks.1.mlp.gelu")->shape, (std::vector<int64_t>{17, 256}));
+}
+
+TEST(Points, AliasesResolve) {
+  CLIP model(tiny_resnet());
+  EXPECT_EQ(model->resolve_point("image_block_4/1/Add_6"), "visual.layer4.1");
+  EXPECT_EQ(model->resolve_point("visual.layer4.1.relu3:input"), "visual.layer4.1.add");
+  EXPECT_EQ(model->resolve_point("visual.layer3"), "visual.layer3");
+  try {
+    model->resolve_point("visual.layer9");
+    ADD_FAILURE() << "expected Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown layer 'visual.layer9'"), std::string::npos);
+  }
+  EXPECT_THROW(model->resolve_point("image_block_4/7/Add_6"), Error);
+}
+
+TEST(Points, StopsAfterTheLastRequestedPoint) {
+  CLIP model(tiny_resnet());
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto images = torch::randn({2, 3, 64, 64});
+  ActivationCache early({"visual.layer1", "visual.layer2.0.conv2"});
+  model->run_image(images, early);
+  EXPECT_TRUE(early.stopped_early());
+  EXPECT_EQ(early.order(), (std::vector<std::string>{"visual.layer1", "visual.layer2.0.conv2"}));
+  EXPECT_EQ(early["visual.layer1"].sizes(), (std::vector<int64_t>{2, 32, 16, 16}));
+
+  // The captured output equals the same point computed by a full pass.
+  auto all = ActivationCache::everything();
+  model->encode_image(images, &all);
+  EXPECT_TRUE(torch::allclose(all["visual.layer1"], early["visual.layer1"]));
+  EXPECT_FALSE(all.stopped_early());
+}
+
+TEST(Points, UnknownOrWrongTowerNamesAreErrors) {
+  CLIP model(tiny_resnet());
+  model->eval();
+  ActivationCache unknown({"visual.layer7"});
+  EXPECT_THROW(model->run_image(torch::zeros({1, 3, 64, 64}), unknown), Error);
+  ActivationCache text_point({"transformer.resblocks.0"});
+  EXPECT_THROW(model->run_image(torch::zeros({1, 3, 64, 64}), text_point), Error);
+}
+
+TEST(Points, GradientsFlowThroughCapturedPoints) {
+  CLIP model(tiny_vit());
+  model->eval();
+  auto images = torch::randn({1, 3, 64, 64}).requires_grad_(true);
+  ActivationCache cache({"visual.transformer.resblocks.0.mlp.gelu"});
+  model->run_image(images, cache);
+  cache["visual.transformer.resblocks.0.mlp.gelu"].select(2, 5).mean().backward();
+  ASSERT_TRUE(images.grad().defined());
+  EXPECT_GT(images.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(Points, PresetsBuildTheReleasedArchitectures) {
+  for (const auto& name : CLIPConfig::preset_names()) {
+    auto c = CLIPConfig::preset(name);
+    CLIP model(c);
+    int64_t params = 0;
+    for (const auto& p : model->parameters()) params += p.numel();
+    EXPECT_GT(params, 30'000'000) << name;
+  }
+  // RN50: 102M parameters in OpenAI's release (image + text towers).
+  CLIP rn50(CLIPConfig::preset("RN50"));
+  int64_t params = 0;
+  for (const auto& p : rn50->parameters()) params += p.numel();
+  EXPECT_NEAR(params / 1e6, 102.0, 1.0);
+  EXPECT_THROW(CLIPConfig::preset("RN42"), Error);
+}
+
+}  // namespace

@@ -1,0 +1,42 @@
+#include "support/shared_data.h"
+
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+namespace clipscope::testing {
+
+std::optional<std::filesystem::path> shared_dir() {
+  if (const char* env = std::getenv("CLIPSCOPE_SHARED"); env && *env) {
+    if (std::filesystem::is_directory(env)) return std::filesystem::path(env);
+    return std::nullopt;
+  }
+  auto p = std::filesystem::path(CLIPSCOPE_SOURCE_DIR).parent_path() / "shared";
+  if (std::filesystem::is_directory(p / "fixtures")) return p;
+  return std::nullopt;
+}
+
+namespace {
+struct TempDirs {
+  std::vector<std::filesystem::path> dirs;
+  ~TempDirs() {
+    std::error_code ec;
+    for (auto& d : dirs) std::filesystem::remove_all(d, ec);
+  }
+};
+TempDirs& temp_dirs() {
+  static TempDirs t;
+  return t;
+}
+}  // namespace
+
+std::filesystem::path temp_dir(const std::string& prefix) {
+  std::random_device rd;
+  auto dir = std::filesystem::temp_directory_path() /
+             (prefix + "-" + std::to_string(rd()) + "-" + std::to_string(rd()));
+  std::filesystem::create_directories(dir);
+  temp_dirs().dirs.push_back(dir);
+  return dir;
+}
+
+}  // namespace clipscope::testing
