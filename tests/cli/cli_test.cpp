@@ -1,1 +1,224 @@
-// placeholder: to be written
+// End-to-end tests of the clipscope binary: real processes, real files.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/model/fixtures.h"
+#include "core/model/tensor_io.h"
+#include "support/shared_data.h"
+
+namespace fs = std::filesystem;
+using clipscope::testing::relative_error;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Runs clipscope with args (each quoted) and extra environment assignments.
+Result run(const std::vector<std::string>& args, const std::string& env = "") {
+  auto dir = clipscope::testing::temp_dir("clipscope-cli");
+  std::string cmd = env + " " + quote(CLIPSCOPE_BINARY) + " --quiet";
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " >" + quote((dir / "out").string()) + " 2>" + quote((dir / "err").string()) + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  return {WEXITSTATUS(status), slurp(dir / "out"), slurp(dir / "err")};
+}
+
+// A failure: non-zero exit and exactly one stderr line "clipscope: ..." naming `fragment`.
+void expect_one_line_error(const Result& r, const std::string& fragment) {
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.err.rfind("clipscope: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << r.err;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = clipscope::testing::shared_dir();
+    if (!s) GTEST_SKIP() << "../shared not found (set CLIPSCOPE_SHARED): reference fixtures absent";
+    shared = *s;
+    fixtures = shared / "fixtures";
+    vocab = "--vocab=" + (shared / "clip" / "bpe_simple_vocab_16e6.txt.gz").string();
+    manifest = clipscope::testing::read_manifest(shared);
+    out_dir = clipscope::testing::temp_dir("clipscope-cli-out");
+  }
+  std::vector<std::string> images(const std::string& model) {
+    std::vector<std::string> paths;
+    for (const auto& name : manifest["models"][model]["input_batch"])
+      paths.push_back((fixtures / ("img_" + name.get<std::string>())).string());
+    return paths;
+  }
+  torch::Tensor expected(const std::string& model, const std::string& key) {
+    return clipscope::read_npy_tensor(fixtures / manifest["models"][model]["outputs"][key]["file"].get<std::string>());
+  }
+  fs::path shared, fixtures, out_dir;
+  std::string vocab;
+  nlohmann::json manifest;
+};
+
+TEST(CliBasics, HelpListsEverySubcommand) {
+  auto r = run({"--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* sub : {"models", "fetch", "tokenize", "layers", "classify", "embed", "activations"})
+    EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
+}
+
+TEST(CliBasics, ModelsListsOfficialCheckpoints) {
+  auto r = run({"models"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* name : {"RN50 ", "RN50x4", "ViT-B/32", "ViT-L/14@336px", "bpe_simple_vocab_16e6.txt.gz"})
+    EXPECT_NE(r.out.find(name), std::string::npos) << name;
+  EXPECT_NE(r.out.find("afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762"), std::string::npos);
+}
+
+TEST(CliBasics, BadArgumentsExitNonZero) {
+  EXPECT_NE(run({"frobnicate"}).code, 0);
+  EXPECT_NE(run({"classify", "--image", "x.png"}).code, 0);  // no --model / --labels
+}
+
+TEST_F(Cli, TokenizeMatchesClipTokenize) {
+  auto r = run({"tokenize", vocab, "--json", "a photo of a dog", "A Photo of a DOG!"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j[0]["ids"].get<std::vector<int>>(), (std::vector<int>{49406, 320, 1125, 539, 320, 1929, 49407}));
+  EXPECT_EQ(j[1]["ids"].get<std::vector<int>>(), (std::vector<int>{49406, 320, 1125, 539, 320, 1929, 256, 49407}));
+  auto d = run({"tokenize", vocab, "--decode", "49406", "320", "1125", "539", "320", "1929", "49407"});
+  EXPECT_EQ(d.out, "a photo of a dog \n");
+  std::string long_text;
+  for (int i = 0; i < 100; ++i) long_text += "word ";
+  expect_one_line_error(run({"tokenize", vocab, long_text}), "more than the context length 77");
+  EXPECT_EQ(run({"tokenize", vocab, "--truncate", long_text}).code, 0);
+}
+
+TEST_F(Cli, LayersListsNamedPointsWithShapes) {
+  auto r = run({"layers", "--model", (fixtures / "rn_tiny.pt").string(), "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& p : j) by_name[p["name"]] = p;
+  ASSERT_TRUE(by_name.count("visual.layer4.1.add"));
+  EXPECT_EQ(by_name["visual.layer4"]["shape"].get<std::vector<int>>(), (std::vector<int>{512, 2, 2}));
+  EXPECT_EQ(by_name["visual.layer4"]["units"], 512);
+  EXPECT_TRUE(by_name.count("transformer.resblocks.1.mlp.gelu"));
+}
+
+// End to end: decode + preprocess + model + zero-shot equal OpenAI's logits.
+TEST_F(Cli, ClassifyMatchesReferenceLogits) {
+  std::vector<std::string> args = {"classify", "--json", vocab, "--model", (fixtures / "vit_tiny.pt").string(), "--image"};
+  for (const auto& p : images("vit_tiny")) args.push_back(p);
+  const std::vector<std::string> labels = {"a diagram", "a dog", "a cat"};
+  args.push_back("--labels");
+  args.insert(args.end(), labels.begin(), labels.end());
+  auto r = run(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  auto logits = expected("vit_tiny", "logits_per_image").slice(1, 0, 3);  // texts 0..2 are these labels
+  auto reference = torch::softmax(logits, 1);
+  ASSERT_EQ(j.size(), 5u);
+  for (int64_t i = 0; i < 5; ++i)
+    for (int64_t k = 0; k < 3; ++k)
+      EXPECT_NEAR(j[i]["probabilities"][labels[k]].get<double>(), reference[i][k].item<double>(), 1e-4);
+}
+
+TEST_F(Cli, EmbedImagesAndTextsMatchReference) {
+  std::vector<std::string> args = {"embed", "--model", (fixtures / "rn_tiny.pt").string(), "--out",
+                                   (out_dir / "img.npy").string(), "--batch-size", "2", "--image"};
+  for (const auto& p : images("rn_tiny")) args.push_back(p);
+  auto r = run(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "img.npy"), expected("rn_tiny", "image_features")), 1e-4);
+
+  auto texts = manifest["texts"].get<std::vector<std::string>>();
+  std::vector<std::string> targs = {"embed", vocab, "--model", (fixtures / "rn_tiny.pt").string(), "--out",
+                                    (out_dir / "txt.npy").string(), "--text"};
+  targs.insert(targs.end(), texts.begin(), texts.begin() + 5);
+  r = run(targs);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "txt.npy"), expected("rn_tiny", "text_features").slice(0, 0, 5)),
+            1e-4);
+}
+
+TEST_F(Cli, ActivationsWritesBatchFirstNpy) {
+  std::vector<std::string> base = {"activations", "--model", (fixtures / "rn_tiny.pt").string(), "--image"};
+  for (const auto& p : images("rn_tiny")) base.push_back(p);
+  auto none = base;
+  none.insert(none.end(), {"--layer", "visual.layer4.1.relu3:input", "--out", (out_dir / "a.npy").string()});
+  auto r = run(none);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto ref = expected("rn_tiny", "act:visual.layer4.1.relu3:input");
+  EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "a.npy"), ref), 1e-4);
+
+  auto mean = base;
+  mean.insert(mean.end(), {"--layer", "image_block_4/1/Add_6", "--reduce", "mean", "--out", (out_dir / "m.npy").string()});
+  r = run(mean);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "m.npy"), expected("rn_tiny", "act:visual.layer4").mean({2, 3})),
+            1e-4);
+}
+
+TEST_F(Cli, BadInputsGetOneLineErrors) {
+  const std::string rn = (fixtures / "rn_tiny.pt").string();
+  const std::string img = (fixtures / "img_gray.png").string();
+  const std::string out = (out_dir / "x.npy").string();
+  expect_one_line_error(run({"layers", "--model", "/nonexistent/RN50.pt"}), "/nonexistent/RN50.pt: no such file");
+  expect_one_line_error(run({"layers", "--model", "RN51"}), "unknown model 'RN51'");
+  expect_one_line_error(run({"layers", "--model", img}), "not a PyTorch checkpoint");
+  fs::copy_file(fixtures / "vit_tiny.pt", out_dir / "cut.pt");
+  fs::resize_file(out_dir / "cut.pt", 4096);
+  expect_one_line_error(run({"layers", "--model", (out_dir / "cut.pt").string()}), "truncated or corrupt");
+  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer9", "--image", img, "--out", out}),
+                        "unknown layer 'visual.layer9'");
+  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", "/nonexistent.png", "--out", out}),
+                        "/nonexistent.png: no such file");
+  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", rn, "--out", out}),
+                        "not a JPEG or PNG image");
+  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", img, "--reduce", "median", "--out", out}),
+                        "--reduce median");
+  EXPECT_FALSE(fs::exists(out));
+  expect_one_line_error(run({"--device", "cuda", "layers", "--model", rn}), "cuda");
+}
+
+// Downloads through a file:// mirror laid out like the real hosts.
+TEST_F(Cli, FetchVerifiesChecksumsAndNeverLeavesPartialFiles) {
+  auto mirror = clipscope::testing::temp_dir("clipscope-mirror");
+  auto cache = clipscope::testing::temp_dir("clipscope-cache");
+  const std::string env = "CLIPSCOPE_MIRROR=file://" + mirror.string() + " CLIPSCOPE_CACHE=" + cache.string();
+  auto vocab_path = mirror / "openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz";
+  fs::create_directories(vocab_path.parent_path());
+  fs::copy_file(shared / "clip" / "bpe_simple_vocab_16e6.txt.gz", vocab_path);
+  auto r = run({"fetch", "vocab"}, env);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(cache / "bpe_simple_vocab_16e6.txt.gz"));
+
+  // A tampered RN50 on the mirror: checksum mismatch, nothing under the final name.
+  auto rn50 = mirror / "clip/models/afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt";
+  fs::create_directories(rn50.parent_path());
+  fs::copy_file(fixtures / "rn_tiny.pt", rn50);
+  expect_one_line_error(run({"fetch", "RN50"}, env), "checksum mismatch");
+  EXPECT_FALSE(fs::exists(cache / "RN50.pt"));
+  EXPECT_FALSE(fs::exists(cache / "RN50.pt.part"));
+  // --model NAME resolves through the same cache and fails the same way.
+  expect_one_line_error(run({"layers", "--model", "RN50"}, env), "checksum mismatch");
+}
+
+}  // namespace
