@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything clipscope needs to build and test on Debian 12 (bookworm).
+# Idempotent: packages already present are left alone. Needs root or sudo.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ccache git ca-certificates
+  libtorch-dev                      # LibTorch 1.13 (CPU)
+  libcli11-dev nlohmann-json3-dev libfmt-dev
+  zlib1g-dev libpng-dev libjpeg62-turbo-dev
+  libcurl4-openssl-dev libssl-dev
+  libicu-dev libxml2-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+echo "install-deps: done"
