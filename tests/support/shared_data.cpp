@@ -1,6 +1,8 @@
 #include "support/shared_data.h"
 
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <vector>
 
@@ -37,6 +39,17 @@ std::filesystem::path temp_dir(const std::string& prefix) {
   std::filesystem::create_directories(dir);
   temp_dirs().dirs.push_back(dir);
   return dir;
+}
+
+void write_file(const std::filesystem::path& path, const std::string& bytes) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace clipscope::testing

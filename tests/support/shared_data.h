@@ -1,9 +1,13 @@
 #pragma once
-// Locating ../shared (reference fixtures and data) from tests.
+// Locating ../shared (reference fixtures and data) from tests, and small helpers
+// the tests share.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <optional>
+#include <string>
+
+#include "core/util/error.h"
 
 namespace clipscope::testing {
 
@@ -12,6 +16,23 @@ std::optional<std::filesystem::path> shared_dir();
 
 // A fresh, empty temporary directory removed at process exit.
 std::filesystem::path temp_dir(const std::string& prefix = "clipscope-test");
+
+// Writes `bytes` to `path` in binary mode, creating its parent directories.
+void write_file(const std::filesystem::path& path, const std::string& bytes);
+
+// The whole of the file at `path`, read in binary mode ("" when it cannot be read).
+std::string read_file(const std::filesystem::path& path);
+
+// The message of the clipscope::Error that `fn` throws ("" when it throws none).
+template <typename Fn>
+std::string error_message(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 }  // namespace clipscope::testing
 

@@ -4,8 +4,6 @@
 
 #include <cctype>
 #include <chrono>
-#include <fstream>
-#include <iterator>
 #include <random>
 #include <string>
 
@@ -13,20 +11,12 @@
 #include "support/shared_data.h"
 
 using namespace clipscope;
+using clipscope::testing::error_message;
+using clipscope::testing::read_file;
+using clipscope::testing::write_file;
 namespace fs = std::filesystem;
 
 namespace {
-
-void write_file(const fs::path& path, const std::string& bytes) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // Several MiB so that curl delivers it in many chunks.
 std::string random_bytes(size_t size, unsigned seed = 7) {
@@ -48,18 +38,6 @@ DownloadOptions quiet_options() {
   options.attempts = 2;
   options.backoff_seconds = 0;
   return options;
-}
-
-// Runs f, which must throw clipscope::Error, and returns the message.
-template <typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected clipscope::Error";
-  return {};
 }
 
 constexpr char kAbcSha[] = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";

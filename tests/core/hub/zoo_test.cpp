@@ -3,8 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <set>
 #include <string>
@@ -15,6 +13,9 @@
 #include "support/shared_data.h"
 
 using namespace clipscope;
+using clipscope::testing::error_message;
+using clipscope::testing::read_file;
+using clipscope::testing::write_file;
 namespace fs = std::filesystem;
 
 namespace {
@@ -38,17 +39,6 @@ class EnvGuard {
   std::optional<std::string> saved_;
 };
 
-void write_file(const fs::path& path, const std::string& bytes) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // The part of an official URL after scheme://host, i.e. where a mirror holds it.
 std::string url_path(const std::string& url) {
   return url.substr(url.find('/', url.find("://") + 3));
@@ -66,18 +56,6 @@ bool filesystem_safe(const std::string& name) {
 
 bool is_lower_hex_sha256(const std::string& s) {
   return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
-// Runs f, which must throw clipscope::Error, and returns the message.
-template <typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected clipscope::Error";
-  return {};
 }
 
 fs::path part_of(const fs::path& path) {

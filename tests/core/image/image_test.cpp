@@ -7,9 +7,10 @@
 #include <array>
 #include <cstdlib>
 #include <fstream>
-#include <random>
+#include <iterator>
 #include <string>
 
+#include "core/image/test_images.h"
 #include "core/util/error.h"
 #include "support/shared_data.h"
 
@@ -23,6 +24,7 @@ namespace clipscope {
 namespace {
 
 namespace fs = std::filesystem;
+using clipscope::testing::random_image;
 
 // --- A minimal PNG encoder (stored deflate blocks), so that the tests can build
 // every colour type / bit depth byte by byte, independently of libpng.
@@ -98,16 +100,6 @@ std::vector<uint8_t> make_png(const PngSpec& spec) {
 std::array<int, 3> rgb_at(const Image& image, int x, int y) {
   const uint8_t* p = image.pixel(x, y);
   return {p[0], p[1], p[2]};
-}
-
-Image random_image(int width, int height, unsigned seed) {
-  std::mt19937 rng(seed);
-  Image image;
-  image.width = width;
-  image.height = height;
-  image.rgb.resize(static_cast<size_t>(width) * height * 3);
-  for (auto& v : image.rgb) v = static_cast<uint8_t>(rng() & 0xFF);
-  return image;
 }
 
 std::vector<uint8_t> read_bytes(const fs::path& path) {

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <random>
 #include <string>
 
+#include "core/image/test_images.h"
 #include "core/util/error.h"
 #include "core/util/npy.h"
 #include "support/shared_data.h"
@@ -17,16 +17,7 @@ namespace clipscope {
 namespace {
 
 namespace fs = std::filesystem;
-
-Image random_image(int width, int height, unsigned seed) {
-  std::mt19937 rng(seed);
-  Image image;
-  image.width = width;
-  image.height = height;
-  image.rgb.resize(static_cast<size_t>(width) * height * 3);
-  for (auto& v : image.rgb) v = static_cast<uint8_t>(rng() & 0xFF);
-  return image;
-}
+using clipscope::testing::random_image;
 
 Image filled(int width, int height, uint8_t r, uint8_t g, uint8_t b) {
   Image image;

@@ -17,6 +17,13 @@ namespace {
 
 constexpr double kTolerance = 1e-4;
 
+// Asserts parity and prints the measured error, so test logs document the numbers.
+void expect_parity(const torch::Tensor& actual, const torch::Tensor& reference, const std::string& what) {
+  const double err = relative_error(actual, reference);
+  std::printf("    %-50s relative error %.2e\n", what.c_str(), err);
+  EXPECT_LT(err, kTolerance) << what;
+}
+
 struct Case {
   std::string model;
   std::string format;  // "jit_archive" or "state_dict"
@@ -56,11 +63,11 @@ class Parity : public ::testing::TestWithParam<Case> {
 
 TEST_P(Parity, FeaturesAndLogits) {
   torch::NoGradGuard no_grad;
-  EXPECT_LT(relative_error(model->encode_image(images), expected("image_features")), kTolerance);
-  EXPECT_LT(relative_error(model->encode_text(tokens), expected("text_features")), kTolerance);
+  expect_parity(model->encode_image(images), expected("image_features"), "image_features");
+  expect_parity(model->encode_text(tokens), expected("text_features"), "text_features");
   auto [logits_per_image, logits_per_text] = model->forward(images, tokens);
-  EXPECT_LT(relative_error(logits_per_image, expected("logits_per_image")), kTolerance);
-  EXPECT_LT(relative_error(logits_per_text, expected("logits_per_image").t()), kTolerance);
+  expect_parity(logits_per_image, expected("logits_per_image"), "logits_per_image");
+  expect_parity(logits_per_text, expected("logits_per_image").t(), "logits_per_text");
 }
 
 TEST_P(Parity, EveryListedActivation) {
@@ -72,7 +79,7 @@ TEST_P(Parity, EveryListedActivation) {
     ActivationCache cache({canonical});
     if (canonical.rfind("visual", 0) == 0) model->run_image(images, cache);
     else model->run_text(tokens, cache);
-    EXPECT_LT(relative_error(cache[canonical], expected(key)), kTolerance) << key;
+    expect_parity(cache[canonical], expected(key), key);
     ++checked;
   }
   EXPECT_GE(checked, 4);
@@ -100,7 +107,7 @@ TEST_P(Parity, InputGradient) {
     ActivationCache cache({canonical});
     model->run_image(input, cache);
     cache[canonical].index(index).mean().backward();
-    EXPECT_LT(relative_error(input.grad(), expected(key)), kTolerance) << key;
+    expect_parity(input.grad(), expected(key), key);
     ++checked;
   }
   EXPECT_EQ(checked, 1);

@@ -20,13 +20,10 @@ namespace clipscope {
 namespace {
 
 namespace fs = std::filesystem;
+using clipscope::testing::error_message;
+using clipscope::testing::write_file;
 
 fs::path clip_merges(const fs::path& shared) { return shared / "clip" / "bpe_simple_vocab_16e6.txt.gz"; }
-
-void write_file(const fs::path& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary);
-  out << content;
-}
 
 void write_gzip(const fs::path& path, const std::string& content) {
   gzFile file = gzopen(path.c_str(), "wb");
@@ -34,17 +31,6 @@ void write_gzip(const fs::path& path, const std::string& content) {
   ASSERT_EQ(gzwrite(file, content.data(), static_cast<unsigned>(content.size())),
             static_cast<int>(content.size()));
   ASSERT_EQ(gzclose(file), Z_OK);
-}
-
-// The message of the Error that `fn` throws ("" when it throws none).
-template <typename Fn>
-std::string error_message(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // One tokenizer over CLIP's merges for all tests that need it (loading takes a moment).
