@@ -42,22 +42,20 @@ void add_classify_command(CLI::App& app, Context& ctx) {
 
     nlohmann::json out = nlohmann::json::array();
     for (size_t i = 0; i < o->images.size(); ++i) {
-      std::vector<size_t> order(o->labels.size());
+      const auto row_tensor = probs[static_cast<int64_t>(i)].contiguous();
+      const std::vector<float> row(row_tensor.data_ptr<float>(), row_tensor.data_ptr<float>() + row_tensor.numel());
+      std::vector<size_t> order(row.size());
       std::iota(order.begin(), order.end(), 0);
-      auto row = probs[static_cast<int64_t>(i)];
-      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-        return row[static_cast<int64_t>(a)].item<float>() > row[static_cast<int64_t>(b)].item<float>();
-      });
+      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return row[a] > row[b]; });
       if (o->json) {
         nlohmann::json p = nlohmann::json::object();
-        for (size_t j = 0; j < o->labels.size(); ++j) p[o->labels[j]] = row[static_cast<int64_t>(j)].item<float>();
+        for (size_t j = 0; j < row.size(); ++j) p[o->labels[j]] = row[j];
         out.push_back({{"image", o->images[i]}, {"top", o->labels[order[0]]}, {"probabilities", p}});
         continue;
       }
       fmt::print("{}\n", o->images[i]);
       const size_t shown = o->top > 0 ? std::min<size_t>(static_cast<size_t>(o->top), order.size()) : order.size();
-      for (size_t k = 0; k < shown; ++k)
-        fmt::print("  {:7.4f}  {}\n", row[static_cast<int64_t>(order[k])].item<float>(), o->labels[order[k]]);
+      for (size_t k = 0; k < shown; ++k) fmt::print("  {:7.4f}  {}\n", row[order[k]], o->labels[order[k]]);
     }
     if (o->json) fmt::print("{}\n", out.dump(1));
   });
