@@ -266,7 +266,15 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("torch_version_header", TORCH_VERSION);
   benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
   benchmark::AddCustomContext("hardware_concurrency", std::to_string(std::thread::hardware_concurrency()));
-  benchmark::AddCustomContext("blas", loaded_blas());
+  const std::string blas = loaded_blas();
+  benchmark::AddCustomContext("blas", blas);
+  if (blas.find("/blas/libblas.so") != std::string::npos)
+    benchmark::AddCustomContext("blas_note", "reference BLAS (unoptimized, single-threaded): matrix products are slow; "
+                                             "install libopenblas0-openmp (docs/performance.md)");
+  else if (blas.find("openblas-pthread") != std::string::npos && at::get_num_threads() > 1 &&
+           std::getenv("OPENBLAS_NUM_THREADS") == nullptr)
+    benchmark::AddCustomContext("blas_note", "pthread OpenBLAS next to LibTorch's OpenMP threads oversubscribes the "
+                                             "cores; prefer libopenblas0-openmp or set OPENBLAS_NUM_THREADS=1");
   benchmark::AddCustomContext("weights", "random (CLIPConfig::preset, seed 0), eval mode, fp32");
   benchmark::AddCustomContext("flop_reference", "open_clip docs/model_profile.csv image_gflops per image");
   {

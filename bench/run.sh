@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-bench}
 out=${1:-$build/clipscope_bench.json}
-[ $# -gt 0 ] && shift
+if [ $# -gt 0 ]; then shift; fi
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target clipscope_bench -j"${JOBS:-2}"
 "$build/bench/clipscope_bench" --benchmark_out="$out" --benchmark_out_format=json "$@"
