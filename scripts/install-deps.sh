@@ -9,6 +9,7 @@ packages=(
   libopenblas0-openmp               # optimized BLAS sharing LibTorch's OpenMP threads (reference BLAS: up to 50x slower)
   libcli11-dev nlohmann-json3-dev libfmt-dev
   zlib1g-dev libpng-dev libjpeg62-turbo-dev
+  libfreetype-dev fonts-dejavu-core  # text rendering (FreeType, the DejaVu faces)
   libcurl4-openssl-dev libssl-dev
   libicu-dev libxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
