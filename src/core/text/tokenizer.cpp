@@ -38,8 +38,8 @@ struct Tokenizer::BpeCache {
 
 namespace {
 
-constexpr std::string_view kStartOfText = "<|startoftext|>";
-constexpr std::string_view kEndOfText = "<|endoftext|>";
+constexpr std::string_view kStartOfText = Tokenizer::kStartOfText;
+constexpr std::string_view kEndOfText = Tokenizer::kEndOfText;
 constexpr std::string_view kEndOfWord = "</w>";
 // Byte symbols and byte symbols + "</w>", then merges, then the two specials.
 constexpr int kNonMergeTokens = 256 * 2 + 2;
@@ -183,6 +183,16 @@ std::vector<std::pair<uint8_t, char32_t>> byte_stand_ins() {
   return pairs;
 }
 
+// byte -> UTF-8 of its unicode stand-in.
+const std::array<std::string, 256>& byte_encoder() {
+  static const std::array<std::string, 256> table = [] {
+    std::array<std::string, 256> out;
+    for (const auto& [byte, stand_in] : byte_stand_ins()) append_utf8(out[byte], static_cast<UChar32>(stand_in));
+    return out;
+  }();
+  return table;
+}
+
 // The whole file, gunzipped when it is gzip'd (zlib reads plain files as they are).
 std::string read_merges_file(const std::filesystem::path& path) {
   std::error_code ec;
@@ -261,12 +271,45 @@ std::string shorten_for_message(std::string_view text, size_t max_chars = 40) {
 
 }  // namespace
 
+std::vector<std::string> bpe_words(std::string_view text) {
+  const std::u32string cleaned = clean_text(text);
+  const auto& encoder = byte_encoder();
+  std::vector<std::string> words;
+  std::string piece_bytes;
+  for (size_t pos = 0; pos < cleaned.size();) {
+    const size_t length = match_piece(cleaned, pos);
+    if (length == 0) {  // whitespace between pieces
+      ++pos;
+      continue;
+    }
+    piece_bytes = encode_utf8(std::u32string_view(cleaned).substr(pos, length));
+    pos += length;
+    std::string& word = words.emplace_back();
+    for (char byte : piece_bytes) word += encoder[static_cast<uint8_t>(byte)];
+  }
+  return words;
+}
+
+std::vector<std::string> bpe_symbols(std::string_view word) {
+  // One symbol per stand-in character; the last carries the end-of-word mark.
+  std::vector<std::string> symbols;
+  for (size_t pos = 0; pos < word.size();) {
+    size_t length = 1;
+    const auto lead = static_cast<uint8_t>(word[pos]);
+    if (lead >= 0xC0) length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    symbols.emplace_back(word.substr(pos, length));
+    pos += length;
+  }
+  if (!symbols.empty()) symbols.back() += kEndOfWord;
+  return symbols;
+}
+
 Tokenizer::Tokenizer(const std::filesystem::path& merges, int vocab_size)
     : cache_(std::make_shared<BpeCache>()) {
   const std::string file = merges.string();
-  if (vocab_size < kNonMergeTokens) {
+  if (vocab_size != 0 && vocab_size < kNonMergeTokens) {
     throw Error(fmt::format("merges file {}: vocab_size {} is below the minimum {} (bytes, bytes + </w>, "
-                            "start and end tokens)",
+                            "start and end tokens; 0 means every merge in the file)",
                             file, vocab_size, kNonMergeTokens));
   }
   const std::string content = read_merges_file(merges);
@@ -286,24 +329,28 @@ Tokenizer::Tokenizer(const std::filesystem::path& merges, int vocab_size)
                             file));
   }
 
-  // As CLIP: merges = lines[1 : vocab_size - 512 - 2 + 1].
-  const int merge_count = vocab_size - kNonMergeTokens;
+  // As CLIP: merges = lines[1 : vocab_size - 512 - 2 + 1]; vocab_size 0: all of them.
   size_t available = lines.size() - 1;
   if (available > 0 && lines.back().empty()) --available;  // the final newline
+  if (vocab_size == 0 && available > static_cast<size_t>(INT_MAX - kNonMergeTokens)) {
+    throw Error(fmt::format("merges file {}: has {} merges, more than a vocabulary can hold", file, available));
+  }
+  const int merge_count = vocab_size == 0 ? static_cast<int>(available) : vocab_size - kNonMergeTokens;
   if (available < static_cast<size_t>(merge_count)) {
     throw Error(fmt::format("merges file {}: has {} merges, vocab_size {} needs {}", file, available,
                             vocab_size, merge_count));
   }
 
   const auto stand_ins = byte_stand_ins();
-  byte_encoder_.assign(256, std::string());
-  decoder_.reserve(static_cast<size_t>(vocab_size));
+  const auto& byte_encoder_table = byte_encoder();
+  decoder_.reserve(static_cast<size_t>(merge_count + kNonMergeTokens));
   for (const auto& [byte, stand_in] : stand_ins) {
-    append_utf8(byte_encoder_[byte], static_cast<UChar32>(stand_in));
     byte_decoder_[stand_in] = byte;
-    decoder_.push_back(byte_encoder_[byte]);
+    decoder_.push_back(byte_encoder_table[byte]);
   }
-  for (const auto& [byte, stand_in] : stand_ins) decoder_.push_back(byte_encoder_[byte] + std::string(kEndOfWord));
+  for (const auto& [byte, stand_in] : stand_ins) {
+    decoder_.push_back(byte_encoder_table[byte] + std::string(kEndOfWord));
+  }
 
   merge_ranks_.reserve(static_cast<size_t>(merge_count));
   for (int rank = 0; rank < merge_count; ++rank) {
@@ -330,18 +377,7 @@ Tokenizer::Tokenizer(const std::filesystem::path& merges, int vocab_size)
 }
 
 std::vector<std::string> Tokenizer::merge_symbols(const std::string& word) const {
-  // One symbol per stand-in character; the last carries the end-of-word mark.
-  std::vector<std::string> symbols;
-  for (size_t pos = 0; pos < word.size();) {
-    size_t length = 1;
-    const auto lead = static_cast<uint8_t>(word[pos]);
-    if (lead >= 0xC0) length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-    symbols.push_back(word.substr(pos, length));
-    pos += length;
-  }
-  if (symbols.empty()) return symbols;
-  symbols.back() += kEndOfWord;
-
+  std::vector<std::string> symbols = bpe_symbols(word);
   std::string key;
   std::vector<std::string> merged;
   while (symbols.size() > 1) {
@@ -393,20 +429,8 @@ std::vector<std::string> Tokenizer::bpe(const std::string& word) const {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
-  const std::u32string cleaned = clean_text(text);
   std::vector<int32_t> ids;
-  std::string piece_bytes;
-  std::string word;
-  for (size_t pos = 0; pos < cleaned.size();) {
-    const size_t length = match_piece(cleaned, pos);
-    if (length == 0) {  // whitespace between pieces
-      ++pos;
-      continue;
-    }
-    piece_bytes = encode_utf8(std::u32string_view(cleaned).substr(pos, length));
-    pos += length;
-    word.clear();
-    for (char byte : piece_bytes) word += byte_encoder_[static_cast<uint8_t>(byte)];
+  for (const std::string& word : bpe_words(text)) {
     for (const std::string& symbol : bpe(word)) {
       const auto found = encoder_.find(symbol);
       if (found == encoder_.end()) {  // only possible with an inconsistent merges file

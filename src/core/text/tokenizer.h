@@ -17,14 +17,28 @@ namespace clipscope {
 // Python's html.unescape (named entities, with and without ';', numeric refs).
 std::string html_unescape(std::string_view text);
 
+// CLIP's pre-tokenization of a text: html-unescape twice, whitespace clean,
+// lowercase, split with CLIP's regex, and each piece's UTF-8 bytes written in
+// the byte-to-unicode stand-in alphabet. These are exactly the words that
+// Tokenizer::encode runs BPE on (a special token written in the text, such as
+// "<|endoftext|>", is one word).
+std::vector<std::string> bpe_words(std::string_view text);
+
+// The BPE symbols a word of bpe_words starts from, before any merge: one per
+// stand-in character, the last one ending in "</w>" (empty for an empty word).
+std::vector<std::string> bpe_symbols(std::string_view word);
+
 class Tokenizer {
  public:
   static constexpr int kDefaultVocabSize = 49408;
   static constexpr int kDefaultContextLength = 77;
+  static constexpr std::string_view kStartOfText = "<|startoftext|>";
+  static constexpr std::string_view kEndOfText = "<|endoftext|>";
 
   // merges: a gzip'd (or plain) UTF-8 merges file whose first line is a header
   // containing "#version" (e.g. "#version: 0.2"), then one "first second" pair per line.
-  // vocab_size fixes how many merges are used: vocab_size - 512 - 2 (as CLIP does).
+  // vocab_size fixes how many merges are used: vocab_size - 512 - 2 (as CLIP does);
+  // 0 uses every merge in the file (vocab_size() is then 512 + merges + 2).
   // Throws Error naming the file when it is missing, not a merges file, or too short.
   explicit Tokenizer(const std::filesystem::path& merges, int vocab_size = kDefaultVocabSize);
 
@@ -55,7 +69,6 @@ class Tokenizer {
   std::unordered_map<std::string, int32_t> encoder_;
   std::vector<std::string> decoder_;
   std::unordered_map<std::string, int> merge_ranks_;  // key: first + ' ' + second
-  std::vector<std::string> byte_encoder_;             // byte -> UTF-8 of its unicode stand-in
   std::unordered_map<char32_t, uint8_t> byte_decoder_;  // unicode stand-in -> byte
   std::shared_ptr<BpeCache> cache_;
   int32_t sot_ = 0, eot_ = 0;
