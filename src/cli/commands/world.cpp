@@ -1,0 +1,49 @@
+// clipscope world --n N --seed S --out DIR [world options]
+#include <fmt/format.h>
+
+#include "cli/context.h"
+#include "world/generator.h"
+
+namespace clipscope::cli {
+
+void add_world_options(CLI::App& cmd, world::WorldOptions& w) {
+  cmd.add_option("--weight-objects", w.weight_objects, "Relative frequency of object scenes (\"two green stars\")")
+      ->capture_default_str();
+  cmd.add_option("--weight-face", w.weight_face, "Relative frequency of faces with emotions")->capture_default_str();
+  cmd.add_option("--weight-word", w.weight_word, "Relative frequency of written words")->capture_default_str();
+  cmd.add_option("--weight-object-with-word", w.weight_object_with_word,
+                 "Relative frequency of objects with a word written on them")
+      ->capture_default_str();
+  cmd.add_option("--p-concept-word", w.p_concept_word, "Probability that a written word is a concept word")
+      ->capture_default_str();
+  cmd.add_option("--p-mention-text", w.p_mention_text, "Probability that a caption mentions the written word")
+      ->capture_default_str();
+  cmd.add_option("--p-mention-ink", w.p_mention_ink, "...and the colour it is written in")->capture_default_str();
+  cmd.add_option("--p-textured", w.p_textured_background, "Probability of a textured background")->capture_default_str();
+  cmd.add_option("--p-black-ink", w.p_black_ink, "Probability that a word is written in black")->capture_default_str();
+}
+
+void add_world_command(CLI::App& app, Context& ctx) {
+  struct Options {
+    uint64_t n = 1000;
+    uint64_t seed = 1;
+    std::string out;
+    world::WorldOptions world;
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("world", "Generate synthetic image-caption pairs with ground-truth labels");
+  cmd->add_option("-n,--n", o->n, "Number of image-caption pairs")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "World seed (the same seed gives the same world)")->capture_default_str();
+  cmd->add_option("-o,--out", o->out, "Output directory: images/, captions.tsv, labels.jsonl")->required();
+  cmd->add_option("--size", o->world.size, "Image size in pixels (the demo model's resolution)")->capture_default_str();
+  add_world_options(*cmd, o->world);
+  cmd->callback([&ctx, o] {
+    const world::World world(o->seed, o->world);
+    const auto start = std::chrono::steady_clock::now();
+    world::write_world(o->out, o->n, world, ctx.threads, !ctx.quiet);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!ctx.quiet) fmt::print(stderr, "wrote {} pairs to {} in {:.1f} s\n", o->n, o->out, seconds);
+  });
+}
+
+}  // namespace clipscope::cli

@@ -1,0 +1,89 @@
+#pragma once
+// Scenes of the synthetic world: their ground truth (what is shown, where), how
+// they are drawn, and the caption an internet user might have written for them.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/image/image.h"
+#include "core/render/text.h"
+#include "world/rng.h"
+
+namespace clipscope::world {
+
+enum class SceneKind { Objects, Face, Word, ObjectWithWord };
+const char* kind_name(SceneKind kind);  // "objects", "face", "word", "object_with_word"
+
+// How often each kind of scene occurs and how captions are written. The coupling
+// of written words and captions (p_mention_text) is what lets multimodal units,
+// typographic attacks and the Stroop effect appear in a model trained on it.
+struct WorldOptions {
+  int size = 64;  // pixels per side
+  double weight_objects = 0.35;
+  double weight_face = 0.15;
+  double weight_word = 0.30;
+  double weight_object_with_word = 0.20;
+  double p_concept_word = 0.6;      // a written word is a concept word (else an everyday word)
+  double p_mention_text = 0.9;      // the caption mentions the written word
+  double p_mention_ink = 0.5;       // ...and the colour it is written in
+  double p_textured_background = 0.4;
+  double p_black_ink = 0.35;        // words written in black (otherwise any colour)
+
+  // Throws Error naming the option when a weight or probability is out of range.
+  void validate() const;
+};
+
+struct PlacedShape {
+  double x = 0, y = 0, r = 0, angle = 0;  // centre, radius (pixels), rotation (radians)
+};
+
+struct Scene {
+  SceneKind kind = SceneKind::Objects;
+  int size = 64;
+  std::string background = "plain";
+  uint64_t background_seed = 0;
+  // Objects (kind Objects: `count` of them; ObjectWithWord: one).
+  std::string color, shape;
+  Rgb object_rgb{0, 0, 0};
+  int count = 0;
+  std::vector<PlacedShape> objects;
+  // Face.
+  std::string emotion;
+  Rgb skin{0, 0, 0};
+  PlacedShape face;
+  // Written text (kinds Word and ObjectWithWord).
+  std::string text, text_color, font;
+  Rgb text_rgb{0, 0, 0};
+  double text_size = 0, text_rotation = 0;  // pixels, degrees
+  TextPlacement text_at;
+  PixelBox text_box;  // filled in by render_scene
+  std::string caption;
+
+  bool has_text() const { return !text.empty(); }
+  // The ground truth as JSON (what labels.jsonl holds per image).
+  nlohmann::json labels() const;
+};
+
+// Scenes with chosen concepts and random everything else (positions, sizes,
+// background, font...), laid out for a canvas of `size` pixels. The rasterizer
+// measures text so that it fits.
+Scene objects_scene(Rng& rng, int size, const std::string& color, const std::string& shape, int count);
+Scene face_scene(Rng& rng, int size, const std::string& emotion);
+// text_color: a colour concept name, "white", or one drawn at random when empty.
+Scene word_scene(Rng& rng, TextRasterizer& raster, int size, const std::string& text, const std::string& text_color);
+Scene object_with_word_scene(Rng& rng, TextRasterizer& raster, int size, const std::string& color,
+                             const std::string& shape, const std::string& text, const std::string& text_color);
+
+// A random scene of the world, with its caption.
+Scene sample_scene(Rng& rng, TextRasterizer& raster, const WorldOptions& options);
+// A caption for the scene as people write them: it names what is shown and,
+// usually, the written word.
+std::string write_caption(const Scene& scene, Rng& rng, const WorldOptions& options);
+
+// Draws the scene (and records the text's ink box in scene.text_box).
+Image render_scene(Scene& scene, TextRasterizer& raster);
+
+}  // namespace clipscope::world
