@@ -1,5 +1,7 @@
 #include "cli/context.h"
 
+#include "core/hub/zoo.h"
+
 namespace clipscope::cli {
 
 LoadOptions Context::load_options() const {
@@ -15,18 +17,21 @@ CLIP Context::load_model(const std::string& spec) const {
   return load_clip(spec, load_options());
 }
 
-Tokenizer Context::load_tokenizer(const std::optional<std::string>& vocab, const CLIP& model) const {
-  return Tokenizer(resolve_vocab_path(vocab, load_options()), static_cast<int>(model->config().vocab_size));
+Tokenizer Context::load_tokenizer(const std::optional<std::string>& vocab, const std::string& model_spec,
+                                  const CLIP& model) const {
+  return Tokenizer(resolve_vocab_path(vocab, load_options(), model_spec), static_cast<int>(model->config().vocab_size));
 }
 
 void add_model_option(CLI::App& cmd, std::string& model) {
-  cmd.add_option("-m,--model", model, "Official name (RN50, ViT-B/32, ...; see `clipscope models`) or checkpoint path")
-      ->required();
+  cmd.add_option("-m,--model", model,
+                 "demo (clipscope's own, shipped), an official name (RN50, ViT-B/32, ...; see `clipscope models`) "
+                 "or a checkpoint path")
+      ->default_val(std::string(kDemoModelName));
 }
 
 void add_vocab_option(CLI::App& cmd, std::optional<std::string>& vocab) {
   cmd.add_option("--vocab", vocab,
-                 "BPE merges file (default: $CLIPSCOPE_VOCAB, else OpenAI's bpe_simple_vocab_16e6.txt.gz, cached)");
+                 "BPE merges file (default: the one beside the checkpoint, else $CLIPSCOPE_VOCAB, else OpenAI's bpe_simple_vocab_16e6.txt.gz, cached)");
 }
 
 }  // namespace clipscope::cli

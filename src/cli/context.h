@@ -10,6 +10,7 @@
 #include "core/model/clip.h"
 #include "core/model/loader.h"
 #include "core/text/tokenizer.h"
+#include "world/scene.h"
 
 namespace clipscope::cli {
 
@@ -22,8 +23,10 @@ struct Context {
 
   LoadOptions load_options() const;
   CLIP load_model(const std::string& spec) const;
-  // The tokenizer for a model: `vocab` path when given, else the default BPE file.
-  Tokenizer load_tokenizer(const std::optional<std::string>& vocab, const CLIP& model) const;
+  // The tokenizer for a model: `vocab` path when given, else the merges file beside
+  // the model's checkpoint (the demo model's own), else the default BPE file.
+  Tokenizer load_tokenizer(const std::optional<std::string>& vocab, const std::string& model_spec,
+                           const CLIP& model) const;
 };
 
 // Each subcommand adds itself to the app; its callback runs after parsing.
@@ -32,8 +35,14 @@ void add_tokenize_command(CLI::App& app, Context& ctx);
 void add_layers_command(CLI::App& app, Context& ctx);
 void add_classify_command(CLI::App& app, Context& ctx);
 void add_embed_commands(CLI::App& app, Context& ctx);   // embed, activations
+void add_render_command(CLI::App& app, Context& ctx);
 
-// Adds --model (required) and --vocab to a subcommand.
+void add_world_command(CLI::App& app, Context& ctx);
+void add_demo_commands(CLI::App& app, Context& ctx);  // train-demo, demo-report
+// The synthetic world's options (proportions of scenes, caption coupling).
+void add_world_options(CLI::App& cmd, world::WorldOptions& options);
+
+// Adds --model (default: the shipped demo model) and --vocab to a subcommand.
 void add_model_option(CLI::App& cmd, std::string& model);
 void add_vocab_option(CLI::App& cmd, std::optional<std::string>& vocab);
 

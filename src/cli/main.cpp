@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   cli::add_layers_command(app, ctx);
   cli::add_classify_command(app, ctx);
   cli::add_embed_commands(app, ctx);
+  cli::add_render_command(app, ctx);
+  cli::add_world_command(app, ctx);
+  cli::add_demo_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

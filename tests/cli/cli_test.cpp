@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/image/image.h"
 #include "core/model/fixtures.h"
 #include "core/model/tensor_io.h"
 #include "support/shared_data.h"
@@ -219,6 +220,49 @@ TEST_F(Cli, FetchVerifiesChecksumsAndNeverLeavesPartialFiles) {
   EXPECT_FALSE(fs::exists(cache / "RN50.pt.part"));
   // --model NAME resolves through the same cache and fails the same way.
   expect_one_line_error(run({"layers", "--model", "RN50"}, env), "checksum mismatch");
+}
+
+// render: text into a PNG with FreeType; needs no model and no ../shared.
+TEST(CliRender, WritesAPngOfTheRequestedSizeAndPrintsTheInkBox) {
+  const auto dir = clipscope::testing::temp_dir("clipscope-cli-render");
+  const std::string png = (dir / "cat.png").string();
+  auto r = run({"render", "cat", "-o", png, "--width", "100", "--height", "60", "--size", "24", "--color", "red",
+                "--background", "#000010", "--x", "40.5"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto box = nlohmann::json::parse(r.out);
+  const int x0 = box["x0"], y0 = box["y0"], x1 = box["x1"], y1 = box["y1"];
+  EXPECT_GT(x1 - x0, 20);
+  EXPECT_GT(y1 - y0, 10);
+  EXPECT_NEAR(0.5 * (x0 + x1), 40.5, 1.0);
+  EXPECT_NEAR(0.5 * (y0 + y1), 30.0, 1.0);
+  const clipscope::Image img = clipscope::read_image(png);
+  ASSERT_EQ(img.width, 100);
+  ASSERT_EQ(img.height, 60);
+  int red = 0, other = 0;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x) {
+      const uint8_t* p = img.pixel(x, y);
+      const bool inside = x >= x0 && x < x1 && y >= y0 && y < y1;
+      if (p[0] == 255 && p[1] == 0 && p[2] == 0) ++red;
+      if (!inside && !(p[0] == 0 && p[1] == 0 && p[2] == 16)) ++other;
+    }
+  EXPECT_GT(red, 20);     // fully covered pixels have the text colour exactly
+  EXPECT_EQ(other, 0);    // the background is untouched outside the ink box
+
+  auto fonts = run({"render", "--list-fonts"});
+  ASSERT_EQ(fonts.code, 0) << fonts.err;
+  EXPECT_NE(fonts.out.find("DejaVuSans-Bold\n"), std::string::npos) << fonts.out;
+  EXPECT_NE(run({"--help"}).out.find("render"), std::string::npos);
+}
+
+TEST(CliRender, BadFontsAndColoursGetOneLineErrors) {
+  const auto dir = clipscope::testing::temp_dir("clipscope-cli-render");
+  const std::string png = (dir / "x.png").string();
+  expect_one_line_error(run({"render", "x", "-o", png, "--font", "DejaVuFoo"}), "font DejaVuFoo: not found");
+  expect_one_line_error(run({"render", "x", "-o", png, "--font", "/nonexistent/Foo.ttf"}), "/nonexistent/Foo.ttf");
+  expect_one_line_error(run({"render", "x", "-o", png, "--color", "blurple"}), "colour \"blurple\"");
+  expect_one_line_error(run({"render", "x", "-o", png, "--x", "left"}), "--x left");
+  EXPECT_FALSE(fs::exists(png));
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ void add_classify_command(CLI::App& app, Context& ctx) {
   cmd->add_flag("--json", o->json, "JSON output with every probability");
   cmd->callback([&ctx, o] {
     CLIP model = ctx.load_model(o->model);
-    Tokenizer tokenizer = ctx.load_tokenizer(o->vocab, model);
+    Tokenizer tokenizer = ctx.load_tokenizer(o->vocab, o->model, model);
     std::vector<std::string> templates;
     if (!o->templates.empty()) templates = read_templates(o->templates);
     std::vector<std::filesystem::path> paths(o->images.begin(), o->images.end());

@@ -65,7 +65,7 @@ void add_embed_commands(CLI::App& app, Context& ctx) {
       features = over_image_batches(e->images, static_cast<int>(model->config().image_resolution), e->batch_size,
                                     !ctx.quiet, [&](const torch::Tensor& batch) { return model->encode_image(batch); });
     } else {
-      Tokenizer tokenizer = ctx.load_tokenizer(e->vocab, model);
+      Tokenizer tokenizer = ctx.load_tokenizer(e->vocab, e->model, model);
       features = model->encode_text(tokenize_batch(tokenizer, e->texts, static_cast<int>(model->config().context_length)));
     }
     if (e->normalize) features = features / features.norm(2, -1, true);

@@ -235,3 +235,16 @@ fs::path ensure_cached(const RemoteFile& file, const fs::path& cache_dir, bool p
 }
 
 }  // namespace clipscope
+
+namespace clipscope {
+
+std::filesystem::path demo_model_path() {
+  if (const char* env = std::getenv("CLIPSCOPE_DEMO_MODEL"); env && *env) return env;
+  return std::filesystem::path(CLIPSCOPE_MODELS_DIR) / "demo" / "clipscope-demo.pt";
+}
+
+std::filesystem::path merges_beside(const std::filesystem::path& checkpoint) {
+  return checkpoint.parent_path() / (checkpoint.stem().string() + ".bpe.txt.gz");
+}
+
+}  // namespace clipscope

@@ -32,6 +32,15 @@ std::vector<std::string> official_model_names();
 std::optional<RemoteFile> find_official_model(std::string_view name);
 const RemoteFile& bpe_vocab_file();
 
+// clipscope's own demo CLIP, trained by `clipscope train-demo` on the synthetic
+// world and shipped with the project (no download): $CLIPSCOPE_DEMO_MODEL when set,
+// else models/demo/clipscope-demo.pt of the installed data or the source tree.
+// Its BPE merges file lies beside it (see merges_beside).
+inline constexpr std::string_view kDemoModelName = "demo";
+std::filesystem::path demo_model_path();
+// The merges file that belongs to a checkpoint: "<dir>/<stem>.bpe.txt.gz" beside it.
+std::filesystem::path merges_beside(const std::filesystem::path& checkpoint);
+
 // $CLIPSCOPE_CACHE, else $XDG_CACHE_HOME/clipscope (only when absolute, as the XDG
 // spec requires), else ~/.cache/clipscope. Empty variables count as unset.
 std::filesystem::path default_cache_dir();

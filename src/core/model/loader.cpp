@@ -38,6 +38,13 @@ fs::path cache_dir_of(const LoadOptions& options) {
 
 fs::path resolve_model_path(const std::string& spec, const LoadOptions& options) {
   std::error_code ec;
+  if (spec == kDemoModelName) {
+    const fs::path demo = demo_model_path();
+    if (!fs::exists(demo, ec))
+      throw Error(fmt::format("demo model {}: not found (train one with `clipscope train-demo`, or set "
+                              "$CLIPSCOPE_DEMO_MODEL)", demo.string()));
+    return demo;
+  }
   if (fs::exists(spec, ec)) return spec;
   if (auto official = find_official_model(spec)) return ensure_cached(*official, cache_dir_of(options), options.progress);
   const bool looks_like_path = spec.find('/') != std::string::npos || spec.ends_with(".pt") || spec.ends_with(".pth") ||
@@ -46,11 +53,18 @@ fs::path resolve_model_path(const std::string& spec, const LoadOptions& options)
   throw Error(fmt::format("unknown model '{}': not a file and not an official name (see `clipscope models`)", spec));
 }
 
-fs::path resolve_vocab_path(const std::optional<std::string>& spec, const LoadOptions& options) {
+fs::path resolve_vocab_path(const std::optional<std::string>& spec, const LoadOptions& options,
+                            const std::string& model_spec) {
   if (spec && !spec->empty()) {
     if (!fs::exists(*spec)) throw Error(fmt::format("{}: no such file (--vocab)", *spec));
     return *spec;
   }
+  // Only local checkpoints can carry their own merges file (official names would
+  // need a cache lookup, and they use OpenAI's vocabulary anyway).
+  std::error_code ec;
+  const fs::path model_file = model_spec == kDemoModelName ? demo_model_path() : fs::path(model_spec);
+  if (!model_spec.empty() && fs::is_regular_file(model_file, ec) && fs::exists(merges_beside(model_file), ec))
+    return merges_beside(model_file);
   if (const char* env = std::getenv("CLIPSCOPE_VOCAB"); env && *env) {
     if (!fs::exists(env)) throw Error(fmt::format("{}: no such file ($CLIPSCOPE_VOCAB)", env));
     return env;

@@ -24,12 +24,15 @@ torch::Device parse_device(const std::string& spec);
 // (Debian's LibTorch otherwise starts with one).
 void set_threads(int threads);
 
-// A file path as given, or an official model name ("RN50", "ViT-B/32") resolved
+// A file path as given, "demo" (clipscope's shipped demo model), or an official model name ("RN50", "ViT-B/32") resolved
 // to its cached checkpoint (downloaded and verified when absent).
 std::filesystem::path resolve_model_path(const std::string& spec, const LoadOptions& options = {});
-// The BPE merges file: `spec` when given (a path), else $CLIPSCOPE_VOCAB, else the
-// cached download of OpenAI's bpe_simple_vocab_16e6.txt.gz.
-std::filesystem::path resolve_vocab_path(const std::optional<std::string>& spec, const LoadOptions& options = {});
+// The BPE merges file: `spec` when given (a path), else the merges file beside the
+// model's checkpoint when there is one (models with their own vocabulary, like the
+// demo model; model_spec as given to resolve_model_path, empty = none), else
+// $CLIPSCOPE_VOCAB, else the cached download of OpenAI's bpe_simple_vocab_16e6.txt.gz.
+std::filesystem::path resolve_vocab_path(const std::optional<std::string>& spec, const LoadOptions& options = {},
+                                         const std::string& model_spec = {});
 
 // Reads a checkpoint, builds the matching architecture, loads the weights as
 // fp32 and moves the model to the device, in eval mode.

@@ -1,0 +1,78 @@
+// clipscope train-demo --out DIR | clipscope demo-report [--model demo] [--json]
+#include <fmt/format.h>
+
+#include "cli/context.h"
+#include "core/util/error.h"
+#include "demo/report.h"
+#include "demo/train.h"
+
+namespace clipscope::cli {
+
+namespace {
+
+void add_train_demo_command(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<demo::TrainOptions>();
+  auto out = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("train-demo", "Train the demo CLIP on the synthetic world (resumes from DIR/checkpoint.pt)");
+  cmd->add_option("-o,--out", *out, "Run directory: merges, checkpoint, train-log.csv, clipscope-demo.pt")->required();
+  cmd->add_option("--seed", o->seed, "World seed and weight initialization")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Image-caption pairs per step")->capture_default_str();
+  cmd->add_option("--lr", o->lr, "Peak learning rate (AdamW)")->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay, "Decoupled weight decay")->capture_default_str();
+  cmd->add_option("--warmup", o->warmup, "Linear warm-up steps before the cosine schedule")->capture_default_str();
+  cmd->add_option("--resolution", o->resolution, "Image size in pixels")->capture_default_str();
+  cmd->add_option("--width", o->width, "ModifiedResNet width (layer4 has 32 x width units)")->capture_default_str();
+  cmd->add_option("--bpe-merges", o->bpe_merges, "Most BPE merges to learn from the captions")->capture_default_str();
+  cmd->add_option("--data-threads", o->data_threads, "World generation threads")->capture_default_str();
+  cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints")->capture_default_str();
+  cmd->add_option("--precision", o->precision, "fp32, bf16 or auto (bf16 where the CPU has native bf16)")
+      ->capture_default_str();
+  cmd->add_option("--max-minutes", o->max_minutes, "Checkpoint and stop after this wall time (0 = no limit)")
+      ->capture_default_str();
+  add_world_options(*cmd, o->world);
+  cmd->callback([&ctx, o, out] {
+    o->out = *out;
+    o->progress = !ctx.quiet;
+    set_threads(ctx.threads);
+    const demo::TrainResult r = demo::train_demo(*o);
+    if (r.finished) {
+      fmt::print("{}\n{}\n", r.model.string(), r.merges.string());
+    } else {
+      fmt::print(stderr, "stopped at step {} of {}; run the same command again to resume\n", r.steps_done, o->steps);
+    }
+  });
+}
+
+void add_demo_report_command(CLI::App& app, Context& ctx) {
+  struct Options {
+    std::string model;
+    std::optional<std::string> vocab;
+    bool json = false;
+    demo::ReportOptions report;
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("demo-report", "Measure what a model learned about the synthetic world (ground truth)");
+  add_model_option(*cmd, o->model);
+  add_vocab_option(*cmd, o->vocab);
+  cmd->add_option("--seed", o->report.seed, "Held-out world seed")->capture_default_str();
+  cmd->add_option("--layer", o->report.unit_layer, "Point searched for multimodal units")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print the report as JSON");
+  cmd->callback([&ctx, o] {
+    CLIP model = ctx.load_model(o->model);
+    const Tokenizer tokenizer = ctx.load_tokenizer(o->vocab, o->model, model);
+    demo::Report report = demo::demo_report(model, tokenizer, o->report, !ctx.quiet);
+    report.model = o->model;
+    if (o->json) fmt::print("{}\n", report.to_json().dump(2));
+    else fmt::print("{}", report.to_text());
+  });
+}
+
+}  // namespace
+
+void add_demo_commands(CLI::App& app, Context& ctx) {
+  add_train_demo_command(app, ctx);
+  add_demo_report_command(app, ctx);
+}
+
+}  // namespace clipscope::cli

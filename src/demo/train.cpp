@@ -1,0 +1,261 @@
+#include "demo/train.h"
+
+#include <ATen/autocast_mode.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <numbers>
+#include <thread>
+
+#include "core/model/checkpoint.h"
+#include "core/text/bpe_learn.h"
+#include "core/text/tokenizer.h"
+#include "core/util/error.h"
+#include "core/util/progress.h"
+#include "demo/batches.h"
+#include "world/generator.h"
+
+namespace clipscope::demo {
+
+namespace fs = std::filesystem;
+
+CLIPConfig demo_config(int64_t vocab_size, int64_t resolution, int64_t width) {
+  CLIPConfig c;
+  c.embed_dim = 128;
+  c.image_resolution = resolution;
+  c.resnet_layers = {1, 1, 1, 1};
+  c.vision_width = width;
+  c.vision_patch_size = 0;
+  c.context_length = 32;
+  c.vocab_size = vocab_size;
+  c.transformer_width = 128;
+  c.transformer_heads = 2;
+  c.transformer_layers = 3;
+  return c;
+}
+
+bool use_bf16(const std::string& precision) {
+  if (precision == "fp32") return false;
+  if (precision == "bf16") return true;
+  if (precision != "auto") throw Error(fmt::format("--precision {}: expected fp32, bf16 or auto", precision));
+  // Native bf16 arithmetic: AVX512-BF16 or AMX (Linux reports them in /proc/cpuinfo).
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) == 0)
+      return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
+  }
+  return false;
+}
+
+torch::Tensor contrastive_loss(const torch::Tensor& logits_per_image, const torch::Tensor& logits_per_text) {
+  const auto labels = torch::arange(logits_per_image.size(0), torch::TensorOptions().dtype(torch::kLong).device(logits_per_image.device()));
+  return (torch::nn::functional::cross_entropy(logits_per_image, labels) +
+          torch::nn::functional::cross_entropy(logits_per_text, labels)) / 2;
+}
+
+namespace {
+
+// The options that change the result of a run; a checkpoint only resumes a run with the same.
+std::string fingerprint(const TrainOptions& o) {
+  const auto& w = o.world;
+  return fmt::format(
+      "seed={} steps={} batch={} lr={} wd={} warmup={} res={} width={} merges={} bpe_captions={} bf16={} "
+      "world=[{} {} {} {} {} {} {} {} {} {}]",
+      o.seed, o.steps, o.batch, o.lr, o.weight_decay, o.warmup, o.resolution, o.width, o.bpe_merges, o.bpe_captions,
+      use_bf16(o.precision), w.size, w.weight_objects, w.weight_face, w.weight_word, w.weight_object_with_word,
+      w.p_concept_word, w.p_mention_text, w.p_mention_ink, w.p_textured_background, w.p_black_ink);
+}
+
+bool decays(const std::string& name, const torch::Tensor& p) {
+  // CLIP: decoupled weight decay on every weight that is not a gain or a bias;
+  // embeddings and the temperature are not decayed either.
+  return p.dim() >= 2 && name.find("embedding") == std::string::npos;
+}
+
+}  // namespace
+
+Trainer::Trainer(const TrainOptions& options, int64_t vocab_size) : options_(options), bf16_(use_bf16(options.precision)) {
+  torch::manual_seed(options.seed);
+  model_ = CLIP(demo_config(vocab_size, options.resolution, options.width));
+  model_->initialize_parameters();
+  model_->train();
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& item : model_->named_parameters()) (decays(item.key(), item.value()) ? decay : no_decay).push_back(item.value());
+  auto group_options = [&](double wd) {
+    auto o = std::make_unique<torch::optim::AdamWOptions>(options.lr);
+    o->betas({0.9, 0.98}).eps(1e-6).weight_decay(wd);
+    return o;
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, group_options(options.weight_decay));
+  groups.emplace_back(no_decay, group_options(0.0));
+  optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options.lr));
+}
+
+double Trainer::learning_rate(int64_t step) const {
+  if (step < options_.warmup) return options_.lr * static_cast<double>(step + 1) / static_cast<double>(options_.warmup);
+  const double span = std::max<int64_t>(1, options_.steps - options_.warmup);
+  const double progress = std::min(1.0, static_cast<double>(step - options_.warmup) / span);
+  return options_.lr * 0.5 * (1 + std::cos(std::numbers::pi * progress));
+}
+
+double Trainer::step(const torch::Tensor& images, const torch::Tensor& tokens) {
+  const double lr = learning_rate(steps_done_);
+  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  optimizer_->zero_grad();
+  torch::Tensor loss;
+  {
+    // bf16 autocast: matmuls and convolutions in bf16, reductions and the loss in fp32.
+    at::autocast::set_cpu_enabled(bf16_);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    auto [logits_per_image, logits_per_text] = model_->forward(images, tokens);
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+    loss = contrastive_loss(logits_per_image.to(torch::kFloat), logits_per_text.to(torch::kFloat));
+  }
+  loss.backward();
+  optimizer_->step();
+  {
+    // CLIP clips the temperature so that logits are scaled by at most 100.
+    torch::NoGradGuard no_grad;
+    model_->logit_scale.clamp_(0, std::log(100.0));
+  }
+  ++steps_done_;
+  return loss.item<double>();
+}
+
+void Trainer::save_checkpoint(const fs::path& path) const {
+  torch::serialize::OutputArchive archive;
+  for (const auto& item : model_->named_parameters()) archive.write("model." + item.key(), item.value());
+  for (const auto& item : model_->named_buffers()) archive.write("model." + item.key(), item.value(), true);
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer_->save(optimizer_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.write("steps_done", c10::IValue(steps_done_));
+  archive.write("fingerprint", c10::IValue(fingerprint(options_)));
+  const fs::path partial = path.string() + ".part";
+  try {
+    archive.save_to(partial.string());
+  } catch (const c10::Error& e) {
+    throw Error(fmt::format("{}: cannot write the checkpoint ({})", partial.string(), e.what_without_backtrace()));
+  }
+  std::error_code ec;
+  fs::rename(partial, path, ec);
+  if (ec) throw Error(fmt::format("{}: cannot write the checkpoint ({})", path.string(), ec.message()));
+}
+
+void Trainer::load_checkpoint(const fs::path& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path.string());
+  } catch (const c10::Error& e) {
+    throw Error(fmt::format("{}: not a clipscope training checkpoint ({})", path.string(),
+                            std::string(e.what_without_backtrace()).substr(0, 120)));
+  }
+  c10::IValue value;
+  archive.read("fingerprint", value);
+  if (value.toStringRef() != fingerprint(options_)) {
+    throw Error(fmt::format("{}: checkpoint of a run with other options ({}); use another --out or the same options",
+                            path.string(), value.toStringRef()));
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& item : model_->named_parameters()) {
+    torch::Tensor saved;
+    archive.read("model." + item.key(), saved);
+    item.value().copy_(saved);
+  }
+  for (auto& item : model_->named_buffers()) {
+    torch::Tensor saved;
+    archive.read("model." + item.key(), saved, true);
+    item.value().copy_(saved);
+  }
+  torch::serialize::InputArchive optimizer_archive;
+  archive.read("optimizer", optimizer_archive);
+  optimizer_->load(optimizer_archive);
+  archive.read("steps_done", value);
+  steps_done_ = value.toInt();
+}
+
+TrainResult train_demo(const TrainOptions& o) {
+  if (o.steps <= 0 || o.batch < 2 || o.lr <= 0 || o.warmup < 0 || o.checkpoint_every <= 0)
+    throw Error("train-demo: steps, batch (>= 2), lr and checkpoint interval must be positive");
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) throw Error(fmt::format("{}: cannot create the run directory ({})", o.out.string(), ec.message()));
+  world::WorldOptions world_options = o.world;
+  world_options.size = static_cast<int>(o.resolution);
+  const world::World world(o.seed, world_options);
+
+  TrainResult result;
+  result.merges = o.out / "clipscope-demo.bpe.txt.gz";
+  if (!fs::exists(result.merges)) {
+    // The vocabulary is learned from the world's captions, as CLIP's was from its data.
+    std::vector<std::string> captions = world_captions(world, static_cast<uint64_t>(o.bpe_captions));
+    write_merges_file(result.merges, learn_bpe(captions, o.bpe_merges),
+                      fmt::format("learned by clipscope train-demo from {} captions of world seed {}", o.bpe_captions, o.seed));
+  }
+  const Tokenizer tokenizer(result.merges, 0);
+
+  Trainer trainer(o, tokenizer.vocab_size());
+  const fs::path checkpoint = o.out / "checkpoint.pt";
+  if (fs::exists(checkpoint)) trainer.load_checkpoint(checkpoint);
+  const int64_t context = trainer.model()->config().context_length;
+
+  // A fixed held-out batch from another seed: in-batch retrieval accuracy, logged.
+  const world::World held_out(o.seed + kHeldOutSeedOffset, world_options);
+  const Batch probe = make_batch(held_out, 0, 256, tokenizer, context);
+
+  std::ofstream log(o.out / "train-log.csv", std::ios::app);
+  if (trainer.steps_done() == 0) log << "step,loss,lr,logit_scale,heldout_top1,images_per_s,elapsed_s\n";
+  BatchStream stream(world, o.batch, tokenizer, context, trainer.steps_done(), o.data_threads);
+  Progress bar("train-demo", o.steps, "step", o.progress);
+  bar.set(trainer.steps_done());
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t first = trainer.steps_done();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  auto held_out_top1 = [&] {
+    torch::NoGradGuard no_grad;
+    trainer.model()->eval();
+    auto [logits, unused] = trainer.model()->forward(probe.images, probe.tokens);
+    trainer.model()->train();
+    return logits.argmax(1).eq(torch::arange(logits.size(0))).to(torch::kFloat).mean().item<double>();
+  };
+  double loss = 0;
+  while (trainer.steps_done() < o.steps) {
+    const Batch batch = stream.next();
+    loss = trainer.step(batch.images, batch.tokens);
+    bar.add();
+    const int64_t done = trainer.steps_done();
+    const bool stop = (o.stop_at > 0 && done >= o.stop_at) || (o.max_minutes > 0 && elapsed() > o.max_minutes * 60);
+    if (done % o.checkpoint_every == 0 || done == o.steps || stop) {
+      const double top1 = held_out_top1();
+      log << fmt::format("{},{:.5f},{:.3e},{:.4f},{:.4f},{:.1f},{:.1f}\n", done, loss, trainer.learning_rate(done - 1),
+                         trainer.model()->logit_scale.item<double>(), top1,
+                         static_cast<double>((done - first) * o.batch) / elapsed(), elapsed())
+          << std::flush;
+      trainer.save_checkpoint(checkpoint);
+    }
+    if (stop) break;
+  }
+  bar.finish();
+  result.steps_done = trainer.steps_done();
+  result.final_loss = loss;
+  result.finished = trainer.steps_done() >= o.steps;
+  if (result.finished) {
+    // The shipped form: a plain fp16 state dict that the normal loader reads.
+    StateDict sd;
+    for (const auto& item : trainer.model()->named_parameters()) sd[item.key()] = item.value().detach().to(torch::kHalf);
+    for (const auto& item : trainer.model()->named_buffers()) sd[item.key()] = item.value().detach().clone();
+    result.model = o.out / "clipscope-demo.pt";
+    save_state_dict(result.model, sd);
+  }
+  return result;
+}
+
+}  // namespace clipscope::demo

@@ -1,0 +1,88 @@
+#pragma once
+// Training clipscope's demo CLIP on the synthetic world: a small ModifiedResNet +
+// text Transformer learned from scratch with CLIP's contrastive loss, on data
+// generated on the fly, resumable from periodic checkpoints.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "core/model/clip.h"
+#include "core/model/config.h"
+#include "world/scene.h"
+
+namespace clipscope::demo {
+
+// The demo architecture (documented in README and docs/demo.md): ModifiedResNet
+// layers (1,1,1,1) of width `width` at `resolution` px, a text Transformer
+// 128 wide x 3 layers with 32-token context, 128-d joint embedding.
+CLIPConfig demo_config(int64_t vocab_size, int64_t resolution = 64, int64_t width = 16);
+
+struct TrainOptions {
+  std::filesystem::path out;  // the run directory: merges, checkpoints, log, final model
+  uint64_t seed = 1;          // world seed and weight initialization
+  int64_t steps = 3000;
+  int64_t batch = 128;
+  double lr = 1e-3;
+  double weight_decay = 0.1;  // decoupled, on weights that are not gains, biases or embeddings
+  int64_t warmup = 200;       // linear warm-up steps, then cosine to zero
+  int64_t resolution = 64;
+  int64_t width = 16;
+  int bpe_merges = 1500;      // at most; fewer when the captions need fewer
+  int64_t bpe_captions = 100000;
+  int data_threads = 1;       // world generation threads (beside LibTorch's)
+  int64_t checkpoint_every = 100;
+  std::string precision = "auto";  // fp32 | bf16 | auto (bf16 autocast where the CPU has native bf16)
+  double max_minutes = 0;     // > 0: checkpoint and stop when the wall time is exceeded
+  int64_t stop_at = 0;        // > 0: checkpoint and stop after this step (an interruption, for tests)
+  bool progress = true;
+  world::WorldOptions world;
+};
+
+struct TrainResult {
+  int64_t steps_done = 0;
+  bool finished = false;      // reached `steps` (false when stopped by max_minutes)
+  double final_loss = 0;
+  std::filesystem::path model;   // <out>/clipscope-demo.pt (fp16), when finished
+  std::filesystem::path merges;  // <out>/clipscope-demo.bpe.txt.gz
+};
+
+// Trains, resuming from <out>/checkpoint.pt when it exists (the options must be the
+// same; they are stored with the checkpoint and a mismatch is an Error). The merges
+// file is learned first from the world's captions (deterministic for the seed).
+TrainResult train_demo(const TrainOptions& options);
+
+// Does `precision` resolve to bf16 on this machine ("auto": native bf16 support).
+bool use_bf16(const std::string& precision);
+
+// CLIP's contrastive loss: the mean of the image->text and text->image
+// cross-entropies of the logits (N x N; the diagonal holds the matching pairs).
+torch::Tensor contrastive_loss(const torch::Tensor& logits_per_image, const torch::Tensor& logits_per_text);
+
+// The model, its optimizer and the schedule; train_demo drives it with world
+// batches, tests with fixed ones.
+class Trainer {
+ public:
+  Trainer(const TrainOptions& options, int64_t vocab_size);
+  // One optimizer step at the current point of the schedule; returns the loss.
+  double step(const torch::Tensor& images, const torch::Tensor& tokens);
+  double learning_rate(int64_t step) const;  // warm-up then cosine
+  int64_t steps_done() const { return steps_done_; }
+  CLIP& model() { return model_; }
+
+  // Model, optimizer state, step and the options' fingerprint, written atomically.
+  void save_checkpoint(const std::filesystem::path& path) const;
+  // Throws Error naming the file when it is unreadable or from other options.
+  void load_checkpoint(const std::filesystem::path& path);
+
+ private:
+  TrainOptions options_;
+  CLIP model_{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  int64_t steps_done_ = 0;
+  bool bf16_ = false;
+};
+
+}  // namespace clipscope::demo
