@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/hub/zoo.h"
 #include "core/image/image.h"
 #include "core/model/fixtures.h"
 #include "core/model/tensor_io.h"
@@ -80,7 +81,8 @@ class Cli : public ::testing::Test {
 TEST(CliBasics, HelpListsEverySubcommand) {
   auto r = run({"--help"});
   EXPECT_EQ(r.code, 0);
-  for (const char* sub : {"models", "fetch", "tokenize", "layers", "classify", "embed", "activations"})
+  for (const char* sub : {"models", "fetch", "tokenize", "layers", "classify", "embed", "activations", "render", "world",
+                          "train-demo", "demo-report"})
     EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
 }
 
@@ -90,6 +92,7 @@ TEST(CliBasics, ModelsListsOfficialCheckpoints) {
   for (const char* name : {"RN50 ", "RN50x4", "ViT-B/32", "ViT-L/14@336px", "bpe_simple_vocab_16e6.txt.gz"})
     EXPECT_NE(r.out.find(name), std::string::npos) << name;
   EXPECT_NE(r.out.find("afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762"), std::string::npos);
+  EXPECT_NE(r.out.find("clipscope-demo.pt"), std::string::npos);
 }
 
 TEST(CliBasics, BadArgumentsExitNonZero) {
@@ -266,3 +269,66 @@ TEST(CliRender, BadFontsAndColoursGetOneLineErrors) {
 }
 
 }  // namespace
+
+TEST(CliWorld, WritesImagesCaptionsAndLabelsDeterministically) {
+  const auto a = clipscope::testing::temp_dir(), b = clipscope::testing::temp_dir();
+  ASSERT_EQ(run({"world", "--n", "12", "--seed", "4", "--out", a.string()}).code, 0);
+  ASSERT_EQ(run({"world", "--n", "12", "--seed", "4", "--out", b.string(), "--threads", "1"}).code, 0);
+  EXPECT_EQ(slurp(a / "captions.tsv"), slurp(b / "captions.tsv"));
+  std::istringstream labels(slurp(a / "labels.jsonl")), captions(slurp(a / "captions.tsv"));
+  std::string line, caption_line;
+  std::getline(captions, caption_line);
+  EXPECT_EQ(caption_line, "filepath\ttitle");
+  int n = 0;
+  while (std::getline(labels, line)) {
+    const auto j = nlohmann::json::parse(line);
+    std::getline(captions, caption_line);
+    EXPECT_EQ(caption_line, j.at("image").get<std::string>() + "\t" + j.at("caption").get<std::string>());
+    const auto image = clipscope::read_image(a / j.at("image").get<std::string>());
+    EXPECT_EQ(image.width, 64);
+    ++n;
+  }
+  EXPECT_EQ(n, 12);
+  expect_one_line_error(run({"world", "--n", "2", "--out", a.string(), "--p-mention-text", "2"}), "p_mention_text");
+}
+
+// train-demo end to end on a tiny configuration; the result is a normal checkpoint
+// whose own merges file (beside it) is found without --vocab.
+TEST(CliDemo, TrainDemoWritesAModelTheOtherCommandsUse) {
+  const auto run_dir = clipscope::testing::temp_dir();
+  const std::vector<std::string> train = {"train-demo", "--out", run_dir.string(), "--steps", "2", "--batch", "4",
+                                          "--resolution", "32", "--width", "8", "--bpe-merges", "200",
+                                          "--checkpoint-every", "1", "--precision", "fp32"};
+  auto r = run(train);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto model = run_dir / "clipscope-demo.pt";
+  EXPECT_NE(r.out.find(model.string()), std::string::npos);
+  EXPECT_NE(slurp(run_dir / "train-log.csv").find("heldout_top1"), std::string::npos);
+
+  const auto world_dir = clipscope::testing::temp_dir();
+  ASSERT_EQ(run({"world", "--n", "2", "--size", "32", "--out", world_dir.string()}).code, 0);
+  r = run({"classify", "--model", model.string(), "--image", (world_dir / "images/000000.png").string(), "--labels",
+           "a red circle", "the word blue", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out).size(), 1u);
+  // Running it again finds the finished checkpoint and does no more steps.
+  r = run(train);
+  EXPECT_EQ(r.code, 0) << r.err;
+  expect_one_line_error(run({"train-demo", "--out", run_dir.string(), "--steps", "3"}), "other options");
+}
+
+TEST(CliDemo, TheDemoModelIsTheDefault) {
+  if (!fs::exists(clipscope::demo_model_path())) GTEST_SKIP() << "demo model not found (train it with train-demo)";
+  const auto world_dir = clipscope::testing::temp_dir();
+  ASSERT_EQ(run({"world", "--n", "1", "--out", world_dir.string()}).code, 0);
+  auto r = run({"classify", "--image", (world_dir / "images/000000.png").string(), "--labels", "red", "blue"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = run({"layers"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("visual.layer4"), std::string::npos);
+  r = run({"demo-report", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  EXPECT_EQ(report.at("targets").size(), 7u);
+  EXPECT_TRUE(report.at("zero_shot").contains("reading"));
+}

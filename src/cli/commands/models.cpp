@@ -8,7 +8,7 @@
 namespace clipscope::cli {
 
 void add_models_commands(CLI::App& app, Context& ctx) {
-  auto* models = app.add_subcommand("models", "List the official CLIP checkpoints (name, SHA-256, URL, cached?)");
+  auto* models = app.add_subcommand("models", "List the official CLIP checkpoints (name, SHA-256, URL, cached?) and the demo model");
   models->callback([&ctx] {
     const auto cache = ctx.cache_dir.empty() ? default_cache_dir() : std::filesystem::path(ctx.cache_dir);
     fmt::print("{:<16} {:<8} {:<64} {}\n", "name", "cached", "sha256", "url");
@@ -18,6 +18,9 @@ void add_models_commands(CLI::App& app, Context& ctx) {
     };
     for (const auto& f : official_models()) row(f);
     row(bpe_vocab_file());
+    const auto demo = demo_model_path();
+    fmt::print("{:<16} {:<8} {:<64} {}\n", kDemoModelName, std::filesystem::exists(demo) ? "shipped" : "missing",
+               "(clipscope's own, trained on the synthetic world)", demo.string());
     fmt::print("cache: {}\n", cache.string());
   });
 
