@@ -33,6 +33,7 @@
 #include "core/model/clip.h"
 #include "core/model/loader.h"
 #include "core/model/points.h"
+#include "threads_flag.h"
 
 namespace {
 
@@ -253,15 +254,7 @@ void register_benchmarks() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Take --threads=N out of argv before Google Benchmark sees the flags.
-  int threads = 0;
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (i > 0 && std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);
-    else args.push_back(argv[i]);
-  }
-  int args_count = static_cast<int>(args.size());
-  clipscope::set_threads(threads);
+  clipscope::bench::apply_threads_flag(argc, argv);
 
   benchmark::AddCustomContext("torch_version_header", TORCH_VERSION);
   benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
@@ -294,8 +287,8 @@ int main(int argc, char** argv) {
   }
 
   register_benchmarks();
-  benchmark::Initialize(&args_count, args.data());
-  if (benchmark::ReportUnrecognizedArguments(args_count, args.data())) return 1;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

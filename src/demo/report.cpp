@@ -16,11 +16,8 @@ namespace clipscope::demo {
 
 namespace {
 
+using world::article;
 using world::Scene;
-
-std::string article(const std::string& word) {
-  return std::string("aeiou").find(word.front()) != std::string::npos ? "an" : "a";
-}
 
 // Everything the report needs from the model, batched and without gradients.
 class Probe {
@@ -137,7 +134,6 @@ std::vector<MultimodalUnit> find_multimodal_units(const std::vector<std::string>
     MultimodalUnit u;
     u.name = concepts[k];
     u.unit = d_prime.argmax().item<int64_t>();
-    const auto object_column = object_acts.select(1, u.unit);
     const auto out_column = out.select(1, u.unit);
     u.object_z = ((in.select(1, u.unit).mean() - out_column.mean()) / (out_column.std() + 1e-6)).item<double>();
     std::vector<int64_t> is_word(word_of_row.size());
@@ -146,7 +142,6 @@ std::vector<MultimodalUnit> find_multimodal_units(const std::vector<std::string>
     const auto column = word_acts.select(1, u.unit);
     const auto others = column.index({~mask});
     u.word_z = ((column.index({mask}).mean() - others.mean()) / (others.std() + 1e-6)).item<double>();
-    (void)object_column;
     units.push_back(u);
   }
   return units;

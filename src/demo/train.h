@@ -15,25 +15,26 @@
 
 namespace clipscope::demo {
 
-// The demo architecture (documented in README and docs/demo.md): ModifiedResNet
-// layers (1,1,1,1) of width `width` at `resolution` px, a text Transformer
-// 128 wide x 3 layers with 32-token context, 128-d joint embedding.
-CLIPConfig demo_config(int64_t vocab_size, int64_t resolution = 64, int64_t width = 16);
+// The demo architecture (docs/demo.md): ModifiedResNet layers (1,1,1,1) of width
+// `width` at `resolution` px (layer4: 32 x width units), a text Transformer 128
+// wide x 3 layers x 2 heads with a 32-token context, a 128-d joint embedding.
+// The defaults below are the recipe of the shipped model.
+CLIPConfig demo_config(int64_t vocab_size, int64_t resolution = 64, int64_t width = 24);
 
 struct TrainOptions {
   std::filesystem::path out;  // the run directory: merges, checkpoints, log, final model
   uint64_t seed = 1;          // world seed and weight initialization
-  int64_t steps = 3000;
-  int64_t batch = 128;
+  int64_t steps = 4400;
+  int64_t batch = 256;
   double lr = 1e-3;
   double weight_decay = 0.1;  // decoupled, on weights that are not gains, biases or embeddings
-  int64_t warmup = 200;       // linear warm-up steps, then cosine to zero
+  int64_t warmup = 250;       // linear warm-up steps, then cosine to zero
   int64_t resolution = 64;
-  int64_t width = 16;
+  int64_t width = 24;
   int bpe_merges = 1500;      // at most; fewer when the captions need fewer
   int64_t bpe_captions = 100000;
   int data_threads = 1;       // world generation threads (beside LibTorch's)
-  int64_t checkpoint_every = 100;
+  int64_t checkpoint_every = 200;
   std::string precision = "auto";  // fp32 | bf16 | auto (bf16 autocast where the CPU has native bf16)
   double max_minutes = 0;     // > 0: checkpoint and stop when the wall time is exceeded
   int64_t stop_at = 0;        // > 0: checkpoint and stop after this step (an interruption, for tests)

@@ -69,6 +69,10 @@ std::string plural(const std::string& shape) {
   return shape + "s";
 }
 
+std::string article(const std::string& next_word) {
+  return !next_word.empty() && std::string("aeiou").find(next_word.front()) != std::string::npos ? "an" : "a";
+}
+
 int max_count() { return static_cast<int>(count_words().size()); }
 
 }  // namespace clipscope::world

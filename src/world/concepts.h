@@ -26,6 +26,7 @@ const std::vector<std::string>& world_fonts();
 
 const ColorConcept& color_named(const std::string& name);  // throws Error for unknown names
 std::string plural(const std::string& shape);              // "cross" -> "crosses"
+std::string article(const std::string& next_word);         // "an" before "orange", else "a"
 int max_count();                                           // 4
 
 }  // namespace clipscope::world

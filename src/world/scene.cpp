@@ -21,10 +21,6 @@ Rgb jitter(Rng& rng, Rgb c, int amount) {
   return out;
 }
 
-std::string article(const std::string& next_word) {
-  return std::string("aeiou").find(next_word.front()) != std::string::npos ? "an" : "a";
-}
-
 std::string random_background(Rng& rng, double p_textured) {
   return rng.chance(p_textured) ? background_kinds()[static_cast<size_t>(rng.integer(1, 4))] : "plain";
 }
