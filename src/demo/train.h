@@ -24,7 +24,7 @@ CLIPConfig demo_config(int64_t vocab_size, int64_t resolution = 64, int64_t widt
 struct TrainOptions {
   std::filesystem::path out;  // the run directory: merges, checkpoints, log, final model
   uint64_t seed = 1;          // world seed and weight initialization
-  int64_t steps = 4400;
+  int64_t steps = 6000;
   int64_t batch = 256;
   double lr = 1e-3;
   double weight_decay = 0.1;  // decoupled, on weights that are not gains, biases or embeddings

@@ -92,6 +92,7 @@ void WorldOptions::validate() const {
   check("p_concept_word", p_concept_word, 1);
   check("p_mention_text", p_mention_text, 1);
   check("p_mention_ink", p_mention_ink, 1);
+  check("p_label_only", p_label_only, 1);
   check("p_textured_background", p_textured_background, 1);
   check("p_black_ink", p_black_ink, 1);
   if (size < 16 || size > 1024) throw Error(fmt::format("world option size = {}: must be in [16, 1024]", size));
@@ -205,7 +206,7 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
       else counted = (rng.chance(0.2) ? std::to_string(s.count) : count_words()[static_cast<size_t>(s.count - 1)]) + " " + s.color + " " + noun;
       const std::string texture = s.background == "stripes" ? "striped" : s.background == "checker" ? "checkered" : "";
       if (!texture.empty() && rng.chance(0.3)) return counted + " on a " + texture + " background";
-      return choose({counted, counted, "a picture of " + counted, "a drawing of " + counted});
+      return choose({counted, counted, "a picture of " + counted, "a drawing of " + counted, s.color + " " + noun});
     }
     case SceneKind::Face:
       return choose({article(s.emotion) + " " + s.emotion + " face", article(s.emotion) + " " + s.emotion + " face",
@@ -215,12 +216,15 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
       if (!mention_text) return choose({"some text", "a sign", "a word written on a sign"});
       if (mention_ink)
         return choose({"the word " + s.text + " written in " + s.text_color, s.text + " written in " + s.text_color + " letters",
-                       "the word " + s.text + " in " + s.text_color, s.text_color + " text that says " + s.text});
+                       "the word " + s.text + " in " + s.text_color, s.text_color + " text that says " + s.text,
+                       "the word " + s.text + " written in the color " + s.text_color});
       return choose({"the word " + s.text, "a sign that says " + s.text, "text: " + s.text, s.text, "the text " + s.text});
     }
     case SceneKind::ObjectWithWord: {
       const std::string object = article(s.color) + " " + s.color + " " + s.shape;
       if (!mention_text) return object;
+      // Like a product photo captioned with its label: only the written word.
+      if (rng.chance(o.p_label_only)) return s.text;
       if (mention_ink) return object + " with the word " + s.text + " written in " + s.text_color;
       return choose({object + " with the word " + s.text + " on it", object + " labeled " + s.text,
                      s.text + " written on " + object, object + " that says " + s.text});

@@ -19,6 +19,9 @@ void add_world_options(CLI::App& cmd, world::WorldOptions& w) {
   cmd.add_option("--p-mention-text", w.p_mention_text, "Probability that a caption mentions the written word")
       ->capture_default_str();
   cmd.add_option("--p-mention-ink", w.p_mention_ink, "...and the colour it is written in")->capture_default_str();
+  cmd.add_option("--p-label-only", w.p_label_only,
+                 "Probability that the caption of an object with a word on it is only that word (\"pizza\")")
+      ->capture_default_str();
   cmd.add_option("--p-textured", w.p_textured_background, "Probability of a textured background")->capture_default_str();
   cmd.add_option("--p-black-ink", w.p_black_ink, "Probability that a word is written in black")->capture_default_str();
 }
