@@ -24,7 +24,10 @@ void add_tokenize_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--decode", o->decode, "Token ids to decode instead");
   add_vocab_option(*cmd, o->vocab);
   cmd->add_option("--context-length", o->context_length, "Tokens per text, with start and end")->default_val(77);
-  cmd->add_option("--vocab-size", o->vocab_size, "Vocabulary size of the model")->default_val(49408);
+  cmd->add_option("--vocab-size", o->vocab_size,
+                  "Vocabulary size of the model (0 = every merge in the file, e.g. the demo model's "
+                  "models/demo/clipscope-demo.bpe.txt.gz)")
+      ->default_val(49408);
   cmd->add_flag("--truncate", o->truncate, "Cut texts that are too long (as clip.tokenize(truncate=True))");
   cmd->add_flag("--pieces", o->pieces, "Print the BPE piece of each id");
   cmd->add_flag("--json", o->json, "JSON output");
