@@ -93,6 +93,7 @@ void WorldOptions::validate() const {
   check("p_mention_text", p_mention_text, 1);
   check("p_mention_ink", p_mention_ink, 1);
   check("p_label_only", p_label_only, 1);
+  check("p_bare", p_bare, 1);
   check("p_textured_background", p_textured_background, 1);
   check("p_black_ink", p_black_ink, 1);
   if (size < 16 || size > 1024) throw Error(fmt::format("world option size = {}: must be in [16, 1024]", size));
@@ -200,6 +201,8 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
   const bool mention_ink = mention_text && rng.chance(o.p_mention_ink);
   switch (s.kind) {
     case SceneKind::Objects: {
+      // A one-word tag, as photos are often captioned ("red", "star").
+      if (rng.chance(o.p_bare)) return rng.chance(0.5) ? s.color : s.shape;
       const std::string noun = s.count == 1 ? s.shape : plural(s.shape);
       std::string counted;
       if (s.count == 1) counted = rng.chance(0.3) ? "one " + s.color + " " + noun : article(s.color) + " " + s.color + " " + noun;
@@ -214,6 +217,7 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
                      "an emoji of " + article(s.emotion) + " " + s.emotion + " face"});
     case SceneKind::Word: {
       if (!mention_text) return choose({"some text", "a sign", "a word written on a sign"});
+      if (rng.chance(o.p_bare)) return s.text;
       if (mention_ink)
         return choose({"the word " + s.text + " written in " + s.text_color, s.text + " written in " + s.text_color + " letters",
                        "the word " + s.text + " in " + s.text_color, s.text_color + " text that says " + s.text,

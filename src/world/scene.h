@@ -30,6 +30,7 @@ struct WorldOptions {
   double p_mention_text = 0.9;      // the caption mentions the written word
   double p_mention_ink = 0.5;       // ...and the colour it is written in
   double p_label_only = 0.3;        // a word on an object is all its caption says ("pizza")
+  double p_bare = 0.15;             // objects and words captioned by one word ("red", "star", "pizza")
   double p_textured_background = 0.4;
   double p_black_ink = 0.35;        // words written in black (otherwise any colour)
 

@@ -144,6 +144,7 @@ TEST(World, CaptionsSayWhatTheLabelsSay) {
     const std::string& c = s.caption;
     switch (s.kind) {
       case SceneKind::Objects: {
+        if (c == s.color || c == s.shape) break;  // a one-word tag
         EXPECT_TRUE(contains_word(c, s.color)) << c;
         EXPECT_TRUE(contains_word(c, s.count == 1 ? s.shape : plural(s.shape))) << c;
         // The count is said, except in the bare "green stars".
