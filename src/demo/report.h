@@ -35,7 +35,10 @@ struct MultimodalUnit {
 
 struct Report {
   std::string model;
+  // Top-1 retrieval: right when the retrieved item has the true caption or the
+  // same ground truth (images no caption can tell apart); "exact" = the very pair.
   double image_to_text_top1 = 0, text_to_image_top1 = 0;
+  double image_to_text_exact = 0, text_to_image_exact = 0;
   double zero_shot_color = 0, zero_shot_shape = 0, zero_shot_count = 0, zero_shot_emotion = 0, zero_shot_reading = 0;
   std::string unit_layer;
   std::vector<MultimodalUnit> color_units, shape_units;
