@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config ccache git ca-certificates
   libtorch-dev                      # LibTorch 1.13 (CPU)
   libopenblas0-openmp               # optimized BLAS sharing LibTorch's OpenMP threads (reference BLAS: up to 50x slower)
+  libcpuinfo-dev                    # CPU features (native bf16) for --precision auto
+  libgoogle-perftools-dev           # tcmalloc: glibc malloc page-faults every large activation afresh
   libcli11-dev nlohmann-json3-dev libfmt-dev
   zlib1g-dev libpng-dev libjpeg62-turbo-dev
   libfreetype-dev fonts-dejavu-core  # text rendering (FreeType, the DejaVu faces)

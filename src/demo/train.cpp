@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/model/checkpoint.h"
+#include "core/model/precision.h"
 #include "core/text/bpe_learn.h"
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
@@ -43,14 +44,7 @@ bool use_bf16(const std::string& precision) {
   if (precision == "fp32") return false;
   if (precision == "bf16") return true;
   if (precision != "auto") throw Error(fmt::format("--precision {}: expected fp32, bf16 or auto", precision));
-  // Native bf16 arithmetic: AVX512-BF16 or AMX (Linux reports them in /proc/cpuinfo).
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("flags", 0) == 0)
-      return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
-  }
-  return false;
+  return cpu_has_native_bf16();
 }
 
 torch::Tensor contrastive_loss(const torch::Tensor& logits_per_image, const torch::Tensor& logits_per_text) {
@@ -109,16 +103,24 @@ double Trainer::step(const torch::Tensor& images, const torch::Tensor& tokens) {
   const double lr = learning_rate(steps_done_);
   for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
   optimizer_->zero_grad();
-  torch::Tensor loss;
+  // bf16 autocast for the forward pass: matmuls and convolutions in bf16,
+  // reductions and the loss in fp32. The guard switches it off even on exceptions.
+  struct Autocast {
+    explicit Autocast(bool on) {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(on);
+    }
+    ~Autocast() {
+      at::autocast::set_cpu_enabled(false);
+      at::autocast::clear_cache();
+    }
+  };
+  torch::Tensor logits_per_image, logits_per_text;
   {
-    // bf16 autocast: matmuls and convolutions in bf16, reductions and the loss in fp32.
-    at::autocast::set_cpu_enabled(bf16_);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    auto [logits_per_image, logits_per_text] = model_->forward(images, tokens);
-    at::autocast::set_cpu_enabled(false);
-    at::autocast::clear_cache();
-    loss = contrastive_loss(logits_per_image.to(torch::kFloat), logits_per_text.to(torch::kFloat));
+    Autocast autocast(bf16_);
+    std::tie(logits_per_image, logits_per_text) = model_->forward(images, tokens);
   }
+  const torch::Tensor loss = contrastive_loss(logits_per_image.to(torch::kFloat), logits_per_text.to(torch::kFloat));
   loss.backward();
   optimizer_->step();
   {

@@ -60,18 +60,31 @@ Tensor CLIPImpl::causal_mask(int64_t n) const {
   return torch::full({n, n}, -std::numeric_limits<float>::infinity(), torch::TensorOptions().device(device())).triu(1);
 }
 
+void CLIPImpl::set_precision(Precision precision) {
+  FastDtype dtype;
+  if (precision == Precision::FP32) dtype = torch::kFloat;
+  if (precision == Precision::BF16) dtype = torch::kBFloat16;
+  visual->set_fast(dtype);
+  transformer->set_fast(dtype);
+  precision_ = precision;
+}
+
 Tensor CLIPImpl::encode_image(const Tensor& images, ActivationCache* cache) {
-  return visual->forward(images.to(device(), torch::kFloat32), cache);
+  return visual->forward(images.to(device(), torch::kFloat32), cache).to(torch::kFloat32);
 }
 
 Tensor CLIPImpl::encode_text(const Tensor& tokens_in, ActivationCache* cache) {
-  const Tensor tokens = tokens_in.to(device(), torch::kLong);
+  Tensor tokens = tokens_in.to(device(), torch::kLong);
+  // Pool at the end-of-text token, which has the largest id in each sequence.
+  const Tensor eot = tokens.argmax(-1);
+  // Attention is causal, so no position depends on a later one: the fast paths drop
+  // the columns after the longest sequence's end token (77 -> ~10 for prompts). A
+  // capture keeps them, so that points have the same shapes on every path.
+  if (precision_ != Precision::Exact && !cache) tokens = tokens.slice(1, 0, eot.max().item<int64_t>() + 1);
   Tensor x = mark(cache, "token_embedding", "", token_embedding(tokens), Layout::NLD);  // (N, L, D)
   x = (x + positional_embedding.slice(0, 0, tokens.size(1))).permute({1, 0, 2});     // -> (L, N, D)
   x = transformer->forward(x, causal_mask(tokens.size(1)), cache);
   x = mark(cache, "ln_final", "", ln_final(x), Layout::LND);
-  // Pool at the end-of-text token, which has the largest id in each sequence.
-  const Tensor eot = tokens.argmax(-1);
   x = x.index({eot, torch::arange(tokens.size(0), tokens.options())});  // (N, D)
   return mark(cache, "text_projection", "", torch::matmul(x, text_projection), Layout::ND);
 }

@@ -11,6 +11,7 @@
 #include "core/model/config.h"
 #include "core/model/modules.h"
 #include "core/model/points.h"
+#include "core/model/precision.h"
 
 namespace clipscope {
 
@@ -48,6 +49,14 @@ class CLIPImpl : public torch::nn::Module {
   // OpenAI's initialize_parameters (for random-weight models).
   void initialize_parameters();
 
+  // How forward passes compute (see precision.h); a new model is Exact. The fast
+  // paths prepare inference-only copies of the weights on the model's current
+  // device: call after moving the model, and again after changing its weights.
+  // Every path returns fp32 embeddings and captures points with the same names
+  // and shapes.
+  void set_precision(Precision precision);
+  Precision precision() const { return precision_; }
+
   const CLIPConfig& config() const { return config_; }
   torch::Device device() const { return logit_scale.device(); }
 
@@ -61,6 +70,7 @@ class CLIPImpl : public torch::nn::Module {
   torch::Tensor causal_mask(int64_t n) const;
   void run_tower(bool image_tower, const torch::Tensor& input, ActivationCache& cache);
   CLIPConfig config_;
+  Precision precision_ = Precision::Exact;
   mutable std::vector<PointInfo> points_;  // filled lazily by points()
 };
 TORCH_MODULE(CLIP);

@@ -72,7 +72,7 @@ fs::path resolve_vocab_path(const std::optional<std::string>& spec, const LoadOp
   return ensure_cached(bpe_vocab_file(), cache_dir_of(options), options.progress);
 }
 
-CLIP load_clip_file(const fs::path& path, torch::Device device) {
+CLIP load_clip_file(const fs::path& path, torch::Device device, Precision precision) {
   Checkpoint ckpt = read_checkpoint(path);
   CLIPConfig config;
   try {
@@ -84,11 +84,12 @@ CLIP load_clip_file(const fs::path& path, torch::Device device) {
   load_state_dict(*model, ckpt.state_dict, path.string());
   model->eval();
   model->to(device);
+  model->set_precision(precision);
   return model;
 }
 
 CLIP load_clip(const std::string& spec, const LoadOptions& options) {
-  return load_clip_file(resolve_model_path(spec, options), options.device);
+  return load_clip_file(resolve_model_path(spec, options), options.device, options.precision);
 }
 
 }  // namespace clipscope

@@ -16,6 +16,7 @@ struct LoadOptions {
   torch::Device device = torch::kCPU;
   std::filesystem::path cache_dir;  // empty: default_cache_dir()
   bool progress = true;             // download progress on stderr
+  Precision precision = Precision::Exact;
 };
 
 // "cpu", "cuda", "cuda:N"; throws Error when CUDA is asked for but unavailable.
@@ -35,8 +36,9 @@ std::filesystem::path resolve_vocab_path(const std::optional<std::string>& spec,
                                          const std::string& model_spec = {});
 
 // Reads a checkpoint, builds the matching architecture, loads the weights as
-// fp32 and moves the model to the device, in eval mode.
-CLIP load_clip_file(const std::filesystem::path& path, torch::Device device = torch::kCPU);
+// fp32 and moves the model to the device, in eval mode, computing at `precision`.
+CLIP load_clip_file(const std::filesystem::path& path, torch::Device device = torch::kCPU,
+                    Precision precision = Precision::Exact);
 CLIP load_clip(const std::string& spec, const LoadOptions& options = {});
 
 }  // namespace clipscope

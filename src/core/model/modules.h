@@ -6,12 +6,44 @@
 // never overwritten.
 #include <torch/nn.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/model/points.h"
 
 namespace clipscope {
+
+// ----- Fast path ----------------------------------------------------------------
+// Inference-only copies of weights, made by CLIPImpl::set_precision and never
+// trained or saved: batch norms folded into the convolutions before them, weights
+// in the compute dtype, convolutions channels-last. The exact modules stay beside
+// them, so a block asked for a point the fast path does not have (a convolution's
+// output before its batch norm) runs exactly. A module's fast dtype is nullopt
+// when the fast path is off.
+using FastDtype = std::optional<torch::ScalarType>;
+
+// conv -> batch norm as one convolution: w' = w * g / s, b' = beta - mean * g / s, s = sqrt(var + eps).
+struct FoldedConv {
+  FoldedConv() = default;
+  // bn may be empty (a convolution alone, e.g. the ViT's patch embedding).
+  FoldedConv(const torch::nn::Conv2d& conv, const torch::nn::BatchNorm2d& bn, torch::ScalarType dtype);
+  torch::Tensor operator()(const torch::Tensor& x) const;
+  torch::Tensor weight, bias;
+  std::vector<int64_t> stride, padding;
+};
+
+// A linear layer's weights in the compute dtype; the input is cast to it.
+struct FastLinear {
+  FastLinear() = default;
+  FastLinear(const torch::Tensor& weight, const torch::Tensor& bias, torch::ScalarType dtype);
+  torch::Tensor operator()(const torch::Tensor& x) const;
+  explicit operator bool() const { return weight.defined(); }
+  torch::Tensor weight, bias;
+};
+
+// Activations on the fast path: the compute dtype, channels-last for image maps.
+torch::Tensor to_fast(const torch::Tensor& x, torch::ScalarType dtype);
 
 // ----- ModifiedResNet -----------------------------------------------------------
 
@@ -29,12 +61,16 @@ TORCH_MODULE(Downsample);
 struct BottleneckImpl : torch::nn::Module {
   BottleneckImpl(std::string path, int64_t inplanes, int64_t planes, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x, ActivationCache* cache = nullptr);
+  void set_fast(FastDtype dtype);
 
   std::string path;
   int64_t stride;
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   Downsample downsample{nullptr};
+
+ private:
+  std::vector<FoldedConv> folded_;  // conv1..3 (+ downsample) with their norms; empty = exact only
 };
 TORCH_MODULE(Bottleneck);
 
@@ -42,28 +78,39 @@ TORCH_MODULE(Bottleneck);
 struct AttentionPool2dImpl : torch::nn::Module {
   AttentionPool2dImpl(std::string path, int64_t spacial_dim, int64_t embed_dim, int64_t num_heads, int64_t output_dim);
   torch::Tensor forward(const torch::Tensor& x, ActivationCache* cache = nullptr);
+  void set_fast(FastDtype dtype);
 
   std::string path;
   int64_t num_heads;
   torch::Tensor positional_embedding;
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, c_proj{nullptr};
+
+ private:
+  // Fast path: k and v projected by one matrix product over all tokens.
+  FastLinear fast_q_, fast_kv_, fast_c_;
+  torch::Tensor fast_positional_embedding_;
 };
 TORCH_MODULE(AttentionPool2d);
 
 // The image towers share this interface; `forward` returns the image embedding.
 struct VisualTower : torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& images, ActivationCache* cache) = 0;
+  virtual void set_fast(FastDtype dtype) = 0;
 };
 
 struct ModifiedResNet : VisualTower {
   ModifiedResNet(const std::vector<int64_t>& layers, int64_t output_dim, int64_t heads, int64_t input_resolution,
                  int64_t width);
   torch::Tensor forward(const torch::Tensor& images, ActivationCache* cache) override;
+  void set_fast(FastDtype dtype) override;
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   std::vector<torch::nn::ModuleList> stages;  // layer1..layer4
   AttentionPool2d attnpool{nullptr};
+
+ private:
+  std::vector<FoldedConv> folded_stem_;  // conv1..3 with their norms; empty = exact only
 };
 
 // ----- Transformer ------------------------------------------------------------
@@ -73,11 +120,15 @@ struct MultiheadAttentionImpl : torch::nn::Module {
   MultiheadAttentionImpl(std::string path, int64_t width, int64_t heads);
   // x: (tokens, batch, width); mask: additive (tokens, tokens) or undefined.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask, ActivationCache* cache = nullptr);
+  void set_fast(FastDtype dtype);
 
   std::string path;
   int64_t heads;
   torch::Tensor in_proj_weight, in_proj_bias;
   torch::nn::Linear out_proj{nullptr};
+
+ private:
+  FastLinear fast_in_, fast_out_;
 };
 TORCH_MODULE(MultiheadAttention);
 
@@ -85,14 +136,19 @@ TORCH_MODULE(MultiheadAttention);
 struct MlpImpl : torch::nn::Module {
   MlpImpl(std::string path, int64_t width);
   torch::Tensor forward(const torch::Tensor& x, ActivationCache* cache = nullptr);
+  void set_fast(FastDtype dtype);
   std::string path;
   torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
+
+ private:
+  FastLinear fast_fc_, fast_proj_;
 };
 TORCH_MODULE(Mlp);
 
 struct ResidualAttentionBlockImpl : torch::nn::Module {
   ResidualAttentionBlockImpl(std::string path, int64_t width, int64_t heads);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask, ActivationCache* cache = nullptr);
+  void set_fast(FastDtype dtype);
 
   std::string path;
   MultiheadAttention attn{nullptr};
@@ -104,6 +160,7 @@ TORCH_MODULE(ResidualAttentionBlock);
 struct TransformerImpl : torch::nn::Module {
   TransformerImpl(std::string path, int64_t width, int64_t layers, int64_t heads);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask, ActivationCache* cache = nullptr);
+  void set_fast(FastDtype dtype);
   torch::nn::ModuleList resblocks{nullptr};
 };
 TORCH_MODULE(Transformer);
@@ -112,11 +169,15 @@ struct VisionTransformer : VisualTower {
   VisionTransformer(int64_t input_resolution, int64_t patch_size, int64_t width, int64_t layers, int64_t heads,
                     int64_t output_dim);
   torch::Tensor forward(const torch::Tensor& images, ActivationCache* cache) override;
+  void set_fast(FastDtype dtype) override;
 
   torch::nn::Conv2d conv1{nullptr};
   torch::Tensor class_embedding, positional_embedding, proj;
   torch::nn::LayerNorm ln_pre{nullptr}, ln_post{nullptr};
   Transformer transformer{nullptr};
+
+ private:
+  FoldedConv fast_conv1_;  // the patch embedding in the compute dtype
 };
 
 torch::Tensor quick_gelu(const torch::Tensor& x);

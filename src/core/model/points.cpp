@@ -58,9 +58,17 @@ ActivationCache ActivationCache::everything() {
   return c;
 }
 
+bool ActivationCache::wants_within(const std::string& prefix) const {
+  if (all_) return true;
+  const std::string inside = prefix + ".";
+  for (auto it = requested_.lower_bound(inside); it != requested_.end() && it->rfind(inside, 0) == 0; ++it) return true;
+  return false;
+}
+
 void ActivationCache::record(const std::string& name, const torch::Tensor& value, Layout layout) {
   if (!wants(name)) return;
-  auto [it, inserted] = captured_.insert_or_assign(name, std::make_pair(value, layout));
+  const bool reduced = value.scalar_type() == torch::kBFloat16 || value.scalar_type() == torch::kHalf;
+  auto [it, inserted] = captured_.insert_or_assign(name, std::make_pair(reduced ? value.to(torch::kFloat) : value, layout));
   if (inserted) order_.push_back(name);
   if (stop_early_ && complete()) {
     stopped_early_ = true;

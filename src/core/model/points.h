@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include <exception>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <set>
@@ -54,10 +55,13 @@ class ActivationCache {
   // Capture every point, in execution order (used to list the layers).
   static ActivationCache everything();
 
-  // Called by the model at each point. Stores the tensor when requested; throws
-  // StopForward when that completes the request and stop_early is set.
+  // Called by the model at each point. Stores the tensor when requested (reduced
+  // precision values as fp32, so a point reads the same whatever the precision);
+  // throws StopForward when that completes the request and stop_early is set.
   void record(const std::string& name, const torch::Tensor& value, Layout layout);
   bool wants(const std::string& name) const { return all_ || requested_.count(name) > 0; }
+  // Whether any point inside `prefix` ("visual.layer4.2" -> "visual.layer4.2.conv1", ...) is wanted.
+  bool wants_within(const std::string& prefix) const;
   bool complete() const { return !all_ && captured_.size() == requested_.size(); }
   // True when the last forward ended at the last requested point.
   bool stopped_early() const { return stopped_early_; }
@@ -82,6 +86,15 @@ class ActivationCache {
   std::map<std::string, std::pair<torch::Tensor, Layout>> captured_;
   std::vector<std::string> order_;
 };
+
+// Whether `cache` wants any of prefix.leaf for the given leaves.
+inline bool wants_any(const ActivationCache* cache, const std::string& prefix,
+                      std::initializer_list<std::string_view> leaves) {
+  if (!cache) return false;
+  for (auto leaf : leaves)
+    if (cache->wants(prefix + "." + std::string(leaf))) return true;
+  return false;
+}
 
 // Helper used inside modules: records `value` under prefix + "." + leaf (or prefix
 // alone when leaf is empty) when a cache is present; returns value for chaining.

@@ -1,6 +1,8 @@
 // Parity with OpenAI's CLIP (clip/model.py, torch 1.13, fp32 on fp16-rounded
 // weights): features, logits, activations and an input gradient within 1e-4
-// relative, for both tiny models and both checkpoint formats.
+// relative, for both tiny models and both checkpoint formats, on the exact path
+// and on the fp32 fast path (folded batch norms, channels-last, trimmed text).
+// The bf16 fast path is held to the bound measured for it (docs/performance.md).
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -16,18 +18,27 @@ using clipscope::testing::relative_error;
 namespace {
 
 constexpr double kTolerance = 1e-4;
-
-// Asserts parity and prints the measured error, so test logs document the numbers.
-void expect_parity(const torch::Tensor& actual, const torch::Tensor& reference, const std::string& what) {
-  const double err = relative_error(actual, reference);
-  std::printf("    %-50s relative error %.2e\n", what.c_str(), err);
-  EXPECT_LT(err, kTolerance) << what;
-}
+// bf16 keeps 8 significant bits: the measured worst case on the fixtures is 2.1e-2
+// (rn_tiny's logits); the bound leaves a margin above it.
+constexpr double kBf16Tolerance = 3e-2;
+// bf16 input gradients through a ResNet are off by 1.9e-1 (rn_tiny; 7.8e-3 for the
+// ViT): too far for feature visualization, which therefore stays fp32.
+constexpr double kBf16GradientTolerance = 0.3;
 
 struct Case {
   std::string model;
   std::string format;  // "jit_archive" or "state_dict"
+  Precision precision = Precision::Exact;
 };
+
+// Asserts parity and prints the measured error, so test logs document the numbers.
+void expect_parity(const torch::Tensor& actual, const torch::Tensor& reference, const std::string& what,
+                   Precision precision, double bf16_tolerance = kBf16Tolerance) {
+  const double err = relative_error(actual, reference);
+  std::printf("    %-5s %-50s relative error %.2e\n", std::string(precision_name(precision)).c_str(), what.c_str(), err);
+  EXPECT_LT(err, precision == Precision::BF16 ? bf16_tolerance : kTolerance) << what;
+  EXPECT_EQ(actual.scalar_type(), torch::kFloat) << what;
+}
 
 class Parity : public ::testing::TestWithParam<Case> {
  protected:
@@ -45,11 +56,15 @@ class Parity : public ::testing::TestWithParam<Case> {
       file = clipscope::testing::temp_dir() / (GetParam().model + "_state_dict.pt");
       save_state_dict(file, read_checkpoint(shared / "fixtures" / entry["jit_archive"].get<std::string>()).state_dict);
     }
-    model = load_clip_file(file);
+    model = load_clip_file(file, torch::kCPU, GetParam().precision);
     images = clipscope::testing::fixture_images(shared, manifest, GetParam().model);
     tokens = read_npy_tensor(shared / "fixtures" / "tokens.npy");
   }
 
+  void expect_parity(const torch::Tensor& actual, const torch::Tensor& reference, const std::string& what,
+                     double bf16_tolerance = kBf16Tolerance) {
+    ::expect_parity(actual, reference, what, GetParam().precision, bf16_tolerance);
+  }
   torch::Tensor expected(const std::string& key) {
     return read_npy_tensor(shared / "fixtures" / outputs()[key]["file"].get<std::string>());
   }
@@ -107,17 +122,23 @@ TEST_P(Parity, InputGradient) {
     ActivationCache cache({canonical});
     model->run_image(input, cache);
     cache[canonical].index(index).mean().backward();
-    expect_parity(input.grad(), expected(key), key);
+    expect_parity(input.grad(), expected(key), key, kBf16GradientTolerance);
     ++checked;
   }
   EXPECT_EQ(checked, 1);
 }
 
-std::string case_name(const ::testing::TestParamInfo<Case>& info) { return info.param.model + "_" + info.param.format; }
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+  return info.param.model + "_" + info.param.format + "_" + std::string(precision_name(info.param.precision));
+}
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Parity,
                          ::testing::Values(Case{"rn_tiny", "jit_archive"}, Case{"rn_tiny", "state_dict"},
-                                           Case{"vit_tiny", "jit_archive"}, Case{"vit_tiny", "state_dict"}),
+                                           Case{"vit_tiny", "jit_archive"}, Case{"vit_tiny", "state_dict"},
+                                           Case{"rn_tiny", "jit_archive", Precision::FP32},
+                                           Case{"vit_tiny", "jit_archive", Precision::FP32},
+                                           Case{"rn_tiny", "jit_archive", Precision::BF16},
+                                           Case{"vit_tiny", "jit_archive", Precision::BF16}),
                          case_name);
 
 }  // namespace
