@@ -12,9 +12,11 @@ LoadOptions Context::load_options() const {
   return o;
 }
 
-CLIP Context::load_model(const std::string& spec) const {
+CLIP Context::load_model(const std::string& spec, const std::string& precision) const {
   set_threads(threads);
-  return load_clip(spec, load_options());
+  LoadOptions options = load_options();
+  options.precision = parse_precision(precision, options.device);
+  return load_clip(spec, options);
 }
 
 Tokenizer Context::load_tokenizer(const std::optional<std::string>& vocab, const std::string& model_spec,
@@ -27,6 +29,13 @@ void add_model_option(CLI::App& cmd, std::string& model) {
                  "demo (clipscope's own, shipped), an official name (RN50, ViT-B/32, ...; see `clipscope models`) "
                  "or a checkpoint path")
       ->default_val(std::string(kDemoModelName));
+}
+
+void add_precision_option(CLI::App& cmd, std::string& precision) {
+  cmd.add_option("--precision", precision,
+                 "exact (OpenAI's fp32 computation op for op), fp32 (batch norms folded, channels-last), bf16, or auto "
+                 "(bf16 where the CPU or GPU computes it natively, else fp32)")
+      ->default_val("auto");
 }
 
 void add_vocab_option(CLI::App& cmd, std::optional<std::string>& vocab) {

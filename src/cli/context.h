@@ -22,7 +22,8 @@ struct Context {
   bool quiet = false;
 
   LoadOptions load_options() const;
-  CLIP load_model(const std::string& spec) const;
+  // precision: "exact", "fp32", "bf16" or "auto" (see core/model/precision.h).
+  CLIP load_model(const std::string& spec, const std::string& precision = "exact") const;
   // The tokenizer for a model: `vocab` path when given, else the merges file beside
   // the model's checkpoint (the demo model's own), else the default BPE file.
   Tokenizer load_tokenizer(const std::optional<std::string>& vocab, const std::string& model_spec,
@@ -45,5 +46,7 @@ void add_world_options(CLI::App& cmd, world::WorldOptions& options);
 // Adds --model (default: the shipped demo model) and --vocab to a subcommand.
 void add_model_option(CLI::App& cmd, std::string& model);
 void add_vocab_option(CLI::App& cmd, std::optional<std::string>& vocab);
+// Adds --precision (default auto) to a forward-only subcommand.
+void add_precision_option(CLI::App& cmd, std::string& precision);
 
 }  // namespace clipscope::cli

@@ -128,7 +128,8 @@ TEST_F(Cli, LayersListsNamedPointsWithShapes) {
 
 // End to end: decode + preprocess + model + zero-shot equal OpenAI's logits.
 TEST_F(Cli, ClassifyMatchesReferenceLogits) {
-  std::vector<std::string> args = {"classify", "--json", vocab, "--model", (fixtures / "vit_tiny.pt").string(), "--image"};
+  std::vector<std::string> args = {"classify", "--json", "--precision", "exact", vocab, "--model",
+                                   (fixtures / "vit_tiny.pt").string(), "--image"};
   for (const auto& p : images("vit_tiny")) args.push_back(p);
   const std::vector<std::string> labels = {"a diagram", "a dog", "a cat"};
   args.push_back("--labels");
@@ -145,15 +146,15 @@ TEST_F(Cli, ClassifyMatchesReferenceLogits) {
 }
 
 TEST_F(Cli, EmbedImagesAndTextsMatchReference) {
-  std::vector<std::string> args = {"embed", "--model", (fixtures / "rn_tiny.pt").string(), "--out",
-                                   (out_dir / "img.npy").string(), "--batch-size", "2", "--image"};
+  std::vector<std::string> args = {"embed", "--precision", "exact", "--model", (fixtures / "rn_tiny.pt").string(),
+                                   "--out", (out_dir / "img.npy").string(), "--batch-size", "2", "--image"};
   for (const auto& p : images("rn_tiny")) args.push_back(p);
   auto r = run(args);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "img.npy"), expected("rn_tiny", "image_features")), 1e-4);
 
   auto texts = manifest["texts"].get<std::vector<std::string>>();
-  std::vector<std::string> targs = {"embed", vocab, "--model", (fixtures / "rn_tiny.pt").string(), "--out",
+  std::vector<std::string> targs = {"embed", "--precision", "exact", vocab, "--model", (fixtures / "rn_tiny.pt").string(), "--out",
                                     (out_dir / "txt.npy").string(), "--text"};
   targs.insert(targs.end(), texts.begin(), texts.begin() + 5);
   r = run(targs);
@@ -163,7 +164,8 @@ TEST_F(Cli, EmbedImagesAndTextsMatchReference) {
 }
 
 TEST_F(Cli, ActivationsWritesBatchFirstNpy) {
-  std::vector<std::string> base = {"activations", "--model", (fixtures / "rn_tiny.pt").string(), "--image"};
+  std::vector<std::string> base = {"activations", "--precision", "exact", "--model", (fixtures / "rn_tiny.pt").string(),
+                                   "--image"};
   for (const auto& p : images("rn_tiny")) base.push_back(p);
   auto none = base;
   none.insert(none.end(), {"--layer", "visual.layer4.1.relu3:input", "--out", (out_dir / "a.npy").string()});
@@ -180,6 +182,71 @@ TEST_F(Cli, ActivationsWritesBatchFirstNpy) {
             1e-4);
 }
 
+TEST_F(Cli, EmbedStreamsFoldersAndListsSkippingUnreadableImages) {
+  // A dataset folder: the five fixture images in a subfolder, plus files that are not images.
+  const fs::path data = out_dir / "data";
+  fs::create_directories(data / "good");
+  for (const auto& p : images("rn_tiny")) fs::copy_file(p, data / "good" / fs::path(p).filename());
+  clipscope::testing::write_file(data / "zero.png", "");
+  clipscope::testing::write_file(data / "text.JPG", "not a jpeg");
+  const std::string png = clipscope::testing::read_file(images("rn_tiny")[0]);
+  clipscope::testing::write_file(data / "truncated.png", png.substr(0, png.size() / 2));
+  clipscope::testing::write_file(data / "notes.txt.bak", "ignored: not an image extension");
+
+  const fs::path out = out_dir / "emb.npy";
+  auto r = run({"embed", "--precision", "exact", "--model", (fixtures / "rn_tiny.pt").string(), "--image",
+                data.string(), "--batch-size", "2", "--out", out.string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: skipped 3 of 8 images"), std::string::npos) << r.err;
+  auto rows = clipscope::read_npy_tensor(out);
+  EXPECT_EQ(rows.size(0), 5);
+  // Rows follow the sorted paths; each equals the reference feature of its image.
+  const auto listed = slurp(out_dir / "emb.paths.txt");
+  auto names = manifest["models"]["rn_tiny"]["input_batch"];
+  auto reference = expected("rn_tiny", "image_features");
+  std::istringstream lines(listed);
+  std::string line;
+  int64_t row = 0;
+  while (std::getline(lines, line)) {
+    const std::string file = fs::path(line).filename().string();
+    int64_t index = -1;
+    for (size_t i = 0; i < names.size(); ++i)
+      if ("img_" + names[i].get<std::string>() == file) index = static_cast<int64_t>(i);
+    ASSERT_GE(index, 0) << line;
+    EXPECT_LT(relative_error(rows[row], reference[index]), 1e-4) << line;
+    ++row;
+  }
+  EXPECT_EQ(row, 5);
+  const auto skipped = slurp(out_dir / "emb.skipped.tsv");
+  for (const char* bad : {"zero.png", "text.JPG", "truncated.png"}) EXPECT_NE(skipped.find(bad), std::string::npos) << skipped;
+  EXPECT_EQ(skipped.find("notes"), std::string::npos);
+
+  // The same images through a list file, in the list's order.
+  clipscope::testing::write_file(out_dir / "list.txt", "# two images\n" + images("rn_tiny")[1] + "\n\n" + images("rn_tiny")[0] + "\n");
+  r = run({"embed", "--precision", "exact", "--model", (fixtures / "rn_tiny.pt").string(), "--image",
+           (out_dir / "list.txt").string(), "--out", (out_dir / "list.npy").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto listed_rows = clipscope::read_npy_tensor(out_dir / "list.npy");
+  EXPECT_LT(relative_error(listed_rows[0], reference[1]), 1e-4);
+  EXPECT_LT(relative_error(listed_rows[1], reference[0]), 1e-4);
+  EXPECT_FALSE(fs::exists(out_dir / "list.skipped.tsv"));
+}
+
+TEST_F(Cli, PrecisionsAgreeWithinTheirBounds) {
+  for (const std::string precision : {"fp32", "bf16", "auto"}) {
+    std::vector<std::string> args = {"embed", "--precision", precision, "--model", (fixtures / "rn_tiny.pt").string(),
+                                     "--out", (out_dir / (precision + ".npy")).string(), "--image"};
+    for (const auto& p : images("rn_tiny")) args.push_back(p);
+    auto r = run(args);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const double err = relative_error(clipscope::read_npy_tensor(out_dir / (precision + ".npy")), expected("rn_tiny", "image_features"));
+    EXPECT_LT(err, precision == "fp32" ? 1e-4 : 3e-2) << precision;
+  }
+  expect_one_line_error(run({"embed", "--precision", "fp8", "--model", (fixtures / "rn_tiny.pt").string(), "--out",
+                             (out_dir / "x.npy").string(), "--image", images("rn_tiny")[0]}),
+                        "--precision fp8: expected exact, fp32, bf16 or auto");
+}
+
 TEST_F(Cli, BadInputsGetOneLineErrors) {
   const std::string rn = (fixtures / "rn_tiny.pt").string();
   const std::string img = (fixtures / "img_gray.png").string();
@@ -194,6 +261,10 @@ TEST_F(Cli, BadInputsGetOneLineErrors) {
                         "unknown layer 'visual.layer9'");
   expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", "/nonexistent.png", "--out", out}),
                         "/nonexistent.png: no such file");
+  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", "/nonexistent-dir/", "--out", out}),
+                        "/nonexistent-dir/");
+  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", img, "--batch-size", "0", "--out", out}),
+                        "--batch-size 0");
   expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", rn, "--out", out}),
                         "not a JPEG or PNG image");
   expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", img, "--reduce", "median", "--out", out}),

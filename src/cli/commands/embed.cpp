@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include "cli/context.h"
+#include "cli/image_inputs.h"
 #include "core/model/tensor_io.h"
 #include "core/util/error.h"
 #include "core/util/progress.h"
@@ -10,100 +11,91 @@
 namespace clipscope::cli {
 namespace {
 
-// Runs fn over batches of image files with progress; returns the rows concatenated
-// in input order.
-template <typename Fn>
-torch::Tensor over_image_batches(const std::vector<std::string>& files, int n_px, int batch_size, bool progress,
-                                 Fn&& fn) {
-  if (batch_size <= 0) throw Error(fmt::format("--batch-size {}: must be positive", batch_size));
-  Progress bar("images", static_cast<int64_t>(files.size()), "img", progress && files.size() > 1);
-  std::vector<torch::Tensor> parts;
-  for (size_t start = 0; start < files.size(); start += static_cast<size_t>(batch_size)) {
-    const size_t end = std::min(files.size(), start + static_cast<size_t>(batch_size));
-    std::vector<std::filesystem::path> paths(files.begin() + static_cast<std::ptrdiff_t>(start),
-                                             files.begin() + static_cast<std::ptrdiff_t>(end));
-    parts.push_back(fn(load_image_batch(paths, n_px)).to(torch::kCPU));
-    bar.add(static_cast<int64_t>(end - start));
-  }
-  bar.finish();
-  return torch::cat(parts);
-}
+namespace fs = std::filesystem;
 
 void check_output_path(const std::string& out) {
-  auto parent = std::filesystem::path(out).parent_path();
-  if (!parent.empty() && !std::filesystem::is_directory(parent))
+  auto parent = fs::path(out).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent))
     throw Error(fmt::format("--out {}: folder {} does not exist", out, parent.string()));
+}
+
+// Rows of fn over the images, with NAME.paths.txt (and NAME.skipped.tsv) beside `out`.
+torch::Tensor rows_over_images(const ImageInputs& inputs, const std::string& out, int n_px, bool progress,
+                               const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
+  ImageRun run = run_over_images(inputs, n_px, progress, fn);
+  write_image_run_files(run, out);
+  return run.rows;
 }
 
 }  // namespace
 
 void add_embed_commands(CLI::App& app, Context& ctx) {
   struct EmbedOptions {
-    std::string model, out;
+    std::string model, out, precision;
     std::optional<std::string> vocab;
-    std::vector<std::string> images, texts;
+    std::vector<std::string> texts;
+    ImageInputs images;
     bool normalize = false;
-    int batch_size = 32;
   };
   auto e = std::make_shared<EmbedOptions>();
-  auto* embed = app.add_subcommand("embed", "Image or text embeddings to .npy (one row per input, in order)");
+  auto* embed = app.add_subcommand("embed", "Image or text embeddings to .npy (one row per readable input, in order)");
   add_model_option(*embed, e->model);
   add_vocab_option(*embed, e->vocab);
-  auto* img = embed->add_option("-i,--image", e->images, "Image files");
+  add_precision_option(*embed, e->precision);
+  add_image_input_options(*embed, e->images);
   auto* txt = embed->add_option("-t,--text", e->texts, "Texts");
-  img->excludes(txt);
-  embed->add_option("-o,--out", e->out, "Output .npy file")->required();
+  txt->excludes(embed->get_option("--image"));
+  embed->add_option("-o,--out", e->out, "Output .npy file (image rows' paths go to NAME.paths.txt beside it)")->required();
   embed->add_flag("--normalize", e->normalize, "L2-normalize each embedding (as for cosine similarity)");
-  embed->add_option("--batch-size", e->batch_size, "Images per forward pass")->default_val(32);
   embed->callback([&ctx, e] {
-    if (e->images.empty() && e->texts.empty()) throw Error("embed: give --image files or --text strings");
+    if (e->images.inputs.empty() && e->texts.empty()) throw Error("embed: give --image files or --text strings");
     check_output_path(e->out);
-    CLIP model = ctx.load_model(e->model);
+    CLIP model = ctx.load_model(e->model, e->precision);
     torch::NoGradGuard no_grad;
     torch::Tensor features;
-    if (!e->images.empty()) {
-      features = over_image_batches(e->images, static_cast<int>(model->config().image_resolution), e->batch_size,
-                                    !ctx.quiet, [&](const torch::Tensor& batch) { return model->encode_image(batch); });
+    if (!e->images.inputs.empty()) {
+      features = rows_over_images(e->images, e->out, static_cast<int>(model->config().image_resolution), !ctx.quiet,
+                                  [&](const torch::Tensor& batch) { return model->encode_image(batch); });
     } else {
       Tokenizer tokenizer = ctx.load_tokenizer(e->vocab, e->model, model);
       features = model->encode_text(tokenize_batch(tokenizer, e->texts, static_cast<int>(model->config().context_length)));
     }
     if (e->normalize) features = features / features.norm(2, -1, true);
     write_npy_tensor(e->out, features);
-    fmt::print(stderr, "wrote {} [{} x {}]\n", e->out, features.size(0), features.size(1));
+    if (!ctx.quiet) fmt::print(stderr, "wrote {} [{} x {}]\n", e->out, features.size(0), features.size(1));
   });
 
   struct ActivationOptions {
-    std::string model, layer, out, reduce = "none";
-    std::vector<std::string> images;
-    int batch_size = 32;
+    std::string model, layer, out, reduce = "none", precision;
+    ImageInputs images;
   };
   auto a = std::make_shared<ActivationOptions>();
   auto* act = app.add_subcommand("activations", "Activations of one named point for images, to .npy (batch-first)");
   add_model_option(*act, a->model);
+  add_precision_option(*act, a->precision);
   act->add_option("-l,--layer", a->layer, "Point name (see `clipscope layers`), e.g. visual.layer4 or image_block_4/5/Add_6")
       ->required();
-  act->add_option("-i,--image", a->images, "Image files")->required();
+  add_image_input_options(*act, a->images);
+  act->get_option("--image")->required();
   act->add_option("--reduce", a->reduce, "none: full maps; mean or max over positions: (images, units)")
       ->default_val("none");
-  act->add_option("-o,--out", a->out, "Output .npy file")->required();
-  act->add_option("--batch-size", a->batch_size, "Images per forward pass")->default_val(32);
+  act->add_option("-o,--out", a->out, "Output .npy file (rows' paths go to NAME.paths.txt beside it)")->required();
   act->callback([&ctx, a] {
     const Reduce reduce = parse_reduce(a->reduce);
     check_output_path(a->out);
-    CLIP model = ctx.load_model(a->model);
+    CLIP model = ctx.load_model(a->model, a->precision);
     const std::string layer = model->resolve_point(a->layer);
     if (layer.rfind("visual", 0) != 0)
       throw Error(fmt::format("--layer {}: a text-tower point; activations reads image-tower points", a->layer));
     torch::NoGradGuard no_grad;
-    auto result = over_image_batches(a->images, static_cast<int>(model->config().image_resolution), a->batch_size,
-                                     !ctx.quiet, [&](const torch::Tensor& batch) {
-                                       ActivationCache cache({layer});
-                                       model->run_image(batch, cache);
-                                       return reduce_positions(cache[layer], cache.layout(layer), reduce).contiguous();
-                                     });
+    auto result = rows_over_images(a->images, a->out, static_cast<int>(model->config().image_resolution), !ctx.quiet,
+                                   [&](const torch::Tensor& batch) {
+                                     ActivationCache cache({layer});
+                                     model->run_image(batch, cache);
+                                     return reduce_positions(cache[layer], cache.layout(layer), reduce).contiguous();
+                                   });
     write_npy_tensor(a->out, result);
-    fmt::print(stderr, "wrote {} [{}] ({})\n", a->out, fmt::join(result.sizes(), " x "), layer);
+    if (!ctx.quiet) fmt::print(stderr, "wrote {} [{}] ({})\n", a->out, fmt::join(result.sizes(), " x "), layer);
   });
 }
 

@@ -1,0 +1,100 @@
+#include "cli/image_inputs.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "core/model/image_batches.h"
+#include "core/util/error.h"
+#include "core/util/progress.h"
+
+namespace clipscope::cli {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+fs::path beside(const fs::path& out, const std::string& suffix) {
+  return out.parent_path() / (out.stem().string() + "." + suffix);
+}
+
+}  // namespace
+
+void add_image_input_options(CLI::App& cmd, ImageInputs& images) {
+  cmd.add_option("-i,--image", images.inputs,
+                 "Image files, folders (searched recursively for .jpg/.jpeg/.png, in sorted order) or lists of paths "
+                 "(.txt/.lst, one per line)");
+  // 16 measured best on 2 cores (RN50: bf16 57 img/s vs 54 at 32; exact 23 vs 19); docs/performance.md.
+  cmd.add_option("--batch-size", images.batch_size, "Images per forward pass")->default_val(16);
+  cmd.add_option("--workers", images.workers, "Threads decoding images while the model runs (default: half the cores)")
+      ->default_val(0);
+}
+
+ImageRun run_over_images(const ImageInputs& images, int n_px, bool progress,
+                         const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
+  auto paths = collect_image_paths(images.inputs);
+  if (paths.empty()) throw Error(fmt::format("--image {}: no JPEG or PNG images found", fmt::join(images.inputs, " ")));
+  if (images.workers < 0) throw Error(fmt::format("--workers {}: must be 0 (default) or more", images.workers));
+  ImageStreamOptions options;
+  options.n_px = n_px;
+  options.workers = images.workers;
+  ImageBatcher batches(std::move(paths), images.batch_size, options);
+
+  ImageRun run;
+  run.inputs = batches.size();
+  Progress bar("images", static_cast<int64_t>(run.inputs), "img", progress && run.inputs > 1);
+  std::vector<torch::Tensor> parts;
+  double model_seconds = 0;
+  const auto start = Clock::now();
+  while (auto batch = batches.next()) {
+    const auto t0 = Clock::now();
+    parts.push_back(fn(batch->images).to(torch::kCPU));
+    model_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    run.paths.insert(run.paths.end(), batch->paths.begin(), batch->paths.end());
+    bar.set(static_cast<int64_t>(batch->inputs_done));
+  }
+  bar.set(static_cast<int64_t>(run.inputs));
+  bar.finish();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  run.skipped = batches.skipped();
+  if (run.paths.empty())
+    throw Error(fmt::format("{} (no readable image among {} inputs)", run.skipped.front().error, run.inputs));
+  run.rows = torch::cat(parts);
+
+  if (!run.skipped.empty())
+    fmt::print(stderr, "clipscope: warning: skipped {} of {} images that could not be read (first: {})\n",
+               run.skipped.size(), run.inputs, run.skipped.front().error);
+  if (progress) {
+    const double n = static_cast<double>(run.paths.size());
+    fmt::print(stderr, "{} images in {:.2f} s: {:.1f} img/s end to end; model busy {:.0f} % of the time ({:.1f} img/s "
+                       "while running); peak memory {:.0f} MiB\n",
+               run.paths.size(), seconds, n / seconds, 100 * model_seconds / seconds, n / model_seconds, peak_rss_mib());
+  }
+  return run;
+}
+
+void write_image_run_files(const ImageRun& run, const fs::path& out) {
+  const fs::path list_file = beside(out, "paths.txt");
+  std::ofstream list(list_file);
+  for (const auto& p : run.paths) list << p.string() << '\n';
+  if (!list) throw Error(fmt::format("{}: cannot write", list_file.string()));
+  const fs::path skipped_file = beside(out, "skipped.tsv");
+  std::error_code ec;
+  fs::remove(skipped_file, ec);  // a list left by an earlier run would mislead
+  if (run.skipped.empty()) return;
+  std::ofstream tsv(skipped_file);
+  tsv << "path\treason\n";
+  for (const auto& s : run.skipped) tsv << s.path.string() << '\t' << s.error << '\n';
+  if (!tsv) throw Error(fmt::format("{}: cannot write", skipped_file.string()));
+}
+
+}  // namespace clipscope::cli
