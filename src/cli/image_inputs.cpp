@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <fstream>
+#include <memory>
 
 #include "core/model/image_batches.h"
 #include "core/util/error.h"
+#include "core/util/npy.h"
 #include "core/util/progress.h"
 
 namespace clipscope::cli {
@@ -39,8 +41,8 @@ void add_image_input_options(CLI::App& cmd, ImageInputs& images) {
       ->default_val(0);
 }
 
-ImageRun run_over_images(const ImageInputs& images, int n_px, bool progress,
-                         const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
+ImageRunSummary run_over_images(const ImageInputs& images, int n_px, bool progress, const BatchFn& fn,
+                                const RowSink& sink) {
   auto paths = collect_image_paths(images.inputs);
   if (paths.empty()) throw Error(fmt::format("--image {}: no JPEG or PNG images found", fmt::join(images.inputs, " ")));
   if (images.workers < 0) throw Error(fmt::format("--workers {}: must be 0 (default) or more", images.workers));
@@ -49,52 +51,69 @@ ImageRun run_over_images(const ImageInputs& images, int n_px, bool progress,
   options.workers = images.workers;
   ImageBatcher batches(std::move(paths), images.batch_size, options);
 
-  ImageRun run;
+  ImageRunSummary run;
   run.inputs = batches.size();
   Progress bar("images", static_cast<int64_t>(run.inputs), "img", progress && run.inputs > 1);
-  std::vector<torch::Tensor> parts;
   double model_seconds = 0;
   const auto start = Clock::now();
   while (auto batch = batches.next()) {
     const auto t0 = Clock::now();
-    parts.push_back(fn(batch->images).to(torch::kCPU));
+    const torch::Tensor rows = fn(batch->images).to(torch::kCPU).contiguous();
     model_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-    run.paths.insert(run.paths.end(), batch->paths.begin(), batch->paths.end());
+    sink(rows, batch->paths);
+    run.rows += batch->paths.size();
     bar.set(static_cast<int64_t>(batch->inputs_done));
   }
   bar.set(static_cast<int64_t>(run.inputs));
   bar.finish();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   run.skipped = batches.skipped();
-  if (run.paths.empty())
+  if (run.rows == 0)
     throw Error(fmt::format("{} (no readable image among {} inputs)", run.skipped.front().error, run.inputs));
-  run.rows = torch::cat(parts);
 
   if (!run.skipped.empty())
     fmt::print(stderr, "clipscope: warning: skipped {} of {} images that could not be read (first: {})\n",
                run.skipped.size(), run.inputs, run.skipped.front().error);
   if (progress) {
-    const double n = static_cast<double>(run.paths.size());
+    const double n = static_cast<double>(run.rows);
     fmt::print(stderr, "{} images in {:.2f} s: {:.1f} img/s end to end; model busy {:.0f} % of the time ({:.1f} img/s "
                        "while running); peak memory {:.0f} MiB\n",
-               run.paths.size(), seconds, n / seconds, 100 * model_seconds / seconds, n / model_seconds, peak_rss_mib());
+               run.rows, seconds, n / seconds, 100 * model_seconds / seconds, n / model_seconds, peak_rss_mib());
   }
   return run;
 }
 
-void write_image_run_files(const ImageRun& run, const fs::path& out) {
+std::vector<int64_t> write_rows_over_images(const ImageInputs& images, const fs::path& out, int n_px, bool progress,
+                                            const BatchFn& fn) {
+  std::unique_ptr<NpyRowWriter> writer;  // opened at the first batch, when the row shape is known
   const fs::path list_file = beside(out, "paths.txt");
-  std::ofstream list(list_file);
-  for (const auto& p : run.paths) list << p.string() << '\n';
-  if (!list) throw Error(fmt::format("{}: cannot write", list_file.string()));
+  std::ofstream list;
+  const auto run = run_over_images(images, n_px, progress, fn, [&](const torch::Tensor& rows, const auto& paths) {
+    if (!writer) {
+      const auto shape = rows.sizes().vec();
+      writer = std::make_unique<NpyRowWriter>(out, std::vector<int64_t>(shape.begin() + 1, shape.end()));
+      list.open(list_file, std::ios::trunc);
+    }
+    const torch::Tensor values = rows.to(torch::kFloat32).contiguous();
+    writer->append(values.data_ptr<float>(), static_cast<size_t>(values.size(0)));
+    for (const auto& p : paths) list << p.string() << '\n';
+    if (!list) throw Error(fmt::format("{}: cannot write", list_file.string()));
+  });
+  writer->close();
+  list.close();
+
   const fs::path skipped_file = beside(out, "skipped.tsv");
   std::error_code ec;
   fs::remove(skipped_file, ec);  // a list left by an earlier run would mislead
-  if (run.skipped.empty()) return;
-  std::ofstream tsv(skipped_file);
-  tsv << "path\treason\n";
-  for (const auto& s : run.skipped) tsv << s.path.string() << '\t' << s.error << '\n';
-  if (!tsv) throw Error(fmt::format("{}: cannot write", skipped_file.string()));
+  if (!run.skipped.empty()) {
+    std::ofstream tsv(skipped_file);
+    tsv << "path\treason\n";
+    for (const auto& s : run.skipped) tsv << s.path.string() << '\t' << s.error << '\n';
+    if (!tsv) throw Error(fmt::format("{}: cannot write", skipped_file.string()));
+  }
+  std::vector<int64_t> shape = writer->row_shape();
+  shape.insert(shape.begin(), static_cast<int64_t>(writer->rows()));
+  return shape;
 }
 
 }  // namespace clipscope::cli

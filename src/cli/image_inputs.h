@@ -21,22 +21,27 @@ struct ImageInputs {
 // Adds --image, --batch-size and --workers.
 void add_image_input_options(CLI::App& cmd, ImageInputs& images);
 
-struct ImageRun {
-  torch::Tensor rows;                           // fn's rows for the readable images, in input order
-  std::vector<std::filesystem::path> paths;     // the path of each row
-  std::vector<StreamItem> skipped;              // unreadable inputs with their reasons
-  size_t inputs = 0;
+using BatchFn = std::function<torch::Tensor(const torch::Tensor& images)>;
+// Receives fn's rows for a batch of readable images, in input order, with their paths.
+using RowSink = std::function<void(const torch::Tensor& rows, const std::vector<std::filesystem::path>& paths)>;
+
+struct ImageRunSummary {
+  size_t inputs = 0, rows = 0;
+  std::vector<StreamItem> skipped;  // unreadable inputs with their reasons
 };
 
-// Runs fn over batches of the images, with progress (count, rate, ETA) and, at the
-// end, one line with throughput, the model's share of the time and peak memory.
-// Skipped images get a warning line; when none is readable, throws Error naming
-// the first one's problem.
-ImageRun run_over_images(const ImageInputs& images, int n_px, bool progress,
-                         const std::function<torch::Tensor(const torch::Tensor&)>& fn);
+// Runs fn over batches of the images and hands each batch's rows to sink, with
+// progress (count, rate, ETA) and, at the end, one line with throughput, the
+// model's share of the time and peak memory. Skipped images get a warning line;
+// when none is readable, throws Error naming the first one's problem.
+ImageRunSummary run_over_images(const ImageInputs& images, int n_px, bool progress, const BatchFn& fn,
+                                const RowSink& sink);
 
-// Beside an output array NAME.npy: NAME.paths.txt (the path of each row) and, when
-// some images were skipped, NAME.skipped.tsv (path, reason).
-void write_image_run_files(const ImageRun& run, const std::filesystem::path& out);
+// fn's rows streamed into the float32 array `out` (NAME.npy, written as batches
+// finish: memory stays bounded whatever the number of images), the path of each row
+// into NAME.paths.txt and, when some images were skipped, NAME.skipped.tsv (path,
+// reason). Returns the shape written.
+std::vector<int64_t> write_rows_over_images(const ImageInputs& images, const std::filesystem::path& out, int n_px,
+                                            bool progress, const BatchFn& fn);
 
 }  // namespace clipscope::cli

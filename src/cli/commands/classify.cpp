@@ -40,13 +40,20 @@ void add_classify_command(CLI::App& app, Context& ctx) {
     std::vector<std::string> templates;
     if (!o->templates.empty()) templates = read_templates(o->templates);
     auto weights = zero_shot_weights(model, tokenizer, o->labels, templates);
-    ImageRun run = run_over_images(o->images, static_cast<int>(model->config().image_resolution), !ctx.quiet,
-                                   [&](const torch::Tensor& batch) { return zero_shot_probabilities(model, batch, weights); });
-    const torch::Tensor probs = run.rows;
+    std::vector<torch::Tensor> parts;
+    std::vector<std::filesystem::path> paths;
+    run_over_images(
+        o->images, static_cast<int>(model->config().image_resolution), !ctx.quiet,
+        [&](const torch::Tensor& batch) { return zero_shot_probabilities(model, batch, weights); },
+        [&](const torch::Tensor& rows, const auto& batch_paths) {
+          parts.push_back(rows);
+          paths.insert(paths.end(), batch_paths.begin(), batch_paths.end());
+        });
+    const torch::Tensor probs = torch::cat(parts);
 
     nlohmann::json out = nlohmann::json::array();
-    for (size_t i = 0; i < run.paths.size(); ++i) {
-      const std::string image = run.paths[i].string();
+    for (size_t i = 0; i < paths.size(); ++i) {
+      const std::string image = paths[i].string();
       const auto row_tensor = probs[static_cast<int64_t>(i)].contiguous();
       const std::vector<float> row(row_tensor.data_ptr<float>(), row_tensor.data_ptr<float>() + row_tensor.numel());
       std::vector<size_t> order(row.size());

@@ -48,6 +48,7 @@ void add_demo_report_command(CLI::App& app, Context& ctx) {
   struct Options {
     std::string model;
     std::optional<std::string> vocab;
+    std::string precision;
     bool json = false;
     demo::ReportOptions report;
   };
@@ -55,11 +56,12 @@ void add_demo_report_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("demo-report", "Measure what a model learned about the synthetic world (ground truth)");
   add_model_option(*cmd, o->model);
   add_vocab_option(*cmd, o->vocab);
+  add_precision_option(*cmd, o->precision);
   cmd->add_option("--seed", o->report.seed, "Held-out world seed")->capture_default_str();
   cmd->add_option("--layer", o->report.unit_layer, "Point searched for multimodal units")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print the report as JSON");
   cmd->callback([&ctx, o] {
-    CLIP model = ctx.load_model(o->model);
+    CLIP model = ctx.load_model(o->model, o->precision);
     const Tokenizer tokenizer = ctx.load_tokenizer(o->vocab, o->model, model);
     demo::Report report = demo::demo_report(model, tokenizer, o->report, !ctx.quiet);
     report.model = o->model;

@@ -19,14 +19,6 @@ void check_output_path(const std::string& out) {
     throw Error(fmt::format("--out {}: folder {} does not exist", out, parent.string()));
 }
 
-// Rows of fn over the images, with NAME.paths.txt (and NAME.skipped.tsv) beside `out`.
-torch::Tensor rows_over_images(const ImageInputs& inputs, const std::string& out, int n_px, bool progress,
-                               const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
-  ImageRun run = run_over_images(inputs, n_px, progress, fn);
-  write_image_run_files(run, out);
-  return run.rows;
-}
-
 }  // namespace
 
 void add_embed_commands(CLI::App& app, Context& ctx) {
@@ -52,17 +44,19 @@ void add_embed_commands(CLI::App& app, Context& ctx) {
     check_output_path(e->out);
     CLIP model = ctx.load_model(e->model, e->precision);
     torch::NoGradGuard no_grad;
-    torch::Tensor features;
+    auto normalized = [&](torch::Tensor f) { return e->normalize ? f / f.norm(2, -1, true) : f; };
+    std::vector<int64_t> shape;
     if (!e->images.inputs.empty()) {
-      features = rows_over_images(e->images, e->out, static_cast<int>(model->config().image_resolution), !ctx.quiet,
-                                  [&](const torch::Tensor& batch) { return model->encode_image(batch); });
+      shape = write_rows_over_images(e->images, e->out, static_cast<int>(model->config().image_resolution), !ctx.quiet,
+                                     [&](const torch::Tensor& batch) { return normalized(model->encode_image(batch)); });
     } else {
       Tokenizer tokenizer = ctx.load_tokenizer(e->vocab, e->model, model);
-      features = model->encode_text(tokenize_batch(tokenizer, e->texts, static_cast<int>(model->config().context_length)));
+      const auto tokens = tokenize_batch(tokenizer, e->texts, static_cast<int>(model->config().context_length));
+      const torch::Tensor features = normalized(model->encode_text(tokens));
+      write_npy_tensor(e->out, features);
+      shape = features.sizes().vec();
     }
-    if (e->normalize) features = features / features.norm(2, -1, true);
-    write_npy_tensor(e->out, features);
-    if (!ctx.quiet) fmt::print(stderr, "wrote {} [{} x {}]\n", e->out, features.size(0), features.size(1));
+    if (!ctx.quiet) fmt::print(stderr, "wrote {} [{}]\n", e->out, fmt::join(shape, " x "));
   });
 
   struct ActivationOptions {
@@ -88,14 +82,13 @@ void add_embed_commands(CLI::App& app, Context& ctx) {
     if (layer.rfind("visual", 0) != 0)
       throw Error(fmt::format("--layer {}: a text-tower point; activations reads image-tower points", a->layer));
     torch::NoGradGuard no_grad;
-    auto result = rows_over_images(a->images, a->out, static_cast<int>(model->config().image_resolution), !ctx.quiet,
-                                   [&](const torch::Tensor& batch) {
-                                     ActivationCache cache({layer});
-                                     model->run_image(batch, cache);
-                                     return reduce_positions(cache[layer], cache.layout(layer), reduce).contiguous();
-                                   });
-    write_npy_tensor(a->out, result);
-    if (!ctx.quiet) fmt::print(stderr, "wrote {} [{}] ({})\n", a->out, fmt::join(result.sizes(), " x "), layer);
+    const auto shape = write_rows_over_images(a->images, a->out, static_cast<int>(model->config().image_resolution),
+                                              !ctx.quiet, [&](const torch::Tensor& batch) {
+                                                ActivationCache cache({layer});
+                                                model->run_image(batch, cache);
+                                                return reduce_positions(cache[layer], cache.layout(layer), reduce);
+                                              });
+    if (!ctx.quiet) fmt::print(stderr, "wrote {} [{}] ({})\n", a->out, fmt::join(shape, " x "), layer);
   });
 }
 

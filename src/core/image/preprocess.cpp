@@ -98,23 +98,30 @@ struct Pixels {
 };
 
 // Resamples rows [row_first, row_first + row_count) of `in` to `out_width` columns.
-Pixels resample_horizontal(const Pixels& in, int out_width, int row_first, int row_count) {
-  const Taps taps = compute_taps(in.width, out_width);
-  const int channels = in.channels;
-  Pixels out(out_width, row_count, channels);
-  for (int y = 0; y < row_count; ++y) {
+// Integer sums are order-independent, so the loops are arranged for speed (all
+// channels of a pixel per tap) and stay bit-exact with PIL.
+template <int kChannels>
+void resample_rows(const Pixels& in, const Taps& taps, int row_first, Pixels& out) {
+  for (int y = 0; y < out.height; ++y) {
     const uint8_t* source = in.row(row_first + y);
     uint8_t* target = out.row(y);
-    for (int x = 0; x < out_width; ++x) {
+    for (int x = 0; x < out.width; ++x) {
       const int32_t* weights = taps.weights.data() + static_cast<size_t>(x) * taps.stride;
-      const uint8_t* samples = source + static_cast<size_t>(taps.first[x]) * channels;
-      for (int c = 0; c < channels; ++c) {
-        int32_t sum = kRoundingBias;
-        for (int k = 0; k < taps.count[x]; ++k) sum += samples[k * channels + c] * weights[k];
-        target[x * channels + c] = clip_fixed(sum);
-      }
+      const uint8_t* samples = source + static_cast<size_t>(taps.first[x]) * kChannels;
+      int32_t sum[kChannels];
+      for (int c = 0; c < kChannels; ++c) sum[c] = kRoundingBias;
+      for (int k = 0; k < taps.count[x]; ++k)
+        for (int c = 0; c < kChannels; ++c) sum[c] += samples[k * kChannels + c] * weights[k];
+      for (int c = 0; c < kChannels; ++c) target[x * kChannels + c] = clip_fixed(sum[c]);
     }
   }
+}
+
+Pixels resample_horizontal(const Pixels& in, int out_width, int row_first, int row_count) {
+  const Taps taps = compute_taps(in.width, out_width);
+  Pixels out(out_width, row_count, in.channels);
+  if (in.channels == 4) resample_rows<4>(in, taps, row_first, out);
+  else resample_rows<3>(in, taps, row_first, out);
   return out;
 }
 
@@ -123,15 +130,19 @@ Pixels resample_vertical(const Pixels& in, const Taps& taps, int row_offset) {
   const int out_height = static_cast<int>(taps.first.size());
   const size_t row_samples = static_cast<size_t>(in.width) * in.channels;
   Pixels out(in.width, out_height, in.channels);
+  // Whole rows at a time, tap by tap: contiguous, vectorizable, bit-exact (integer sums).
+  std::vector<int32_t> sum(row_samples);
   for (int y = 0; y < out_height; ++y) {
     const int32_t* weights = taps.weights.data() + static_cast<size_t>(y) * taps.stride;
     const uint8_t* source = in.row(taps.first[y] - row_offset);
-    uint8_t* target = out.row(y);
-    for (size_t i = 0; i < row_samples; ++i) {
-      int32_t sum = kRoundingBias;
-      for (int k = 0; k < taps.count[y]; ++k) sum += source[k * row_samples + i] * weights[k];
-      target[i] = clip_fixed(sum);
+    std::fill(sum.begin(), sum.end(), kRoundingBias);
+    for (int k = 0; k < taps.count[y]; ++k) {
+      const uint8_t* row = source + k * row_samples;
+      const int32_t weight = weights[k];
+      for (size_t i = 0; i < row_samples; ++i) sum[i] += row[i] * weight;
     }
+    uint8_t* target = out.row(y);
+    for (size_t i = 0; i < row_samples; ++i) target[i] = clip_fixed(sum[i]);
   }
   return out;
 }

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 #include <fstream>
 #include <regex>
 
@@ -39,25 +41,31 @@ std::vector<T> convert(const NpyArray& a) {
   return out;
 }
 
-void write_raw(const std::filesystem::path& path, const std::string& descr,
-               const std::vector<int64_t>& shape, const char* data, size_t bytes) {
+// Magic, version, header length and the header dict, padded with spaces so the
+// whole preamble is a multiple of 64 bytes and at least `min_size` long.
+std::string npy_preamble(const std::string& descr, const std::vector<int64_t>& shape, size_t min_size = 0) {
   std::string shape_str = "(";
   for (size_t i = 0; i < shape.size(); ++i) shape_str += fmt::format("{}{}", shape[i], shape.size() == 1 ? "," : (i + 1 < shape.size() ? ", " : ""));
   shape_str += ")";
   std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descr, shape_str);
-  // Pad so that magic(6) + version(2) + len(2) + header + '\n' is a multiple of 64.
   const size_t unpadded = 10 + header.size() + 1;
-  header.append((64 - unpadded % 64) % 64, ' ');
+  const size_t total = std::max(min_size, unpadded + (64 - unpadded % 64) % 64);
+  header.append(total - unpadded, ' ');
   header += '\n';
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  std::string out(kMagic, 6);
+  out += std::string{1, 0};
+  out += static_cast<char>(len & 0xff);
+  out += static_cast<char>(len >> 8);
+  return out + header;
+}
+
+void write_raw(const std::filesystem::path& path, const std::string& descr,
+               const std::vector<int64_t>& shape, const char* data, size_t bytes) {
+  const std::string preamble = npy_preamble(descr, shape);
   std::ofstream f(path, std::ios::binary);
   if (!f) throw Error(fmt::format("{}: cannot open for writing", path.string()));
-  f.write(kMagic, 6);
-  const char version[2] = {1, 0};
-  f.write(version, 2);
-  const uint16_t len = static_cast<uint16_t>(header.size());
-  const char len_bytes[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
-  f.write(len_bytes, 2);
-  f.write(header.data(), static_cast<std::streamsize>(header.size()));
+  f.write(preamble.data(), static_cast<std::streamsize>(preamble.size()));
   f.write(data, static_cast<std::streamsize>(bytes));
   if (!f) throw Error(fmt::format("{}: write failed", path.string()));
 }
@@ -131,6 +139,52 @@ void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& sh
   int64_t n = 1;
   for (auto d : shape) n *= d;
   write_raw(path, "<i8", shape, reinterpret_cast<const char*>(data), static_cast<size_t>(n) * 8);
+}
+
+}  // namespace clipscope
+
+namespace clipscope {
+
+NpyRowWriter::NpyRowWriter(std::filesystem::path path, std::vector<int64_t> row_shape)
+    : path_(std::move(path)), part_(path_.string() + ".part"), row_shape_(std::move(row_shape)) {
+  row_floats_ = 1;
+  for (auto d : row_shape_) row_floats_ *= static_cast<size_t>(d);
+  // Room in the header for any row count, so close() can rewrite it in place.
+  std::vector<int64_t> widest = row_shape_;
+  widest.insert(widest.begin(), std::numeric_limits<int64_t>::max());
+  preamble_size_ = npy_preamble("<f4", widest).size();
+  file_.open(part_, std::ios::binary | std::ios::trunc);
+  if (!file_) throw Error(fmt::format("{}: cannot open for writing", part_.string()));
+  const std::string blank(preamble_size_, ' ');
+  file_.write(blank.data(), static_cast<std::streamsize>(blank.size()));
+}
+
+NpyRowWriter::~NpyRowWriter() {
+  if (!closed_) {
+    file_.close();
+    std::error_code ec;
+    std::filesystem::remove(part_, ec);
+  }
+}
+
+void NpyRowWriter::append(const float* data, size_t rows) {
+  file_.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(rows * row_floats_ * sizeof(float)));
+  if (!file_) throw Error(fmt::format("{}: write failed (disk full?)", part_.string()));
+  rows_ += rows;
+}
+
+void NpyRowWriter::close() {
+  std::vector<int64_t> shape = row_shape_;
+  shape.insert(shape.begin(), static_cast<int64_t>(rows_));
+  const std::string preamble = npy_preamble("<f4", shape, preamble_size_);
+  file_.seekp(0);
+  file_.write(preamble.data(), static_cast<std::streamsize>(preamble.size()));
+  file_.close();
+  if (!file_) throw Error(fmt::format("{}: write failed (disk full?)", part_.string()));
+  std::error_code ec;
+  std::filesystem::rename(part_, path_, ec);
+  if (ec) throw Error(fmt::format("{}: cannot rename from {}: {}", path_.string(), part_.string(), ec.message()));
+  closed_ = true;
 }
 
 }  // namespace clipscope

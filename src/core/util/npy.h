@@ -3,6 +3,7 @@
 // that every part of clipscope can read and write them.
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -24,5 +25,28 @@ NpyArray read_npy(const std::filesystem::path& path);
 void write_npy(const std::filesystem::path& path, const NpyArray& array);
 void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape, const float* data);
 void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape, const int64_t* data);
+
+// A float32 array written row by row as results arrive, so memory stays bounded
+// however many rows there are. Data goes to PATH.part; close() fixes the row count
+// in the header and renames it to PATH, so a killed run never leaves a PATH that
+// looks complete. Without close() (an error) the .part file is removed.
+class NpyRowWriter {
+ public:
+  NpyRowWriter(std::filesystem::path path, std::vector<int64_t> row_shape);
+  ~NpyRowWriter();
+  NpyRowWriter(const NpyRowWriter&) = delete;
+  NpyRowWriter& operator=(const NpyRowWriter&) = delete;
+  void append(const float* data, size_t rows);  // rows * prod(row_shape) floats
+  void close();
+  size_t rows() const { return rows_; }
+  const std::vector<int64_t>& row_shape() const { return row_shape_; }
+
+ private:
+  std::filesystem::path path_, part_;
+  std::vector<int64_t> row_shape_;
+  size_t row_floats_ = 0, rows_ = 0, preamble_size_ = 0;
+  std::ofstream file_;
+  bool closed_ = false;
+};
 
 }  // namespace clipscope

@@ -50,3 +50,37 @@ TEST(Npy, RejectsNonNpyAndTruncated) {
   std::filesystem::resize_file(dir / "t.npy", 200);
   EXPECT_THROW(read_npy(dir / "t.npy"), Error);
 }
+
+TEST(NpyRowWriter, AppendsRowsAndFixesTheRowCountOnClose) {
+  const auto dir = clipscope::testing::temp_dir();
+  const auto path = dir / "rows.npy";
+  {
+    clipscope::NpyRowWriter writer(path, {2, 3});
+    std::vector<float> batch(2 * 6);
+    for (size_t i = 0; i < batch.size(); ++i) batch[i] = static_cast<float>(i);
+    writer.append(batch.data(), 2);
+    writer.append(batch.data() + 6, 1);
+    EXPECT_FALSE(std::filesystem::exists(path));  // only PATH.part until close()
+    writer.close();
+  }
+  const auto a = clipscope::read_npy(path);
+  EXPECT_EQ(a.shape, (std::vector<int64_t>{3, 2, 3}));
+  const auto v = a.as_float();
+  ASSERT_EQ(v.size(), 18u);
+  EXPECT_EQ(v[0], 0.0f);
+  EXPECT_EQ(v[11], 11.0f);
+  EXPECT_EQ(v[12], 6.0f);  // the third row repeats the batch's second row
+  EXPECT_EQ(v[17], 11.0f);
+  EXPECT_FALSE(std::filesystem::exists(dir / "rows.npy.part"));
+}
+
+TEST(NpyRowWriter, AnUnclosedWriterLeavesNoFile) {
+  const auto dir = clipscope::testing::temp_dir();
+  {
+    clipscope::NpyRowWriter writer(dir / "killed.npy", {4});
+    const float row[4] = {1, 2, 3, 4};
+    writer.append(row, 1);
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "killed.npy"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "killed.npy.part"));
+}
