@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "core/hub/download.h"
 #include "core/model/tensor_io.h"
 #include "core/util/error.h"
 
@@ -46,6 +47,47 @@ torch::Tensor zero_shot_weights(CLIP& model, const Tokenizer& tokenizer, const s
     rows.push_back(mean / mean.norm());
   }
   return torch::stack(rows);
+}
+
+std::string file_identity(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto canonical = std::filesystem::canonical(path, ec);
+  const auto size = std::filesystem::file_size(path, ec);
+  const auto mtime = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
+  return fmt::format("{}|{}|{}", (ec ? path : canonical).string(), size, mtime);
+}
+
+torch::Tensor zero_shot_weights_cached(CLIP& model, const Tokenizer& tokenizer, const std::vector<std::string>& labels,
+                                       const std::vector<std::string>& templates, const std::string& identity,
+                                       const std::filesystem::path& cache_dir) {
+  // Separators keep ("ab", "c") and ("a", "bc") apart.
+  std::string key = fmt::format("zero-shot v1\x1f{}\x1f{}\x1f{}\x1f{}", identity, precision_name(model->precision()),
+                                model->config().context_length, labels.size());
+  for (const auto& label : labels) key += "\x1e" + label;
+  for (const auto& t : templates) key += "\x1d" + t;
+  const auto file = cache_dir / "zeroshot" / (sha256_text(key) + ".npy");
+  std::error_code ec;
+  if (std::filesystem::exists(file, ec)) {
+    try {
+      torch::Tensor cached = read_npy_tensor(file);
+      if (cached.dim() == 2 && cached.size(0) == static_cast<int64_t>(labels.size()) &&
+          cached.size(1) == model->config().embed_dim)
+        return cached.to(model->device());
+    } catch (const Error&) {
+      // A damaged entry (e.g. a full disk during an earlier write): recompute below.
+    }
+  }
+  torch::Tensor weights = zero_shot_weights(model, tokenizer, labels, templates);
+  std::filesystem::create_directories(file.parent_path(), ec);
+  const auto part = file.string() + ".part";
+  try {
+    write_npy_tensor(part, weights);
+    std::filesystem::rename(part, file, ec);
+  } catch (const Error&) {
+    // The cache is an optimization: a read-only or full cache directory is not an error.
+  }
+  std::filesystem::remove(part, ec);
+  return weights;
 }
 
 torch::Tensor zero_shot_probabilities(CLIP& model, const torch::Tensor& images, const torch::Tensor& class_weights) {

@@ -22,6 +22,19 @@ std::string apply_template(const std::string& templ, const std::string& label);
 torch::Tensor zero_shot_weights(CLIP& model, const Tokenizer& tokenizer, const std::vector<std::string>& labels,
                                 const std::vector<std::string>& templates = {});
 
+// zero_shot_weights, computed once and kept in `cache_dir` (as .npy): with 80
+// templates, ImageNet's 1,000 labels are 80,000 prompts. The key covers everything
+// the weights depend on: `identity` (the caller's description of the checkpoint and
+// the vocabulary, e.g. their file_identity), the precision, the labels and the
+// templates. A damaged entry is recomputed and replaced; an unwritable cache
+// directory only costs the recomputation.
+torch::Tensor zero_shot_weights_cached(CLIP& model, const Tokenizer& tokenizer, const std::vector<std::string>& labels,
+                                       const std::vector<std::string>& templates, const std::string& identity,
+                                       const std::filesystem::path& cache_dir);
+
+// "path|size|mtime" of a file, for cache keys that must change when the file does.
+std::string file_identity(const std::filesystem::path& path);
+
 // (images, labels) probabilities for preprocessed images.
 torch::Tensor zero_shot_probabilities(CLIP& model, const torch::Tensor& images, const torch::Tensor& class_weights);
 

@@ -182,6 +182,37 @@ TEST_F(Cli, ActivationsWritesBatchFirstNpy) {
             1e-4);
 }
 
+TEST_F(Cli, ClassifyCachesLabelEmbeddingsPerModelLabelsAndTemplates) {
+  const fs::path cache = out_dir / "cache";
+  const fs::path templates = out_dir / "templates.txt";
+  clipscope::testing::write_file(templates, "a photo of a {}.\na drawing of a {}.\n");
+  auto classify = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"--cache-dir", cache.string(), "classify", "--json", "--precision", "exact", vocab,
+                                     "--model", (fixtures / "vit_tiny.pt").string(), "--image", images("vit_tiny")[0],
+                                     "--labels", "a dog", "a cat"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = run(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r.out;
+  };
+  auto entries = [&] {
+    size_t n = 0;
+    if (fs::exists(cache / "zeroshot"))
+      for (const auto& e : fs::directory_iterator(cache / "zeroshot")) n += e.path().extension() == ".npy";
+    return n;
+  };
+  const std::string first = classify({"--templates", templates.string()});
+  EXPECT_EQ(entries(), 1u);
+  EXPECT_EQ(classify({"--templates", templates.string()}), first);  // served from the cache
+  EXPECT_EQ(entries(), 1u);
+  EXPECT_EQ(classify({"--templates", templates.string(), "--no-cache"}), first);
+  classify({});  // other templates (none): another entry
+  EXPECT_EQ(entries(), 2u);
+  // A damaged entry is recomputed, not trusted.
+  for (const auto& e : fs::directory_iterator(cache / "zeroshot")) clipscope::testing::write_file(e.path(), "garbage");
+  EXPECT_EQ(classify({"--templates", templates.string()}), first);
+}
+
 TEST_F(Cli, EmbedStreamsFoldersAndListsSkippingUnreadableImages) {
   // A dataset folder: the five fixture images in a subfolder, plus files that are not images.
   const fs::path data = out_dir / "data";

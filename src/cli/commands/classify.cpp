@@ -7,6 +7,7 @@
 
 #include "cli/context.h"
 #include "cli/image_inputs.h"
+#include "core/hub/zoo.h"
 #include "core/model/tensor_io.h"
 #include "core/util/error.h"
 #include "zeroshot/zeroshot.h"
@@ -21,7 +22,7 @@ void add_classify_command(CLI::App& app, Context& ctx) {
     std::vector<std::string> labels;
     std::string templates;
     int top = 5;
-    bool json = false;
+    bool json = false, no_cache = false;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("classify", "Zero-shot classification of images among text labels");
@@ -34,12 +35,20 @@ void add_classify_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--templates", o->templates, "Prompt templates, one per line with {} for the label (e.g. imagenet_templates.txt)");
   cmd->add_option("--top", o->top, "Labels shown per image in the table (0 = all)")->default_val(5);
   cmd->add_flag("--json", o->json, "JSON output with every probability");
+  cmd->add_flag("--no-cache", o->no_cache,
+                "Recompute the label embeddings instead of reusing those cached for this model, vocabulary, precision, "
+                "labels and templates");
   cmd->callback([&ctx, o] {
     CLIP model = ctx.load_model(o->model, o->precision);
     Tokenizer tokenizer = ctx.load_tokenizer(o->vocab, o->model, model);
     std::vector<std::string> templates;
     if (!o->templates.empty()) templates = read_templates(o->templates);
-    auto weights = zero_shot_weights(model, tokenizer, o->labels, templates);
+    const LoadOptions load = ctx.load_options();
+    const std::string identity = file_identity(resolve_model_path(o->model, load)) + "|" +
+                                 file_identity(resolve_vocab_path(o->vocab, load, o->model));
+    auto weights = o->no_cache ? zero_shot_weights(model, tokenizer, o->labels, templates)
+                               : zero_shot_weights_cached(model, tokenizer, o->labels, templates, identity,
+                                                          load.cache_dir.empty() ? default_cache_dir() : load.cache_dir);
     std::vector<torch::Tensor> parts;
     std::vector<std::filesystem::path> paths;
     run_over_images(

@@ -284,6 +284,12 @@ std::string sha256_file(const fs::path& path) {
   return hash.hex();
 }
 
+std::string sha256_text(std::string_view text) {
+  Sha256 hash;
+  hash.update(text.data(), text.size());
+  return hash.hex();
+}
+
 std::string file_url(const fs::path& path) {
   const std::string absolute = fs::absolute(path).lexically_normal().generic_string();
   std::string url = "file://";

@@ -4,6 +4,7 @@
 // final name (data goes to "<dest>.part" and is renamed only once verified).
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace clipscope {
 
@@ -24,6 +25,7 @@ void download_file(const std::string& url, const std::filesystem::path& dest,
 
 // Lowercase hex SHA-256 of a file's bytes.
 std::string sha256_file(const std::filesystem::path& path);
+std::string sha256_text(std::string_view text);
 
 // "file://" URL of a local path (made absolute, bytes outside [A-Za-z0-9-._~/]
 // percent-encoded), e.g. for mirrors in folders whose names contain spaces.
