@@ -37,7 +37,9 @@ void add_image_input_options(CLI::App& cmd, ImageInputs& images) {
                  "(.txt/.lst, one per line)");
   // 16 measured best on 2 cores (RN50: bf16 57 img/s vs 54 at 32; exact 23 vs 19); docs/performance.md.
   cmd.add_option("--batch-size", images.batch_size, "Images per forward pass")->default_val(16);
-  cmd.add_option("--workers", images.workers, "Threads decoding images while the model runs (default: half the cores)")
+  cmd.add_option("--workers", images.workers,
+                 "Threads decoding images (default: the cores the model's threads leave free, decoding while the model "
+                 "runs; every core, decoding between batches, when none is free)")
       ->default_val(0);
 }
 
@@ -45,7 +47,6 @@ ImageRunSummary run_over_images(const ImageInputs& images, int n_px, bool progre
                                 const RowSink& sink) {
   auto paths = collect_image_paths(images.inputs);
   if (paths.empty()) throw Error(fmt::format("--image {}: no JPEG or PNG images found", fmt::join(images.inputs, " ")));
-  if (images.workers < 0) throw Error(fmt::format("--workers {}: must be 0 (default) or more", images.workers));
   ImageStreamOptions options;
   options.n_px = n_px;
   options.workers = images.workers;
@@ -77,8 +78,9 @@ ImageRunSummary run_over_images(const ImageInputs& images, int n_px, bool progre
   if (progress) {
     const double n = static_cast<double>(run.rows);
     fmt::print(stderr, "{} images in {:.2f} s: {:.1f} img/s end to end; model busy {:.0f} % of the time ({:.1f} img/s "
-                       "while running); peak memory {:.0f} MiB\n",
-               run.rows, seconds, n / seconds, 100 * model_seconds / seconds, n / model_seconds, peak_rss_mib());
+                       "while running); {} decode workers {}; peak memory {:.0f} MiB\n",
+               run.rows, seconds, n / seconds, 100 * model_seconds / seconds, n / model_seconds, batches.workers(),
+               batches.schedule() == DecodeSchedule::Bursts ? "between batches" : "overlapped", peak_rss_mib());
   }
   return run;
 }

@@ -117,9 +117,8 @@ void resample_rows(const Pixels& in, const Taps& taps, int row_first, Pixels& ou
   }
 }
 
-Pixels resample_horizontal(const Pixels& in, int out_width, int row_first, int row_count) {
-  const Taps taps = compute_taps(in.width, out_width);
-  Pixels out(out_width, row_count, in.channels);
+Pixels resample_horizontal(const Pixels& in, const Taps& taps, int row_first, int row_count) {
+  Pixels out(static_cast<int>(taps.first.size()), row_count, in.channels);
   if (in.channels == 4) resample_rows<4>(in, taps, row_first, out);
   else resample_rows<3>(in, taps, row_first, out);
   return out;
@@ -158,7 +157,7 @@ Pixels resample_two_pass(const Pixels& in, int out_width, int out_height) {
   const int row_first = vertical_taps.first.front();
   const int row_end = vertical_taps.first.back() + vertical_taps.count.back();
   if (!horizontal) return resample_vertical(in, vertical_taps, 0);
-  Pixels narrowed = resample_horizontal(in, out_width, row_first, row_end - row_first);
+  Pixels narrowed = resample_horizontal(in, compute_taps(in.width, out_width), row_first, row_end - row_first);
   if (!vertical) return narrowed;  // the taps of an unchanged axis span every row
   return resample_vertical(narrowed, vertical_taps, row_first);
 }
@@ -170,6 +169,56 @@ Pixels resample(const Pixels& in, int out_width, int out_height) {
     return resample_two_pass(resample_two_pass(in, in.width, out_height), out_width, out_height);
   }
   return resample_two_pass(in, out_width, out_height);
+}
+
+// Python's round(twice / 2), halves to even (17.5 -> 18, 18.5 -> 18): torchvision's crop offset.
+int round_half_even_half(int twice) {
+  int half = twice / 2;
+  if (twice % 2 != 0 && half % 2 != 0) ++half;
+  return half;
+}
+
+// torchvision Resize(size)'s output size: shorter side -> size, longer side int(size * long / short).
+std::pair<int, int> shorter_side_size(int width, int height, int size) {
+  const bool width_is_short = width <= height;
+  const int short_side = width_is_short ? width : height;
+  const int long_side = width_is_short ? height : width;
+  // Python float division, then truncation.
+  const int new_long = static_cast<int>(static_cast<double>(static_cast<int64_t>(size) * long_side) / short_side);
+  return width_is_short ? std::pair{size, new_long} : std::pair{new_long, size};
+}
+
+// The taps of output positions [start, start + count) only.
+Taps window(const Taps& taps, int start, int count) {
+  Taps w;
+  w.stride = taps.stride;
+  w.first.assign(taps.first.begin() + start, taps.first.begin() + start + count);
+  w.count.assign(taps.count.begin() + start, taps.count.begin() + start + count);
+  w.weights.assign(taps.weights.begin() + static_cast<ptrdiff_t>(start) * taps.stride,
+                   taps.weights.begin() + static_cast<ptrdiff_t>(start + count) * taps.stride);
+  return w;
+}
+
+// Taps that copy input positions [start, start + count): an axis PIL leaves unresized.
+Taps copy_taps(int start, int count) {
+  Taps t;
+  t.stride = 1;
+  for (int i = 0; i < count; ++i) t.first.push_back(start + i);
+  t.count.assign(count, 1);
+  t.weights.assign(count, 1 << kPrecisionBits);
+  return t;
+}
+
+// resample() followed by a crop of [x0, x0 + width) x [y0, y0 + height), computing
+// only the kept pixels: every output pixel depends on its own taps alone, so this
+// is bit-identical to resizing everything and cropping.
+Pixels resample_window(const Pixels& in, int out_width, int out_height, int x0, int y0, int width, int height) {
+  const Taps horizontal = out_width != in.width ? window(compute_taps(in.width, out_width), x0, width) : copy_taps(x0, width);
+  const Taps vertical = out_height != in.height ? window(compute_taps(in.height, out_height), y0, height) : copy_taps(y0, height);
+  const int row_first = vertical.first.front();
+  const int row_end = vertical.first.back() + vertical.count.back();
+  Pixels narrowed = resample_horizontal(in, horizontal, row_first, row_end - row_first);
+  return resample_vertical(narrowed, vertical, row_first);
 }
 
 // PIL's MULDIV255: round(a * b / 255) without a division.
@@ -279,13 +328,7 @@ Image resize_bicubic(const Image& image, int width, int height) {
 Image resize_shorter_side(const Image& image, int size) {
   check_image(image, "resize");
   check_size(size, size, "resize");
-  const bool width_is_short = image.width <= image.height;
-  const int short_side = width_is_short ? image.width : image.height;
-  const int long_side = width_is_short ? image.height : image.width;
-  // torchvision: int(size * long / short), Python float division then truncation.
-  const int new_long = static_cast<int>(static_cast<double>(static_cast<int64_t>(size) * long_side) / short_side);
-  const int new_width = width_is_short ? size : new_long;
-  const int new_height = width_is_short ? new_long : size;
+  const auto [new_width, new_height] = shorter_side_size(image.width, image.height, size);
   if (new_width == image.width && new_height == image.height) return image;
   return resize_bicubic(image, new_width, new_height);
 }
@@ -299,12 +342,6 @@ Image center_crop(const Image& image, int width, int height) {
   const int pad_top = height > image.height ? (height - image.height) / 2 : 0;
   const int padded_width = std::max(width, image.width);
   const int padded_height = std::max(height, image.height);
-  // Python's round() halves to even: 17.5 -> 18, 18.5 -> 18.
-  auto round_half_even_half = [](int twice) {
-    int half = twice / 2;
-    if (twice % 2 != 0 && half % 2 != 0) ++half;
-    return half;
-  };
   const int crop_left = round_half_even_half(padded_width - width);
   const int crop_top = round_half_even_half(padded_height - height);
   // Source coordinate of output (0, 0); negative inside the padding.
@@ -343,9 +380,31 @@ std::vector<float> to_chw_float(const Image& image) {
   return out;
 }
 
+// torchvision's Resize(n_px) then CenterCrop(n_px), computing only the crop when
+// PIL's plain 8-bit path applies (RGB, resized size covering the crop, not a very
+// tall image); the general path otherwise.
+Image resize_and_center_crop(const Image& image, int n_px) {
+  check_image(image, "resize");
+  check_size(n_px, n_px, "resize");
+  const auto [new_width, new_height] = shorter_side_size(image.width, image.height, n_px);
+  const bool plain = image.alpha.empty() && !image.nearest_resize && new_width >= n_px && new_height >= n_px &&
+                     !(image.height > static_cast<int64_t>(image.width) * 100) &&
+                     (new_width != image.width || new_height != image.height);
+  if (!plain) return center_crop(resize_shorter_side(image, n_px), n_px, n_px);
+  Pixels in(image.width, image.height, 3);
+  in.data = image.rgb;
+  Pixels out = resample_window(in, new_width, new_height, round_half_even_half(new_width - n_px),
+                               round_half_even_half(new_height - n_px), n_px, n_px);
+  Image result;
+  result.width = n_px;
+  result.height = n_px;
+  result.rgb = std::move(out.data);
+  return result;
+}
+
 std::vector<float> clip_preprocess(const Image& image, int n_px) {
   check_size(n_px, n_px, "CLIP preprocessing");
-  const Image cropped = center_crop(resize_shorter_side(image, n_px), n_px, n_px);
+  const Image cropped = resize_and_center_crop(image, n_px);
   std::vector<float> tensor = to_chw_float(cropped);
   const size_t plane = static_cast<size_t>(n_px) * n_px;
   // torchvision Normalize: (x - mean) / std in float32, per channel.

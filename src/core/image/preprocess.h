@@ -21,6 +21,9 @@ Image resize_bicubic(const Image& image, int width, int height);
 Image resize_shorter_side(const Image& image, int size);
 // torchvision CenterCrop((height, width)) (pads with black when the image is smaller, as torchvision does).
 Image center_crop(const Image& image, int width, int height);
+// center_crop(resize_shorter_side(image, n_px), n_px, n_px), bit for bit, resampling
+// only the pixels the crop keeps where it can.
+Image resize_and_center_crop(const Image& image, int n_px);
 // Full CLIP preprocessing: CHW float, normalized, 3 * n_px * n_px values.
 std::vector<float> clip_preprocess(const Image& image, int n_px);
 // CHW float in [0,1] (ToTensor) without normalization.

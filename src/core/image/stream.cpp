@@ -143,8 +143,17 @@ ImageStream::~ImageStream() {
   for (auto& t : threads_) t.join();
 }
 
+void ImageStream::pause_until_next() {
+  std::lock_guard lock(mutex_);
+  paused_ = true;
+}
+
 std::optional<StreamItem> ImageStream::next() {
   std::unique_lock lock(mutex_);
+  if (paused_) {
+    paused_ = false;
+    window_moved_.notify_all();
+  }
   if (next_to_consume_ >= paths_.size()) return std::nullopt;
   auto& slot = ring_[next_to_consume_ % ring_.size()];
   item_ready_.wait(lock, [&] { return slot.has_value(); });
@@ -164,7 +173,7 @@ void ImageStream::work() {
       // i >= next_to_consume_ always holds here (item i is not stored yet), so the
       // subtraction cannot wrap; it avoids overflow for huge max_ahead values.
       std::unique_lock lock(mutex_);
-      window_moved_.wait(lock, [&] { return stop_ || i - next_to_consume_ < max_ahead_; });
+      window_moved_.wait(lock, [&] { return stop_ || (!paused_ && i - next_to_consume_ < max_ahead_); });
       if (stop_) return;
     }
     StreamItem item;

@@ -67,7 +67,11 @@ class ImageStream {
   ImageStream& operator=(const ImageStream&) = delete;
 
   // The next item in input order (blocks until it is decoded); nullopt after the last.
+  // Resumes a paused stream.
   std::optional<StreamItem> next();
+  // Workers finish the item in hand and start no new one until the next call to
+  // next(): for a consumer whose own work needs every core (see ImageBatcher).
+  void pause_until_next();
   size_t size() const { return paths_.size(); }
   int workers() const { return static_cast<int>(threads_.size()); }
   size_t max_ahead() const { return max_ahead_; }
@@ -85,6 +89,7 @@ class ImageStream {
   std::condition_variable item_ready_;    // the consumer waits for the next index
   size_t next_to_consume_ = 0;            // guarded by mutex_
   bool stop_ = false;                     // guarded by mutex_
+  bool paused_ = false;                   // guarded by mutex_
   // Slot i % ring_.size() holds item i; unique because only indices in
   // [next_to_consume_, next_to_consume_ + max_ahead_) are ever in flight.
   std::vector<std::optional<StreamItem>> ring_;  // guarded by mutex_

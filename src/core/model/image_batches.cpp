@@ -2,19 +2,37 @@
 
 #include <fmt/format.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
+#include <thread>
 
 #include "core/util/error.h"
 
 namespace clipscope {
 
-ImageBatcher::ImageBatcher(std::vector<std::filesystem::path> paths, int batch_size, ImageStreamOptions options)
-    : stream_(std::move(paths), [&] {
-        if (batch_size <= 0) throw Error(fmt::format("--batch-size {}: must be positive", batch_size));
-        // Enough look-ahead for the next batch to be decoded while the model runs this one.
-        options.max_ahead = std::max(options.max_ahead, static_cast<size_t>(2 * batch_size));
-        return options;
-      }()),
+namespace {
+
+// Resolves the worker count and the schedule for this machine (see DecodeSchedule).
+DecodeSchedule plan(ImageStreamOptions& options, DecodeSchedule schedule, int model_threads, int batch_size) {
+  if (batch_size <= 0) throw Error(fmt::format("--batch-size {}: must be positive", batch_size));
+  if (options.workers < 0) throw Error(fmt::format("--workers {}: must be 0 (automatic) or more", options.workers));
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  if (model_threads <= 0) model_threads = at::get_num_threads();
+  if (options.workers == 0) options.workers = cores > model_threads ? cores - model_threads : cores;
+  if (schedule == DecodeSchedule::Auto)
+    schedule = options.workers + model_threads <= cores ? DecodeSchedule::Overlap : DecodeSchedule::Bursts;
+  // Enough look-ahead for a whole batch to be decoded ahead of the model.
+  options.max_ahead = std::max(options.max_ahead, static_cast<size_t>(2 * batch_size));
+  return schedule;
+}
+
+}  // namespace
+
+ImageBatcher::ImageBatcher(std::vector<std::filesystem::path> paths, int batch_size, ImageStreamOptions options,
+                           DecodeSchedule schedule, int model_threads)
+    : schedule_(plan(options, schedule, model_threads, batch_size)),
+      stream_(std::move(paths), options),
       batch_size_(batch_size),
       n_px_(options.n_px) {}
 
@@ -38,6 +56,7 @@ std::optional<ImageBatch> ImageBatcher::next() {
     batch.paths.push_back(std::move(good[i].path));
   }
   batch.inputs_done = consumed_;
+  if (schedule_ == DecodeSchedule::Bursts) stream_.pause_until_next();
   return batch;
 }
 

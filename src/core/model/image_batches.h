@@ -12,6 +12,14 @@
 
 namespace clipscope {
 
+// How decoding shares the CPU with the model. Overlap decodes while the model runs,
+// which is right when cores are left over for it. Bursts decodes on every worker
+// between batches and pauses while the model runs, which is right when the model's
+// threads take every core: a decoder preempting one OpenMP thread stalls the whole
+// parallel region (RN50 bf16 on 2 cores: 0.84 of pure model throughput overlapped,
+// see docs/performance.md). Auto picks Overlap when workers + model threads fit the cores.
+enum class DecodeSchedule { Auto, Overlap, Bursts };
+
 struct ImageBatch {
   torch::Tensor images;                          // (n, 3, n_px, n_px), CLIP-preprocessed
   std::vector<size_t> indices;                   // input positions of the rows
@@ -21,14 +29,20 @@ struct ImageBatch {
 
 class ImageBatcher {
  public:
-  ImageBatcher(std::vector<std::filesystem::path> paths, int batch_size, ImageStreamOptions options = {});
+  // options.workers 0 = every core left over by the model's threads, or every core
+  // (with Bursts) when none is left. model_threads 0 = LibTorch's intra-op threads.
+  ImageBatcher(std::vector<std::filesystem::path> paths, int batch_size, ImageStreamOptions options = {},
+               DecodeSchedule schedule = DecodeSchedule::Auto, int model_threads = 0);
   // The next batch of up to batch_size readable images; nullopt once every input is consumed.
   std::optional<ImageBatch> next();
   size_t size() const { return stream_.size(); }
   // Inputs that could not be read so far, with their reasons.
   const std::vector<StreamItem>& skipped() const { return skipped_; }
+  DecodeSchedule schedule() const { return schedule_; }
+  int workers() const { return stream_.workers(); }
 
  private:
+  DecodeSchedule schedule_;
   ImageStream stream_;
   int batch_size_;
   int n_px_;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <cstdio>
 #include <string>
 
@@ -344,3 +345,33 @@ TEST(ToChwFloat, PlanesInRowMajorOrder) {
 
 }  // namespace
 }  // namespace clipscope
+
+// The crop-only resampling equals resizing the whole image and cropping, bit for
+// bit, over many sizes and aspect ratios (both axes resized, one axis unchanged,
+// upscaling, thin images, the alpha and palette paths that fall back).
+TEST(ResizeAndCenterCrop, EqualsResizeThenCropExactly) {
+  std::mt19937 rng(7);
+  int checked = 0;
+  for (int w : {1, 3, 17, 64, 65, 100, 223, 224, 225, 333, 500}) {
+    for (int h : {1, 5, 31, 64, 224, 375, 501}) {
+      clipscope::Image image;
+      image.width = w;
+      image.height = h;
+      image.rgb.resize(static_cast<size_t>(w) * h * 3);
+      for (auto& v : image.rgb) v = static_cast<uint8_t>(rng());
+      if ((w + h) % 5 == 0) {  // some with alpha, some palette-like
+        image.alpha.resize(static_cast<size_t>(w) * h);
+        for (auto& a : image.alpha) a = static_cast<uint8_t>(rng());
+      } else if ((w + h) % 7 == 0) {
+        image.nearest_resize = true;
+      }
+      for (int n_px : {32, 224}) {
+        const auto expected = clipscope::center_crop(clipscope::resize_shorter_side(image, n_px), n_px, n_px);
+        const auto actual = clipscope::resize_and_center_crop(image, n_px);
+        ASSERT_EQ(actual.rgb, expected.rgb) << w << "x" << h << " -> " << n_px;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 11 * 7 * 2);
+}

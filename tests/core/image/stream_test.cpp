@@ -128,6 +128,30 @@ TEST(ImageStream, DefaultsFollowTheWorkerCount) {
   EXPECT_EQ(drain(few).size(), 2u);
 }
 
+TEST(ImageStream, PausedWorkersStartNothingUntilTheNextCall) {
+  std::atomic<int> started{0};
+  std::vector<fs::path> paths(40, "x");
+  ImageStreamOptions options;
+  options.workers = 2;
+  options.max_ahead = 40;
+  ImageStream stream(paths, options, [&](const fs::path&) {
+    ++started;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return std::vector<float>(1);
+  });
+  ASSERT_TRUE(stream.next());
+  stream.pause_until_next();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // items in hand finish
+  const int at_pause = started.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(started.load(), at_pause);
+  EXPECT_LT(at_pause, 40);
+  size_t consumed = 1;
+  while (stream.next()) ++consumed;  // next() resumes the workers
+  EXPECT_EQ(consumed, 40u);
+  EXPECT_EQ(started.load(), 40);
+}
+
 TEST(ImageStream, EmptyListEndsAtOnce) {
   ImageStream stream({}, {.workers = 4});
   EXPECT_EQ(stream.size(), 0u);
