@@ -1,10 +1,14 @@
 // Google Benchmark program for the image tower at the real shapes of OpenAI's
 // RN50, RN50x4 and ViT-B/32, with random weights (CLIPConfig::preset):
 //
-//   Forward/<model>/<batch>   encode_image under torch::NoGradGuard, eval mode
-//   FwdBwd/<model>/<batch>    one feature-visualization step: forward to a point
-//                             (early stop), objective = mean of one channel,
-//                             gradient w.r.t. the input image only
+//   Forward/<model>/<precision>/<batch>  encode_image under torch::NoGradGuard, eval
+//                             mode, on the exact path and the fp32 and bf16 fast
+//                             paths (core/model/precision.h); the fast rows report
+//                             speedup_vs_exact against the exact row of this run
+//   Text/<model>/<precision>/<batch>     encode_text of prompt-length token rows
+//   FwdBwd/<model>/<batch>    one feature-visualization step (exact path): forward
+//                             to a point (early stop), objective = mean of one
+//                             channel, gradient w.r.t. the input image only
 //
 // Counters: images/s (rate), FLOP/s (rate, from open_clip's per-image reference
 // figures, see kModels), and the FLOPs this program counts itself (convolutions
@@ -149,23 +153,31 @@ class StallMeter {
 // The BLAS LibTorch's matrix products run on, as loaded (Debian's libtorch uses
 // whatever the libblas.so.3 alternative points to: the reference BLAS unless an
 // optimized one such as OpenBLAS is installed or found first via LD_LIBRARY_PATH).
-std::string loaded_blas() {
-  std::string found;
+// The loaded shared libraries whose file names start with one of `prefixes`.
+std::string loaded_libraries(std::vector<std::string> prefixes) {
+  struct Search {
+    std::vector<std::string> prefixes;
+    std::string found;
+  } search{std::move(prefixes), {}};
   dl_iterate_phdr(
       [](dl_phdr_info* info, size_t, void* data) {
+        auto& s = *static_cast<Search*>(data);
         const std::string path = info->dlpi_name ? info->dlpi_name : "";
         const std::string file = std::filesystem::path(path).filename().string();
-        if (file.rfind("libblas.so", 0) == 0 || file.rfind("libopenblas", 0) == 0 || file.rfind("libmkl_rt", 0) == 0) {
-          auto& out = *static_cast<std::string*>(data);
+        for (const auto& prefix : s.prefixes) {
+          if (file.rfind(prefix, 0) != 0) continue;
           std::error_code ec;
           const auto real = std::filesystem::canonical(path, ec);
-          out += (out.empty() ? "" : "; ") + (ec ? path : real.string());
+          s.found += (s.found.empty() ? "" : "; ") + (ec ? path : real.string());
+          break;
         }
         return 0;
       },
-      &found);
-  return found.empty() ? "none found" : found;
+      &search);
+  return search.found.empty() ? "none found" : search.found;
 }
+
+std::string loaded_blas() { return loaded_libraries({"libblas.so", "libopenblas", "libmkl_rt"}); }
 
 Tensor random_images(CLIP& model, int64_t batch) {
   const int64_t r = model->config().image_resolution;
@@ -181,20 +193,58 @@ void set_counters(benchmark::State& state, int64_t batch, double flops_per_image
   state.counters["threads"] = at::get_num_threads();
 }
 
-// Image embedding, no autograd.
-void BM_Forward(benchmark::State& state, const char* name) {
-  const int64_t batch = state.range(0);
+// Times fn over the benchmark loop and reports items/s relative to the exact path's
+// rate for the same key, measured earlier in this run (rows register exact first).
+template <typename Fn>
+void timed_loop(benchmark::State& state, clipscope::Precision precision, const std::string& key, int64_t items, Fn&& fn) {
+  static std::map<std::string, double> exact_rate;
+  fn();  // warm-up (allocator, kernel setup, oneDNN primitive creation)
+  StallMeter stall;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) fn();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stall.report(state);
+  const double rate = static_cast<double>(state.iterations() * items) / seconds;
+  if (precision == clipscope::Precision::Exact) exact_rate[key] = rate;
+  else if (exact_rate.count(key)) state.counters["speedup_vs_exact"] = rate / exact_rate[key];
+}
+
+CLIP& model_at(const char* name, clipscope::Precision precision) {
   CLIP& model = model_for(name);
+  if (model->precision() != precision) model->set_precision(precision);
+  return model;
+}
+
+// Image embedding, no autograd.
+void BM_Forward(benchmark::State& state, const char* name, clipscope::Precision precision) {
+  const int64_t batch = state.range(0);
+  CLIP& model = model_at(name, precision);
   const Tensor images = random_images(model, batch);
   torch::NoGradGuard no_grad;
-  benchmark::DoNotOptimize(model->encode_image(images));  // warm-up (allocator, kernel setup)
-  StallMeter stall;
-  for (auto _ : state) {
+  timed_loop(state, precision, std::string(name) + "/" + std::to_string(batch), batch, [&] {
     Tensor embedding = model->encode_image(images);
     benchmark::DoNotOptimize(embedding.data_ptr());
-  }
-  stall.report(state);
+  });
   set_counters(state, batch, spec_of(name).reference_gflops * 1e9, 2 * count_macs(model) / 1e9);
+}
+
+// Text embedding of prompt-like rows: start token, 10 word tokens, end token
+// (the highest id), zero padding to the 77-token context, as clip.tokenize gives
+// for "a photo of a {label}." prompts.
+void BM_Text(benchmark::State& state, const char* name, clipscope::Precision precision) {
+  const int64_t batch = state.range(0);
+  CLIP& model = model_at(name, precision);
+  const int64_t vocab = model->config().vocab_size, length = 12;
+  Tensor tokens = torch::zeros({batch, model->config().context_length}, torch::kLong);
+  tokens.slice(1, 0, length - 1).copy_(torch::randint(1, vocab - 1, {batch, length - 1}, torch::kLong));
+  tokens.select(1, length - 1).fill_(vocab - 1);
+  torch::NoGradGuard no_grad;
+  timed_loop(state, precision, std::string("text/") + name + "/" + std::to_string(batch), batch, [&] {
+    Tensor embedding = model->encode_text(tokens);
+    benchmark::DoNotOptimize(embedding.data_ptr());
+  });
+  state.counters["texts/s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+  state.counters["threads"] = at::get_num_threads();
 }
 
 // The core step of feature visualization: d mean(channel c of a point) / d image.
@@ -202,6 +252,7 @@ void BM_FwdBwd(benchmark::State& state, const char* name) {
   const int64_t batch = state.range(0);
   const ModelSpec& spec = spec_of(name);
   CLIP& model = model_for(name);
+  model->set_precision(clipscope::Precision::Exact);
   const Tensor images = random_images(model, batch).requires_grad_(true);
   clipscope::ActivationCache cache({spec.point});
   const int64_t channel = 7;
@@ -238,12 +289,25 @@ void register_benchmarks() {
     double min_time_b1;
     int iters_b32;
   };
+  using clipscope::Precision;
   for (const Plan& plan : {Plan{"RN50", 3.0, 3}, Plan{"RN50x4", 3.0, 2}, Plan{"ViT-B/32", 3.0, 3}}) {
     const std::string m = plan.model;
-    benchmark::RegisterBenchmark(("Forward/" + m).c_str(), BM_Forward, plan.model)
-        ->Arg(1)->MinTime(plan.min_time_b1)->Unit(benchmark::kMillisecond)->UseRealTime();
-    benchmark::RegisterBenchmark(("Forward/" + m).c_str(), BM_Forward, plan.model)
-        ->Arg(32)->Iterations(plan.iters_b32)->Unit(benchmark::kMillisecond)->UseRealTime();
+    // RN50 also at batch 8 and 16, where the default batch size is chosen.
+    const std::vector<int64_t> batches = m == "RN50" ? std::vector<int64_t>{1, 8, 16, 32} : std::vector<int64_t>{1, 32};
+    for (int64_t batch : batches) {
+      for (Precision p : {Precision::Exact, Precision::FP32, Precision::BF16}) {
+        const std::string name = "Forward/" + m + "/" + std::string(clipscope::precision_name(p));
+        auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Forward, plan.model, p)
+                      ->Arg(batch)->Unit(benchmark::kMillisecond)->UseRealTime();
+        if (batch == 1) b->MinTime(plan.min_time_b1);
+        else b->Iterations(batch == 32 ? plan.iters_b32 : 4);
+      }
+    }
+    for (Precision p : {Precision::Exact, Precision::FP32, Precision::BF16}) {
+      const std::string name = "Text/" + m + "/" + std::string(clipscope::precision_name(p));
+      benchmark::RegisterBenchmark(name.c_str(), BM_Text, plan.model, p)
+          ->Arg(80)->MinTime(2.0)->Unit(benchmark::kMillisecond)->UseRealTime();
+    }
     benchmark::RegisterBenchmark(("FwdBwd/" + m).c_str(), BM_FwdBwd, plan.model)
         ->Arg(1)->MinTime(plan.min_time_b1)->Unit(benchmark::kMillisecond)->UseRealTime();
     benchmark::RegisterBenchmark(("FwdBwd/" + m).c_str(), BM_FwdBwd, plan.model)
@@ -268,7 +332,9 @@ int main(int argc, char** argv) {
            std::getenv("OPENBLAS_NUM_THREADS") == nullptr)
     benchmark::AddCustomContext("blas_note", "pthread OpenBLAS next to LibTorch's OpenMP threads oversubscribes the "
                                              "cores; prefer libopenblas0-openmp or set OPENBLAS_NUM_THREADS=1");
-  benchmark::AddCustomContext("weights", "random (CLIPConfig::preset, seed 0), eval mode, fp32");
+  benchmark::AddCustomContext("allocator", loaded_libraries({"libtcmalloc", "libjemalloc"}) + " (else glibc malloc)");
+  benchmark::AddCustomContext("native_bf16", clipscope::cpu_has_native_bf16() ? "yes" : "no");
+  benchmark::AddCustomContext("weights", "random (CLIPConfig::preset, seed 0), eval mode; --precision as in the row name");
   benchmark::AddCustomContext("flop_reference", "open_clip docs/model_profile.csv image_gflops per image");
   {
     std::string info = at::get_parallel_info();  // multi-line; keep the backend lines
