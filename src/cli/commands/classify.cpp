@@ -39,13 +39,15 @@ void add_classify_command(CLI::App& app, Context& ctx) {
                 "Recompute the label embeddings instead of reusing those cached for this model, vocabulary, precision, "
                 "labels and templates");
   cmd->callback([&ctx, o] {
-    CLIP model = ctx.load_model(o->model, o->precision);
-    Tokenizer tokenizer = ctx.load_tokenizer(o->vocab, o->model, model);
+    // Resolved once: for an official name, resolving verifies the cached file's SHA-256.
+    const LoadOptions load = ctx.load_options();
+    const std::filesystem::path model_file = resolve_model_path(o->model, load);
+    const std::filesystem::path vocab_file = resolve_vocab_path(o->vocab, load, o->model);
+    CLIP model = ctx.load_model(model_file.string(), o->precision);
+    const Tokenizer tokenizer(vocab_file, static_cast<int>(model->config().vocab_size));
     std::vector<std::string> templates;
     if (!o->templates.empty()) templates = read_templates(o->templates);
-    const LoadOptions load = ctx.load_options();
-    const std::string identity = file_identity(resolve_model_path(o->model, load)) + "|" +
-                                 file_identity(resolve_vocab_path(o->vocab, load, o->model));
+    const std::string identity = file_identity(model_file) + "|" + file_identity(vocab_file);
     auto weights = o->no_cache ? zero_shot_weights(model, tokenizer, o->labels, templates)
                                : zero_shot_weights_cached(model, tokenizer, o->labels, templates, identity,
                                                           load.cache_dir.empty() ? default_cache_dir() : load.cache_dir);
