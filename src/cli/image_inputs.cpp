@@ -75,12 +75,12 @@ ImageRunSummary run_over_images(const ImageInputs& images, int n_px, bool progre
   if (!run.skipped.empty())
     fmt::print(stderr, "clipscope: warning: skipped {} of {} images that could not be read (first: {})\n",
                run.skipped.size(), run.inputs, run.skipped.front().error);
-  if (progress) {
+  if (progress && run.inputs > 1) {  // as the progress bar: one image has no rate worth printing
     const double n = static_cast<double>(run.rows);
     fmt::print(stderr, "{} images in {:.2f} s: {:.1f} img/s end to end; model busy {:.0f} % of the time ({:.1f} img/s "
-                       "while running); {} decode workers {}; peak memory {:.0f} MiB\n",
+                       "while running); decoding on {} thread{} {}; peak memory {:.0f} MiB\n",
                run.rows, seconds, n / seconds, 100 * model_seconds / seconds, n / model_seconds, batches.workers(),
-               batches.schedule() == DecodeSchedule::Bursts ? "between batches" : "overlapped", peak_rss_mib());
+               batches.workers() == 1 ? "" : "s", batches.schedule() == DecodeSchedule::Bursts ? "between batches" : "overlapped", peak_rss_mib());
   }
   return run;
 }
