@@ -14,6 +14,9 @@ packages=(
   libfreetype-dev fonts-dejavu-core  # text rendering (FreeType, the DejaVu faces)
   libcurl4-openssl-dev libssl-dev
   libicu-dev libxml2-dev
+  libsqlite3-dev libsqlitecpp-dev    # the atlas database (SQLite, SQLiteC++)
+  libcairo2-dev                      # plots and contact sheets
+  libopenmpi-dev openmpi-bin         # mpirun -np N clipscope index
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 

@@ -20,6 +20,7 @@ struct Context {
   int threads = 0;  // 0 = every core
   std::string cache_dir;
   bool quiet = false;
+  std::string command_line;  // as typed, recorded in what a command writes (atlases)
 
   LoadOptions load_options() const;
   // precision: "exact", "fp32", "bf16" or "auto" (see core/model/precision.h).
@@ -37,6 +38,8 @@ void add_layers_command(CLI::App& app, Context& ctx);
 void add_classify_command(CLI::App& app, Context& ctx);
 void add_embed_commands(CLI::App& app, Context& ctx);   // embed, activations
 void add_render_command(CLI::App& app, Context& ctx);
+void add_index_commands(CLI::App& app, Context& ctx);   // index, merge
+void add_atlas_query_commands(CLI::App& app, Context& ctx);  // top, stats, buckets, condprob, categories
 
 void add_world_command(CLI::App& app, Context& ctx);
 void add_demo_commands(CLI::App& app, Context& ctx);  // train-demo, demo-report

@@ -11,6 +11,7 @@
 int main(int argc, char** argv) {
   using namespace clipscope;
   cli::Context ctx;
+  for (int i = 0; i < argc; ++i) ctx.command_line += (i ? " " : "") + std::string(i ? argv[i] : "clipscope");
   CLI::App app{"clipscope: find out what the neurons of CLIP models mean", "clipscope"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "clipscope 0.1.0");
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
   cli::add_classify_command(app, ctx);
   cli::add_embed_commands(app, ctx);
   cli::add_render_command(app, ctx);
+  cli::add_index_commands(app, ctx);
+  cli::add_atlas_query_commands(app, ctx);
   cli::add_world_command(app, ctx);
   cli::add_demo_commands(app, ctx);
 

@@ -38,12 +38,17 @@ ImageBatcher::ImageBatcher(std::vector<std::filesystem::path> paths, int batch_s
 
 std::optional<ImageBatch> ImageBatcher::next() {
   std::vector<StreamItem> good;
-  while (static_cast<int>(good.size()) < batch_size_) {
-    auto item = stream_.next();
-    if (!item) break;
-    ++consumed_;
-    if (item->ok()) good.push_back(std::move(*item));
-    else skipped_.push_back(std::move(*item));
+  const auto size = static_cast<size_t>(batch_size_);
+  // A window of unreadable inputs gives no batch: go on to the next window.
+  while (good.empty() && consumed_ < stream_.size()) {
+    const size_t window_end = consumed_ + size - (input_windows_ ? consumed_ % size : 0);
+    while (good.size() < size && (!input_windows_ || consumed_ < window_end)) {
+      auto item = stream_.next();
+      if (!item) break;
+      ++consumed_;
+      if (item->ok()) good.push_back(std::move(*item));
+      else skipped_.push_back(std::move(*item));
+    }
   }
   if (good.empty()) return std::nullopt;
   ImageBatch batch;

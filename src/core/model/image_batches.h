@@ -35,6 +35,12 @@ class ImageBatcher {
                DecodeSchedule schedule = DecodeSchedule::Auto, int model_threads = 0);
   // The next batch of up to batch_size readable images; nullopt once every input is consumed.
   std::optional<ImageBatch> next();
+  // Make each batch the readable images of the next batch_size inputs (fewer when
+  // some are skipped) instead of the next batch_size readable ones. A batch's
+  // composition then depends only on input positions, so a run split at a multiple
+  // of batch_size (shards, resumption) computes every image in the same batch as an
+  // unsplit run: kernels may round differently for different batches.
+  void batch_by_input_windows() { input_windows_ = true; }
   size_t size() const { return stream_.size(); }
   // Inputs that could not be read so far, with their reasons.
   const std::vector<StreamItem>& skipped() const { return skipped_; }
@@ -47,6 +53,7 @@ class ImageBatcher {
   int batch_size_;
   int n_px_;
   size_t consumed_ = 0;
+  bool input_windows_ = false;
   std::vector<StreamItem> skipped_;
 };
 

@@ -41,9 +41,9 @@ std::vector<T> convert(const NpyArray& a) {
   return out;
 }
 
-// Magic, version, header length and the header dict, padded with spaces so the
-// whole preamble is a multiple of 64 bytes and at least `min_size` long.
-std::string npy_preamble(const std::string& descr, const std::vector<int64_t>& shape, size_t min_size = 0) {
+}  // namespace
+
+std::string npy_preamble(const std::string& descr, const std::vector<int64_t>& shape, size_t min_size) {
   std::string shape_str = "(";
   for (size_t i = 0; i < shape.size(); ++i) shape_str += fmt::format("{}{}", shape[i], shape.size() == 1 ? "," : (i + 1 < shape.size() ? ", " : ""));
   shape_str += ")";
@@ -59,6 +59,8 @@ std::string npy_preamble(const std::string& descr, const std::vector<int64_t>& s
   out += static_cast<char>(len >> 8);
   return out + header;
 }
+
+namespace {
 
 void write_raw(const std::filesystem::path& path, const std::string& descr,
                const std::vector<int64_t>& shape, const char* data, size_t bytes) {
@@ -82,9 +84,7 @@ size_t NpyArray::item_size() const { return dtype_size(dtype); }
 std::vector<float> NpyArray::as_float() const { return convert<float>(*this); }
 std::vector<int64_t> NpyArray::as_int64() const { return convert<int64_t>(*this); }
 
-NpyArray read_npy(const std::filesystem::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(fmt::format("{}: cannot open .npy file", path.string()));
+NpyHeader read_npy_header(std::istream& f, const std::filesystem::path& path) {
   char magic[8];
   if (!f.read(magic, 8) || std::memcmp(magic, kMagic, 6) != 0)
     throw Error(fmt::format("{}: not a .npy file", path.string()));
@@ -104,11 +104,11 @@ NpyArray read_npy(const std::filesystem::path& path) {
     throw Error(fmt::format("{}: truncated .npy header", path.string()));
 
   std::smatch m;
-  NpyArray a;
+  NpyHeader h;
   if (!std::regex_search(header, m, std::regex("'descr':\\s*'([^']+)'")))
     throw Error(fmt::format("{}: .npy header has no descr", path.string()));
-  a.dtype = m[1];
-  if (a.dtype[0] == '>') throw Error(fmt::format("{}: big-endian .npy is not supported", path.string()));
+  h.dtype = m[1];
+  if (h.dtype[0] == '>') throw Error(fmt::format("{}: big-endian .npy is not supported", path.string()));
   if (std::regex_search(header, m, std::regex("'fortran_order':\\s*True")))
     throw Error(fmt::format("{}: Fortran-order .npy is not supported", path.string()));
   if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)")))
@@ -116,8 +116,18 @@ NpyArray read_npy(const std::filesystem::path& path) {
   const std::string dims = m[1];
   std::regex num("\\d+");
   for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
-    a.shape.push_back(std::stoll(it->str()));
+    h.shape.push_back(std::stoll(it->str()));
+  h.data_offset = static_cast<size_t>(f.tellg());
+  return h;
+}
 
+NpyArray read_npy(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(fmt::format("{}: cannot open .npy file", path.string()));
+  const NpyHeader h = read_npy_header(f, path);
+  NpyArray a;
+  a.dtype = h.dtype;
+  a.shape = h.shape;
   const size_t bytes = static_cast<size_t>(a.numel()) * a.item_size();
   a.data.resize(bytes);
   if (!f.read(a.data.data(), static_cast<std::streamsize>(bytes)))

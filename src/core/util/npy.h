@@ -22,6 +22,17 @@ struct NpyArray {
 };
 
 NpyArray read_npy(const std::filesystem::path& path);
+
+// A .npy file's header, for reading its data in place (memory-mapped or by offset).
+struct NpyHeader {
+  std::string dtype;
+  std::vector<int64_t> shape;
+  size_t data_offset = 0;  // where the C-order data starts
+};
+NpyHeader read_npy_header(std::istream& in, const std::filesystem::path& path);
+// Magic, version, header length and the header dict, padded with spaces so the
+// whole preamble is a multiple of 64 bytes and at least `min_size` long.
+std::string npy_preamble(const std::string& descr, const std::vector<int64_t>& shape, size_t min_size = 0);
 void write_npy(const std::filesystem::path& path, const NpyArray& array);
 void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape, const float* data);
 void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape, const int64_t* data);

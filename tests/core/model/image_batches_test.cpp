@@ -57,6 +57,25 @@ TEST(ImageBatcher, BatchesReadableImagesInOrderAndSetsTheRestAside) {
   }
 }
 
+TEST(ImageBatcher, InputWindowsKeepEveryBatchToItsPositions) {
+  const fs::path dir = testing::temp_dir();
+  std::vector<fs::path> paths;
+  for (int i = 0; i < 11; ++i) {
+    paths.push_back(dir / ("img" + std::to_string(i) + ".png"));
+    // Inputs 4-7 (a whole window) and 9 are unreadable.
+    if ((i >= 4 && i <= 7) || i == 9) testing::write_file(paths.back(), "");
+    else write_png(paths.back(), gradient(20, 20, i));
+  }
+  ImageStreamOptions options;
+  options.n_px = 16;
+  ImageBatcher batches(paths, 4, options);
+  batches.batch_by_input_windows();
+  std::vector<std::vector<size_t>> got;
+  while (auto batch = batches.next()) got.push_back(batch->indices);
+  EXPECT_EQ(got, (std::vector<std::vector<size_t>>{{0, 1, 2, 3}, {8, 10}}));
+  EXPECT_EQ(batches.skipped().size(), 5u);
+}
+
 TEST(ImageBatcher, DecodesBetweenBatchesWhenTheModelTakesEveryCore) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::vector<fs::path> none;

@@ -1,0 +1,537 @@
+#include "atlas/atlas.h"
+
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "core/util/error.h"
+
+namespace clipscope::atlas {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE images(
+  id INTEGER PRIMARY KEY,           -- position in the run's input list
+  path TEXT NOT NULL,               -- absolute
+  status TEXT NOT NULL CHECK(status IN ('ok', 'skipped')),
+  error TEXT                        -- why a skipped image could not be read
+);
+CREATE TABLE layers(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,        -- canonical point name
+  requested TEXT NOT NULL,          -- as given on the command line
+  read_at TEXT NOT NULL,            -- point the values are read at (pre-ReLU where there is one)
+  relu INTEGER NOT NULL,            -- 1: the layer's output is ReLU(read_at)
+  layout TEXT NOT NULL,             -- NCHW, LND or ND
+  units INTEGER NOT NULL,
+  cells INTEGER NOT NULL,           -- cells (NCHW: grid_height * grid_width) or tokens (LND) per image
+  grid_height INTEGER NOT NULL,
+  grid_width INTEGER NOT NULL
+);
+CREATE TABLE examples(
+  layer INTEGER NOT NULL REFERENCES layers(id),
+  unit INTEGER NOT NULL,
+  list TEXT NOT NULL,               -- top_max, top_mean, bottom_min, bottom_mean
+  rank INTEGER NOT NULL,            -- 0 = most extreme
+  image INTEGER NOT NULL REFERENCES images(id),
+  value REAL NOT NULL,
+  cell INTEGER NOT NULL,            -- argmax/argmin cell for top_max/bottom_min, 0 for the means
+  PRIMARY KEY(layer, unit, list, rank)
+) WITHOUT ROWID;
+CREATE TABLE unit_stats(
+  layer INTEGER NOT NULL REFERENCES layers(id),
+  unit INTEGER NOT NULL,
+  quantity TEXT NOT NULL,           -- max: per-image spatial max (pre-ReLU); mean: per-image spatial mean (output)
+  count INTEGER NOT NULL,
+  nonfinite INTEGER NOT NULL,
+  mean REAL NOT NULL, std REAL NOT NULL,
+  rms REAL NOT NULL,                -- "standard deviation from zero"
+  min REAL NOT NULL, max REAL NOT NULL,
+  hist_lo REAL NOT NULL,            -- histogram in RMS units: bin i = [hist_lo + i*hist_width, +hist_width)
+  hist_width REAL NOT NULL,
+  hist TEXT NOT NULL,               -- JSON array of counts
+  PRIMARY KEY(layer, unit, quantity)
+) WITHOUT ROWID;
+CREATE TABLE matrices(
+  layer INTEGER NOT NULL REFERENCES layers(id),
+  quantity TEXT NOT NULL,
+  file TEXT NOT NULL,               -- relative to the atlas directory
+  units INTEGER NOT NULL,
+  columns INTEGER NOT NULL,         -- column j = image first_image + j
+  first_image INTEGER NOT NULL,
+  PRIMARY KEY(layer, quantity)
+);
+CREATE TABLE accumulators(           -- exact running state, for resuming and merging
+  layer INTEGER PRIMARY KEY REFERENCES layers(id),
+  state BLOB NOT NULL
+);
+)sql";
+
+// Every SQLite failure (disk full, permissions, corruption) becomes one line
+// naming the database.
+template <typename F>
+auto guarded(const fs::path& db, F&& f) {
+  try {
+    return f();
+  } catch (const SQLite::Exception& e) {
+    throw Error(fmt::format("{}: {}", db.string(), e.what()));
+  }
+}
+
+std::string now_utc() {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+void set_meta(SQLite::Database& db, const std::string& key, const std::string& value) {
+  SQLite::Statement q(db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+  q.bind(1, key);
+  q.bind(2, value);
+  q.exec();
+}
+
+std::vector<std::string> json_strings(const std::string& text) { return json::parse(text).get<std::vector<std::string>>(); }
+
+}  // namespace
+
+Shard parse_shard(const std::string& spec) {
+  Shard s;
+  const auto slash = spec.find('/');
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument("");
+    size_t used = 0;
+    s.index = std::stoi(spec.substr(0, slash), &used);
+    if (used != slash) throw std::invalid_argument("");
+    s.count = std::stoi(spec.substr(slash + 1), &used);
+    if (used != spec.size() - slash - 1) throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    throw Error(fmt::format("--shard {}: expected i/n, e.g. 0/4", spec));
+  }
+  if (s.count < 1 || s.index < 0 || s.index >= s.count)
+    throw Error(fmt::format("--shard {}: needs 0 <= i < n", spec));
+  return s;
+}
+
+Shard shard_range(Shard shard, int64_t inputs_total, int batch_size) {
+  const int64_t batches = (inputs_total + batch_size - 1) / batch_size;
+  shard.first = std::min(inputs_total, batches * shard.index / shard.count * batch_size);
+  shard.end = std::min(inputs_total, batches * (shard.index + 1) / shard.count * batch_size);
+  return shard;
+}
+
+UnitRef parse_unit(const std::string& spec) {
+  const auto colon = spec.rfind(':');
+  UnitRef ref;
+  try {
+    if (colon == std::string::npos || colon == 0) throw std::invalid_argument("");
+    size_t used = 0;
+    ref.unit = std::stoll(spec.substr(colon + 1), &used);
+    if (used != spec.size() - colon - 1 || ref.unit < 0) throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    throw Error(fmt::format("--unit {}: expected LAYER:INDEX, e.g. visual.layer4:12", spec));
+  }
+  ref.layer = spec.substr(0, colon);
+  return ref;
+}
+
+Atlas::Atlas(fs::path dir, std::unique_ptr<SQLite::Database> db) : dir_(std::move(dir)), db_(std::move(db)) {}
+
+bool Atlas::exists(const fs::path& dir) { return fs::is_regular_file(dir / kDatabaseName); }
+
+Atlas Atlas::create(const fs::path& dir, const Settings& settings, const Shard& shard,
+                    const std::vector<LayerInfo>& layers, const std::string& command_line) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(fmt::format("{}: cannot create the atlas directory ({})", dir.string(), ec.message()));
+  if (!settings.matrix_layers.empty()) {
+    fs::create_directories(dir / "matrix", ec);
+    if (ec) throw Error(fmt::format("{}: cannot create ({})", (dir / "matrix").string(), ec.message()));
+  }
+  const fs::path path = dir / kDatabaseName;
+  return guarded(path, [&] {
+    auto db = std::make_unique<SQLite::Database>(path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    SQLite::Transaction t(*db);
+    db->exec(kSchema);
+    const std::map<std::string, std::string> meta = {
+        {"format_version", std::to_string(kFormatVersion)},
+        {"status", "indexing"},
+        {"model", settings.model},
+        {"model_sha256", settings.model_sha256},
+        {"precision", settings.precision},
+        {"n_px", std::to_string(settings.n_px)},
+        {"k", std::to_string(settings.k)},
+        {"batch_size", std::to_string(settings.batch_size)},
+        {"layers", json(settings.layers).dump()},
+        {"matrix_layers", json(settings.matrix_layers).dump()},
+        {"matrix_quantities", json(settings.matrix_quantities).dump()},
+        {"inputs_total", std::to_string(settings.inputs_total)},
+        {"inputs_sha256", settings.inputs_sha256},
+        {"shard", fmt::format("{}/{}", shard.index, shard.count)},
+        {"first_input", std::to_string(shard.first)},
+        {"end_input", std::to_string(shard.end)},
+        {"next_input", std::to_string(shard.first)},
+        {"command", command_line},
+        {"created", now_utc()},
+        {"clipscope_version", "0.1.0"},
+    };
+    for (const auto& [key, value] : meta) set_meta(*db, key, value);
+    SQLite::Statement q(*db,
+                        "INSERT INTO layers(id, name, requested, read_at, relu, layout, units, cells, grid_height, "
+                        "grid_width) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    for (const auto& l : layers) {
+      q.bind(1, l.id);
+      q.bind(2, l.name);
+      q.bind(3, l.requested);
+      q.bind(4, l.read_at);
+      q.bind(5, l.relu ? 1 : 0);
+      q.bind(6, l.layout);
+      q.bind(7, static_cast<int64_t>(l.units));
+      q.bind(8, static_cast<int64_t>(l.cells));
+      q.bind(9, static_cast<int64_t>(l.grid_height));
+      q.bind(10, static_cast<int64_t>(l.grid_width));
+      q.exec();
+      q.reset();
+    }
+    t.commit();
+    Atlas atlas(dir, std::move(db));
+    atlas.load_layers();
+    return atlas;
+  });
+}
+
+Atlas Atlas::open(const fs::path& dir, bool writable) {
+  const fs::path path = dir / kDatabaseName;
+  if (!fs::is_directory(dir)) throw Error(fmt::format("--atlas {}: no such directory", dir.string()));
+  if (!fs::is_regular_file(path)) throw Error(fmt::format("--atlas {}: not an atlas (no {})", dir.string(), kDatabaseName));
+  return guarded(path, [&] {
+    auto db = std::make_unique<SQLite::Database>(path.string(), writable ? SQLite::OPEN_READWRITE : SQLite::OPEN_READONLY);
+    db->setBusyTimeout(5000);  // a reader may meet a running index's checkpoint
+    Atlas atlas(dir, std::move(db));
+    const auto version = atlas.meta("format_version");
+    if (!version) throw Error(fmt::format("{}: not a clipscope atlas database", path.string()));
+    if (std::stoi(*version) != kFormatVersion)
+      throw Error(fmt::format("{}: atlas format {} (this clipscope reads format {})", path.string(), *version,
+                              kFormatVersion));
+    atlas.load_layers();
+    return atlas;
+  });
+}
+
+void Atlas::load_layers() {
+  layers_.clear();
+  SQLite::Statement q(*db_,
+                      "SELECT id, name, requested, read_at, relu, layout, units, cells, grid_height, grid_width FROM "
+                      "layers ORDER BY id");
+  while (q.executeStep()) {
+    LayerInfo l;
+    l.id = q.getColumn(0).getInt();
+    l.name = q.getColumn(1).getString();
+    l.requested = q.getColumn(2).getString();
+    l.read_at = q.getColumn(3).getString();
+    l.relu = q.getColumn(4).getInt() != 0;
+    l.layout = q.getColumn(5).getString();
+    l.units = q.getColumn(6).getInt64();
+    l.cells = q.getColumn(7).getInt64();
+    l.grid_height = q.getColumn(8).getInt64();
+    l.grid_width = q.getColumn(9).getInt64();
+    layers_.push_back(l);
+  }
+}
+
+fs::path Atlas::matrix_path(const std::string& layer, const std::string& quantity) const {
+  return dir_ / "matrix" / fmt::format("{}.{}.npy", layer, quantity);
+}
+
+std::optional<std::string> Atlas::meta(const std::string& key) const {
+  return guarded(dir_ / kDatabaseName, [&]() -> std::optional<std::string> {
+    SQLite::Statement q(*db_, "SELECT value FROM meta WHERE key = ?");
+    q.bind(1, key);
+    if (!q.executeStep()) return std::nullopt;
+    return q.getColumn(0).getString();
+  });
+}
+
+std::string Atlas::status() const { return meta("status").value_or(""); }
+
+Settings Atlas::settings() const {
+  auto get = [this](const char* key) {
+    auto v = meta(key);
+    if (!v) throw Error(fmt::format("{}: atlas metadata lacks '{}'", (dir_ / kDatabaseName).string(), key));
+    return *v;
+  };
+  Settings s;
+  s.model = get("model");
+  s.model_sha256 = get("model_sha256");
+  s.precision = get("precision");
+  s.n_px = std::stoi(get("n_px"));
+  s.k = std::stoi(get("k"));
+  s.batch_size = std::stoi(get("batch_size"));
+  s.layers = json_strings(get("layers"));
+  s.matrix_layers = json_strings(get("matrix_layers"));
+  s.matrix_quantities = json_strings(get("matrix_quantities"));
+  s.inputs_total = std::stoll(get("inputs_total"));
+  s.inputs_sha256 = get("inputs_sha256");
+  return s;
+}
+
+Shard Atlas::shard() const {
+  Shard s = parse_shard(meta("shard").value_or("0/1"));
+  s.first = std::stoll(meta("first_input").value_or("0"));
+  s.end = std::stoll(meta("end_input").value_or("0"));
+  return s;
+}
+
+int64_t Atlas::next_input() const { return std::stoll(meta("next_input").value_or("0")); }
+
+std::string Atlas::settings_difference(const Settings& other) const {
+  const Settings ours = settings();
+  auto list = [](const std::vector<std::string>& v) { return fmt::format("[{}]", fmt::join(v, ", ")); };
+  const std::vector<std::tuple<const char*, std::string, std::string>> fields = {
+      {"model checkpoint (sha256)", ours.model_sha256, other.model_sha256},
+      {"precision", ours.precision, other.precision},
+      {"k", std::to_string(ours.k), std::to_string(other.k)},
+      {"batch size", std::to_string(ours.batch_size), std::to_string(other.batch_size)},
+      {"layers", list(ours.layers), list(other.layers)},
+      {"matrix layers", list(ours.matrix_layers), list(other.matrix_layers)},
+      {"matrix quantities", list(ours.matrix_quantities), list(other.matrix_quantities)},
+      {"number of inputs", std::to_string(ours.inputs_total), std::to_string(other.inputs_total)},
+      {"input paths (sha256)", ours.inputs_sha256, other.inputs_sha256},
+  };
+  for (const auto& [name, a, b] : fields)
+    if (a != b) return fmt::format("{}: {} vs {}", name, a, b);
+  return {};
+}
+
+const LayerInfo& Atlas::layer(const std::string& name) const {
+  for (const auto& l : layers_)
+    if (l.name == name || l.requested == name) return l;
+  std::vector<std::string> names;
+  for (const auto& l : layers_) names.push_back(l.name);
+  throw Error(fmt::format("layer {}: not in atlas {} (it has {})", name, dir_.string(), fmt::join(names, ", ")));
+}
+
+void Atlas::check_unit(const LayerInfo& layer, int64_t unit) const {
+  if (unit < 0 || unit >= layer.units)
+    throw Error(fmt::format("unit {}:{}: out of range ({} has units 0-{})", layer.name, unit, layer.name, layer.units - 1));
+}
+
+std::map<int, LayerAccumulator> Atlas::load_accumulators() const {
+  return guarded(dir_ / kDatabaseName, [&] {
+    std::map<int, LayerAccumulator> result;
+    const int k = std::stoi(meta("k").value_or("100"));
+    for (const auto& l : layers_) result.emplace(l.id, LayerAccumulator(l.units, k));
+    SQLite::Statement q(*db_, "SELECT layer, state FROM accumulators");
+    while (q.executeStep()) {
+      const auto blob = q.getColumn(1);
+      result[q.getColumn(0).getInt()] =
+          LayerAccumulator::deserialize(std::string_view(static_cast<const char*>(blob.getBlob()), blob.getBytes()));
+    }
+    return result;
+  });
+}
+
+void Atlas::checkpoint(const std::vector<ImageRecord>& images, const std::map<int, LayerAccumulator>& accumulators,
+                       int64_t next_input) {
+  guarded(dir_ / kDatabaseName, [&] {
+    SQLite::Transaction t(*db_);
+    SQLite::Statement add_image(*db_, "INSERT OR REPLACE INTO images(id, path, status, error) VALUES(?, ?, ?, ?)");
+    for (const auto& image : images) {
+      add_image.bind(1, static_cast<int64_t>(image.id));
+      add_image.bind(2, image.path);
+      add_image.bind(3, image.error.empty() ? "ok" : "skipped");
+      if (image.error.empty()) add_image.bind(4);
+      else add_image.bind(4, image.error);
+      add_image.exec();
+      add_image.reset();
+    }
+    SQLite::Statement save(*db_, "INSERT OR REPLACE INTO accumulators(layer, state) VALUES(?, ?)");
+    for (const auto& [layer, acc] : accumulators) {
+      const std::string blob = acc.serialize();
+      save.bind(1, layer);
+      save.bind(2, blob.data(), static_cast<int>(blob.size()));
+      save.exec();
+      save.reset();
+    }
+    set_meta(*db_, "next_input", std::to_string(next_input));
+    t.commit();
+  });
+}
+
+void Atlas::finalize(const std::map<int, LayerAccumulator>& accumulators) {
+  guarded(dir_ / kDatabaseName, [&] {
+    SQLite::Transaction t(*db_);
+    db_->exec("DELETE FROM examples; DELETE FROM unit_stats; DELETE FROM matrices;");
+    SQLite::Statement add_example(*db_,
+                                  "INSERT INTO examples(layer, unit, list, rank, image, value, cell) VALUES(?, ?, ?, ?, "
+                                  "?, ?, ?)");
+    SQLite::Statement add_stats(*db_,
+                                "INSERT INTO unit_stats(layer, unit, quantity, count, nonfinite, mean, std, rms, min, "
+                                "max, hist_lo, hist_width, hist) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    for (const auto& [layer, acc] : accumulators) {
+      for (int64_t unit = 0; unit < acc.top_max.units(); ++unit) {
+        for (auto name : kListNames) {
+          const auto examples = list_by_name(acc, name).sorted(unit);
+          for (size_t rank = 0; rank < examples.size(); ++rank) {
+            add_example.bind(1, layer);
+            add_example.bind(2, static_cast<int64_t>(unit));
+            add_example.bind(3, std::string(name));
+            add_example.bind(4, static_cast<int64_t>(rank));
+            add_example.bind(5, static_cast<int64_t>(examples[rank].image));
+            add_example.bind(6, static_cast<double>(examples[rank].value));
+            add_example.bind(7, examples[rank].cell);
+            add_example.exec();
+            add_example.reset();
+          }
+        }
+        for (const auto& [quantity, stats] : {std::pair{"max", &acc.max_stats}, std::pair{"mean", &acc.mean_stats}}) {
+          const Summary s = stats->summary(unit);
+          const StdHistogram h = stats->std_histogram(unit, kHistogramBinWidth);
+          add_stats.bind(1, layer);
+          add_stats.bind(2, static_cast<int64_t>(unit));
+          add_stats.bind(3, quantity);
+          add_stats.bind(4, static_cast<int64_t>(s.count));
+          add_stats.bind(5, static_cast<int64_t>(s.nonfinite));
+          add_stats.bind(6, s.mean);
+          add_stats.bind(7, s.std);
+          add_stats.bind(8, s.rms);
+          add_stats.bind(9, s.min);
+          add_stats.bind(10, s.max);
+          add_stats.bind(11, h.lo);
+          add_stats.bind(12, h.width);
+          add_stats.bind(13, json(h.counts).dump());
+          add_stats.exec();
+          add_stats.reset();
+        }
+      }
+    }
+    const Settings s = settings();
+    const Shard sh = shard();
+    SQLite::Statement add_matrix(*db_,
+                                 "INSERT INTO matrices(layer, quantity, file, units, columns, first_image) VALUES(?, "
+                                 "?, ?, ?, ?, ?)");
+    for (const auto& name : s.matrix_layers) {
+      const LayerInfo& l = layer(name);
+      for (const auto& quantity : s.matrix_quantities) {
+        add_matrix.bind(1, l.id);
+        add_matrix.bind(2, quantity);
+        add_matrix.bind(3, fs::relative(matrix_path(l.name, quantity), dir_).generic_string());
+        add_matrix.bind(4, static_cast<int64_t>(l.units));
+        add_matrix.bind(5, static_cast<int64_t>(sh.end - sh.first));
+        add_matrix.bind(6, static_cast<int64_t>(sh.first));
+        add_matrix.exec();
+        add_matrix.reset();
+      }
+    }
+    set_meta(*db_, "status", "complete");
+    set_meta(*db_, "completed", now_utc());
+    t.commit();
+  });
+}
+
+int64_t Atlas::image_count(bool readable_only) const {
+  return guarded(dir_ / kDatabaseName, [&] {
+    return db_->execAndGet(readable_only ? "SELECT count(*) FROM images WHERE status = 'ok'" : "SELECT count(*) FROM images")
+        .getInt64();
+  });
+}
+
+std::vector<ImageRecord> Atlas::skipped_images() const {
+  return guarded(dir_ / kDatabaseName, [&] {
+    std::vector<ImageRecord> out;
+    SQLite::Statement q(*db_, "SELECT id, path, error FROM images WHERE status = 'skipped' ORDER BY id");
+    while (q.executeStep()) out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString()});
+    return out;
+  });
+}
+
+std::string Atlas::image_path(int64_t id) const {
+  return guarded(dir_ / kDatabaseName, [&] {
+    SQLite::Statement q(*db_, "SELECT path FROM images WHERE id = ?");
+    q.bind(1, static_cast<int64_t>(id));
+    if (!q.executeStep()) throw Error(fmt::format("image {}: not in atlas {}", id, dir_.string()));
+    return q.getColumn(0).getString();
+  });
+}
+
+std::vector<ExampleRow> Atlas::examples(const LayerInfo& layer, int64_t unit, const std::string& list, int k) const {
+  check_unit(layer, unit);
+  return guarded(dir_ / kDatabaseName, [&] {
+    SQLite::Statement q(*db_,
+                        "SELECT e.rank, e.image, e.value, e.cell, i.path FROM examples e JOIN images i ON i.id = e.image "
+                        "WHERE e.layer = ? AND e.unit = ? AND e.list = ? ORDER BY e.rank LIMIT ?");
+    q.bind(1, layer.id);
+    q.bind(2, static_cast<int64_t>(unit));
+    q.bind(3, list);
+    q.bind(4, static_cast<int64_t>(k > 0 ? k : -1));
+    std::vector<ExampleRow> rows;
+    while (q.executeStep())
+      rows.push_back({q.getColumn(0).getInt(), q.getColumn(1).getInt64(), static_cast<float>(q.getColumn(2).getDouble()),
+                      q.getColumn(3).getInt(), q.getColumn(4).getString()});
+    return rows;
+  });
+}
+
+namespace {
+SQLite::Statement stats_query(SQLite::Database& db, const LayerInfo& layer, int64_t unit, const std::string& quantity) {
+  SQLite::Statement q(db,
+                      "SELECT count, nonfinite, mean, std, rms, min, max, hist_lo, hist_width, hist FROM unit_stats "
+                      "WHERE layer = ? AND unit = ? AND quantity = ?");
+  q.bind(1, layer.id);
+  q.bind(2, static_cast<int64_t>(unit));
+  q.bind(3, quantity);
+  if (!q.executeStep())
+    throw Error(fmt::format("unit {}:{}: no '{}' statistics in the atlas (is it complete?)", layer.name, unit, quantity));
+  return q;
+}
+}  // namespace
+
+Summary Atlas::summary(const LayerInfo& layer, int64_t unit, const std::string& quantity) const {
+  check_unit(layer, unit);
+  return guarded(dir_ / kDatabaseName, [&] {
+    auto q = stats_query(*db_, layer, unit, quantity);
+    Summary s;
+    s.count = q.getColumn(0).getInt64();
+    s.nonfinite = q.getColumn(1).getInt64();
+    s.mean = q.getColumn(2).getDouble();
+    s.std = q.getColumn(3).getDouble();
+    s.rms = q.getColumn(4).getDouble();
+    s.min = q.getColumn(5).getDouble();
+    s.max = q.getColumn(6).getDouble();
+    return s;
+  });
+}
+
+StdHistogram Atlas::histogram(const LayerInfo& layer, int64_t unit, const std::string& quantity) const {
+  check_unit(layer, unit);
+  return guarded(dir_ / kDatabaseName, [&] {
+    auto q = stats_query(*db_, layer, unit, quantity);
+    StdHistogram h;
+    h.lo = q.getColumn(7).getDouble();
+    h.width = q.getColumn(8).getDouble();
+    h.counts = json::parse(q.getColumn(9).getString()).get<std::vector<int64_t>>();
+    return h;
+  });
+}
+
+std::optional<fs::path> Atlas::matrix(const LayerInfo& layer, const std::string& quantity) const {
+  return guarded(dir_ / kDatabaseName, [&]() -> std::optional<fs::path> {
+    SQLite::Statement q(*db_, "SELECT file FROM matrices WHERE layer = ? AND quantity = ?");
+    q.bind(1, layer.id);
+    q.bind(2, quantity);
+    if (!q.executeStep()) return std::nullopt;
+    return dir_ / q.getColumn(0).getString();
+  });
+}
+
+}  // namespace clipscope::atlas

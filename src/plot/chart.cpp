@@ -1,0 +1,249 @@
+// Charts on a cairo canvas. Layout: a title line, a plot area framed by a left
+// and a bottom axis with ticks at round numbers, axis labels outside it. Data
+// fills snap to whole pixels (no antialiasing) so their colours are exact.
+#include "plot/chart.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "plot/axes.h"
+#include "plot/canvas.h"
+
+namespace clipscope::plot {
+namespace {
+
+using namespace detail;
+
+constexpr Rgb kRangeLine{120, 120, 120};
+constexpr Rgb kRowShade{246, 246, 246};
+constexpr Rgb kZeroLine{70, 70, 70};
+
+[[noreturn]] void fail(const std::filesystem::path& png, const std::string& problem) {
+  throw Error(fmt::format("{}: {}", png.string(), problem));
+}
+
+void require_finite(const std::filesystem::path& png, const std::string& what, const std::vector<double>& values) {
+  for (size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i])) fail(png, fmt::format("{}[{}] is not finite ({})", what, i, values[i]));
+}
+
+void require_size(const std::filesystem::path& png, const std::string& what, size_t size, size_t expected,
+                  const std::string& of) {
+  if (size != expected) fail(png, fmt::format("{} has {} entries but there are {} {}", what, size, expected, of));
+}
+
+void check_area(const std::filesystem::path& png, const Area& area, int width, int height) {
+  if (area.width() < 20 || area.height() < 10)
+    fail(png, fmt::format("image size {}x{} is too small for this chart", width, height));
+}
+
+void validate(const std::filesystem::path& png, const StackedBars& chart) {
+  if (chart.x_ticks.empty()) fail(png, "stacked bars: no x positions");
+  if (chart.series.empty()) fail(png, "stacked bars: no series");
+  for (const Series& s : chart.series) {
+    std::string what = fmt::format("series '{}'", s.name);
+    require_size(png, what, s.values.size(), chart.x_ticks.size(), "x positions");
+    require_finite(png, what, s.values);
+    for (double v : s.values)
+      if (v < 0) fail(png, fmt::format("{} has a negative value ({}); stacked bars need values >= 0", what, v));
+  }
+  if (chart.y_max && !(std::isfinite(*chart.y_max) && *chart.y_max > 0))
+    fail(png, fmt::format("stacked bars: y_max must be finite and > 0 (got {})", *chart.y_max));
+}
+
+}  // namespace
+
+void write_stacked_bars(const std::filesystem::path& png, const StackedBars& chart, int width, int height) {
+  validate(png, chart);
+  const size_t positions = chart.x_ticks.size();
+  double tallest = 0;
+  for (size_t i = 0; i < positions; ++i) {
+    double stack = 0;
+    for (const Series& s : chart.series) stack += s.values[i];
+    tallest = std::max(tallest, stack);
+  }
+  double y_top = chart.y_max ? *chart.y_max : nice_ticks(0, tallest > 0 ? tallest : 1).back();
+  std::vector<Tick> y_ticks;
+  for (const Tick& t : linear_ticks(0, y_top))
+    if (t.value <= y_top * (1 + 1e-9)) y_ticks.push_back(t);
+
+  Canvas canvas = make_canvas(png, width, height);
+  cairo_t* cr = canvas.cr.get();
+  set_font(cr, 11);
+  int left = static_cast<int>(widest_label(cr, y_ticks)) + 36;
+  set_font(cr, 12);
+  double legend_width = 0;
+  for (const Series& s : chart.series) legend_width = std::max(legend_width, text_width(cr, s.name));
+  Area area{left, chart.title.empty() ? 16 : 40, width - static_cast<int>(legend_width) - 46,
+            height - (chart.x_label.empty() ? 30 : 50)};
+  check_area(png, area, width, height);
+
+  draw_title(cr, chart.title, width);
+  Scale y{0, y_top, static_cast<double>(area.bottom), static_cast<double>(area.top)};
+  draw_y_axis(cr, area, y_ticks, y, chart.y_label);
+  // Stack boundaries are rounded once, so adjacent segments share a pixel edge exactly.
+  auto row_of = [&](double v) { return std::clamp(static_cast<int>(std::lround(y(v))), area.top, area.bottom); };
+  double slot = static_cast<double>(area.width()) / positions;
+  int bar_width = std::max(1, static_cast<int>(std::lround(slot * 0.7)));
+  for (size_t i = 0; i < positions; ++i) {
+    int x0 = static_cast<int>(std::lround(area.left + slot * (i + 0.5) - bar_width / 2.0));
+    double base = 0;
+    for (size_t s = 0; s < chart.series.size(); ++s) {
+      double top = base + chart.series[s].values[i];
+      set_colour(cr, palette()[s % palette().size()]);
+      fill_pixels(cr, x0, row_of(top), bar_width, row_of(base) - row_of(top));
+      base = top;
+    }
+  }
+  // Category labels; when they would overlap, only every `every`-th is shown.
+  set_colour(cr, kInk);
+  set_font(cr, 11);
+  double widest_tick = 0;
+  for (const std::string& t : chart.x_ticks) widest_tick = std::max(widest_tick, text_width(cr, t));
+  size_t every = std::max<size_t>(1, static_cast<size_t>(std::ceil((widest_tick + 6) / slot)));
+  for (size_t i = 0; i < positions; i += every)
+    draw_text(cr, chart.x_ticks[i], area.left + slot * (i + 0.5), area.bottom + 16, Align::centre);
+  set_font(cr, 12);
+  draw_text(cr, chart.x_label, (area.left + area.right) / 2.0, area.bottom + 38, Align::centre);
+  draw_frame(cr, area);
+
+  // Legend, top entry = top of the stack, so it reads like the bars.
+  int legend_x = area.right + 16, legend_y = area.top;
+  for (size_t s = chart.series.size(); s-- > 0;) {
+    set_colour(cr, palette()[s % palette().size()]);
+    fill_pixels(cr, legend_x, legend_y, 12, 12);
+    set_colour(cr, kInk);
+    draw_text(cr, chart.series[s].name, legend_x + 18, legend_y + 11);
+    legend_y += 20;
+  }
+  write_canvas(canvas, png);
+}
+
+void write_range_rows(const std::filesystem::path& png, const RangeRows& chart, int width, int height) {
+  const size_t rows = chart.categories.size();
+  if (rows == 0) fail(png, "range rows: no categories");
+  require_size(png, "median", chart.median.size(), rows, "categories");
+  require_size(png, "lo", chart.lo.size(), rows, "categories");
+  require_size(png, "hi", chart.hi.size(), rows, "categories");
+  if (!chart.counts.empty()) require_size(png, "counts", chart.counts.size(), rows, "categories");
+  require_finite(png, "median", chart.median);
+  require_finite(png, "lo", chart.lo);
+  require_finite(png, "hi", chart.hi);
+  for (size_t i = 0; i < rows; ++i)
+    if (chart.lo[i] > chart.hi[i])
+      fail(png, fmt::format("range rows: '{}' has lo {} > hi {}", chart.categories[i], chart.lo[i], chart.hi[i]));
+
+  // The axis always includes 0: the zero line is the reference every row is read against.
+  double data_lo = 0, data_hi = 0;
+  for (size_t i = 0; i < rows; ++i) {
+    data_lo = std::min({data_lo, chart.lo[i], chart.median[i]});
+    data_hi = std::max({data_hi, chart.hi[i], chart.median[i]});
+  }
+  std::vector<Tick> x_ticks = linear_ticks(data_lo, data_hi);
+
+  if (height == 0) height = 60 + range_row_height * static_cast<int>(rows);
+  Canvas canvas = make_canvas(png, width, height);
+  cairo_t* cr = canvas.cr.get();
+  set_font(cr, 12);
+  double name_width = 0, count_width = 0;
+  for (const std::string& c : chart.categories) name_width = std::max(name_width, text_width(cr, c));
+  for (int64_t n : chart.counts) count_width = std::max(count_width, text_width(cr, fmt::format("n={}", n)));
+  int left = std::clamp(static_cast<int>(name_width) + 16, 60, width / 3);
+  int right = width - (chart.counts.empty() ? 24 : static_cast<int>(count_width) + 16);
+  // A compact frame (60px in all with a title) so that the rows get the height.
+  Area area{left, chart.title.empty() ? 8 : 28, right, height - 32};
+  check_area(png, area, width, height);
+  double row_height = static_cast<double>(area.height()) / rows;
+
+  draw_title(cr, chart.title, width, 19);
+  Scale x{x_ticks.front().value, x_ticks.back().value, static_cast<double>(area.left),
+          static_cast<double>(area.right)};
+  auto column_of = [&](double v) { return static_cast<int>(std::lround(x(v))); };
+  for (size_t i = 1; i < rows; i += 2) {  // shading every other row guides the eye to the labels
+    set_colour(cr, kRowShade);
+    fill_pixels(cr, area.left, static_cast<int>(area.top + i * row_height), area.width(),
+                static_cast<int>(std::lround(row_height)));
+  }
+  for (const Tick& t : x_ticks) {
+    set_colour(cr, t.value == 0 ? kZeroLine : kGrid);
+    fill_pixels(cr, column_of(t.value), area.top, 1, area.height());
+  }
+  int marker_height = std::clamp(static_cast<int>(row_height) - 10, 2, 16);
+  for (size_t i = 0; i < rows; ++i) {
+    int centre = static_cast<int>(area.top + (i + 0.5) * row_height);
+    set_colour(cr, kRangeLine);
+    fill_pixels(cr, column_of(chart.lo[i]), centre - 1, std::max(1, column_of(chart.hi[i]) - column_of(chart.lo[i])), 2);
+    set_colour(cr, palette()[0]);
+    fill_pixels(cr, column_of(chart.median[i]) - 3, centre - marker_height / 2, 6, marker_height);
+    set_colour(cr, kInk);
+    set_font(cr, 12);
+    draw_text(cr, chart.categories[i], area.left - 8, centre + 4, Align::right);
+    if (!chart.counts.empty()) draw_text(cr, fmt::format("n={}", chart.counts[i]), area.right + 8, centre + 4);
+  }
+  draw_x_axis(cr, area, x_ticks, x, chart.x_label, height - 4);
+  draw_frame(cr, area);
+  write_canvas(canvas, png);
+}
+
+void write_histogram(const std::filesystem::path& png, const Histogram& chart, int width, int height) {
+  if (chart.counts.empty()) fail(png, "histogram: no bins");
+  require_finite(png, "counts", chart.counts);
+  for (size_t i = 0; i < chart.counts.size(); ++i)
+    if (chart.counts[i] < 0) fail(png, fmt::format("histogram: counts[{}] is negative ({})", i, chart.counts[i]));
+  if (!std::isfinite(chart.lo)) fail(png, fmt::format("histogram: lo is not finite ({})", chart.lo));
+  if (!(std::isfinite(chart.bin_width) && chart.bin_width > 0))
+    fail(png, fmt::format("histogram: bin_width must be finite and > 0 (got {})", chart.bin_width));
+
+  const double x_lo = chart.lo, x_hi = chart.lo + chart.bin_width * chart.counts.size();
+  double largest = *std::max_element(chart.counts.begin(), chart.counts.end());
+  // Linear: counts from 0 up to a round top. Log: whole decades around the positive counts.
+  std::vector<Tick> y_ticks;
+  double y_lo = 0, y_hi;
+  if (chart.log_y) {
+    double smallest = largest;
+    for (double c : chart.counts)
+      if (c > 0) smallest = std::min(smallest, c);
+    // The baseline decade lies strictly below the smallest count, so even that bar has height.
+    int first = largest > 0 ? static_cast<int>(std::ceil(std::log10(smallest))) - 1 : 0;
+    int last = largest > 0 ? std::max(first + 1, static_cast<int>(std::ceil(std::log10(largest)))) : 1;
+    int every = std::max(1, (last - first + 7) / 8);
+    for (int k = first; k <= last; k += every)
+      y_ticks.push_back({static_cast<double>(k), k >= -3 && k <= 6 ? format_tick(std::pow(10.0, k), std::pow(10.0, k))
+                                                                   : fmt::format("1e{}", k)});
+    y_lo = first;
+    y_hi = last;
+  } else {
+    y_ticks = linear_ticks(0, largest > 0 ? largest : 1);
+    y_hi = y_ticks.back().value;
+  }
+  std::vector<Tick> x_ticks;
+  for (const Tick& t : linear_ticks(x_lo, x_hi))  // the axis spans the bins exactly
+    if (t.value >= x_lo - 1e-9 * chart.bin_width && t.value <= x_hi + 1e-9 * chart.bin_width) x_ticks.push_back(t);
+
+  Canvas canvas = make_canvas(png, width, height);
+  cairo_t* cr = canvas.cr.get();
+  set_font(cr, 11);
+  Area area{static_cast<int>(widest_label(cr, y_ticks)) + 36, chart.title.empty() ? 16 : 40, width - 24,
+            height - (chart.x_label.empty() ? 30 : 50)};
+  check_area(png, area, width, height);
+
+  draw_title(cr, chart.title, width);
+  Scale y{y_lo, y_hi, static_cast<double>(area.bottom), static_cast<double>(area.top)};
+  Scale x{x_lo, x_hi, static_cast<double>(area.left), static_cast<double>(area.right)};
+  draw_y_axis(cr, area, y_ticks, y, chart.y_label);
+  set_colour(cr, palette()[0]);
+  for (size_t i = 0; i < chart.counts.size(); ++i) {
+    double c = chart.counts[i];
+    if (c <= 0) continue;
+    int x0 = static_cast<int>(std::lround(x(x_lo + i * chart.bin_width)));
+    int x1 = static_cast<int>(std::lround(x(x_lo + (i + 1) * chart.bin_width)));
+    int gap = x1 - x0 >= 4 ? 1 : 0;  // a 1px white seam keeps neighbouring bars apart
+    int top = std::clamp(static_cast<int>(std::lround(y(chart.log_y ? std::log10(c) : c))), area.top, area.bottom);
+    fill_pixels(cr, x0 + gap, top, x1 - x0 - gap, area.bottom - top);
+  }
+  draw_x_axis(cr, area, x_ticks, x, chart.x_label, area.bottom + 38);
+  draw_frame(cr, area);
+  write_canvas(canvas, png);
+}
+
+}  // namespace clipscope::plot

@@ -1,0 +1,78 @@
+#pragma once
+// Simple charts written straight to PNG with cairo: stacked bars (conditional
+// probability plots), range rows (per-category activation distributions) and
+// histograms. Inputs are validated up front; every problem throws
+// clipscope::Error with one line naming the PNG and the problem (empty data,
+// mismatched lengths, non-finite or negative values, an unwritable path).
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace clipscope::plot {
+
+using Rgb = std::array<uint8_t, 3>;
+
+// A fixed qualitative palette (series i uses palette()[i % 10]). Bar, marker and
+// swatch fills are drawn without antialiasing, so their pixels have exactly these
+// colours; none of them is a grey, so they never collide with text, axes or grid.
+constexpr std::array<Rgb, 10> palette() {
+  return {{{31, 119, 180},
+           {255, 127, 14},
+           {44, 160, 44},
+           {214, 39, 40},
+           {148, 103, 189},
+           {140, 86, 75},
+           {227, 119, 194},
+           {188, 189, 34},
+           {23, 190, 207},
+           {65, 68, 145}}};
+}
+
+// Round tick positions (1, 2 or 5 x 10^k apart) covering [lo, hi], about
+// `target` of them; the first tick is <= lo and the last >= hi.
+std::vector<double> nice_ticks(double lo, double hi, int target = 6);
+
+struct Series {
+  std::string name;
+  std::vector<double> values;  // one value per x position
+};
+
+// Stacked bars (e.g. a conditional-probability plot: P(label | activation bucket)): for every x position
+// the series' values stacked bottom-up in series order, each series its own distinct colour, with a legend.
+// Values must be finite and >= 0.
+struct StackedBars {
+  std::string title, x_label, y_label;
+  std::vector<std::string> x_ticks;  // one label per x position
+  std::vector<Series> series;
+  std::optional<double> y_max;  // default: the tallest stack; taller stacks are clipped
+};
+void write_stacked_bars(const std::filesystem::path& png, const StackedBars& chart, int width = 960, int height = 540);
+
+// One horizontal row per category (the article's per-category activation distribution figure):
+// a thick marker at the median (palette()[0]) and a grey line spanning [lo, hi] (e.g. median ± std),
+// value axis horizontal with ticks (always including 0), a vertical line at x = 0, the category name
+// on the left, optional n= count on the right. Rows run top to bottom in category order.
+struct RangeRows {
+  std::string title, x_label;
+  std::vector<std::string> categories;
+  std::vector<double> median, lo, hi;  // lo <= hi for every row
+  std::vector<int64_t> counts;         // optional (empty = not shown)
+};
+constexpr int range_row_height = 28;
+void write_range_rows(const std::filesystem::path& png, const RangeRows& chart, int width = 960,
+                      int height = 0 /*0: 60 + 28 per row*/);
+
+// A histogram with bin edges lo + i*bin_width and a count per bin (e.g. activations in std units);
+// bars are filled with palette()[0]. With log_y the axis is in decades and empty bins draw nothing.
+struct Histogram {
+  std::string title, x_label, y_label = "images";
+  double lo = 0, bin_width = 1;
+  std::vector<double> counts;
+  bool log_y = false;
+};
+void write_histogram(const std::filesystem::path& png, const Histogram& chart, int width = 960, int height = 540);
+
+}  // namespace clipscope::plot
