@@ -98,9 +98,12 @@ void ExtremeLists::serialize(std::string& out) const {
   put<int32_t>(out, k_);
   put<int32_t>(out, extreme_ == Extreme::Top ? 1 : 0);
   put<uint64_t>(out, heaps_.size());
-  for (const auto& heap : heaps_) {
-    put<uint32_t>(out, static_cast<uint32_t>(heap.size()));
-    for (const auto& e : heap) {
+  // Sorted, not in heap order: the heap's layout depends on the order examples came
+  // in, and the state must be the same bytes however the images were split.
+  for (int64_t unit = 0; unit < units(); ++unit) {
+    const auto examples = sorted(unit);
+    put<uint32_t>(out, static_cast<uint32_t>(examples.size()));
+    for (const auto& e : examples) {
       put(out, e.value);
       put(out, e.image);
       put(out, e.cell);
@@ -122,6 +125,7 @@ ExtremeLists ExtremeLists::deserialize(std::string_view& in) {
       e.image = get<int64_t>(in);
       e.cell = get<int32_t>(in);
     }
+    std::make_heap(heap.begin(), heap.end(), [&lists](const Example& a, const Example& b) { return lists.before(a, b); });
   }
   return lists;
 }
@@ -153,6 +157,9 @@ void UnitStatistics::add(int64_t unit, float value) {
     ++u.nonfinite;
     return;
   }
+  if (value == 0) value = 0.0f;  // -0 and +0 alike, so min/max do not depend on arrival order
+  if (std::fabs(value) >= 274877906944.0f)  // 2^38: beyond it squares overflow the fixed-point sum
+    throw Error(fmt::format("activation {} is too large for the atlas's exact statistics", value));
   const double v = value;
   add_checked(u.sum, to_fixed(v));
   add_checked(u.sum_squares, to_fixed(v * v));  // exact: a float's square fits a double

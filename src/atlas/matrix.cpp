@@ -108,13 +108,14 @@ void MatrixWriter::write_block(int64_t end) {
 
 void MatrixWriter::flush(int64_t end) {
   end = std::min(end, columns_);
+  while (end > block_start_ + block_) write_block(block_start_ + block_);
   if (end > block_start_) write_block(end);
   if (::fdatasync(fd_) != 0) throw Error(fmt::format("{}: cannot sync ({})", path_.string(), std::strerror(errno)));
 }
 
 void copy_matrix_columns(const fs::path& from, const fs::path& to, int64_t first_column) {
   const NpyHeader source = header_of(from), target = header_of(to);
-  if (source.shape[0] != target.shape[0] || first_column + source.shape[1] > target.shape[1])
+  if (first_column < 0 || source.shape[0] != target.shape[0] || first_column + source.shape[1] > target.shape[1])
     throw Error(fmt::format("{}: shape ({}, {}) does not fit columns {}- of {}", from.string(), source.shape[0],
                             source.shape[1], first_column, to.string()));
   std::ifstream in(from, std::ios::binary);

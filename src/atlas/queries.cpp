@@ -119,21 +119,26 @@ Labels read_labels(const Atlas& atlas, const fs::path& file, const std::string& 
   std::ifstream in(file);
   if (!in) throw Error(fmt::format("--labels {}: cannot open", file.string()));
   std::map<std::string, int64_t> id_of_path;
+  std::set<int64_t> readable_ids;
   {
     SQLite::Statement q(const_cast<Atlas&>(atlas).database(), "SELECT id, path FROM images WHERE status = 'ok'");
-    while (q.executeStep()) id_of_path[q.getColumn(1).getString()] = q.getColumn(0).getInt64();
+    while (q.executeStep()) {
+      id_of_path[q.getColumn(1).getString()] = q.getColumn(0).getInt64();
+      readable_ids.insert(q.getColumn(0).getInt64());
+    }
   }
   Labels labels;
   auto assign = [&](const std::string& image, const std::string& label, const fs::path& relative_to) {
     if (label.empty()) return void(++labels.unlabelled);
     int64_t id = -1;
-    if (!image.empty() && std::all_of(image.begin(), image.end(), ::isdigit)) {
-      id = std::stoll(image);
-    } else {
-      fs::path p(image);
-      auto it = id_of_path.find(normal_path(p.is_absolute() ? p : relative_to / p));
-      if (it == id_of_path.end()) it = id_of_path.find(normal_path(p));  // relative to the working directory
-      if (it != id_of_path.end()) id = it->second;
+    fs::path p(image);
+    auto it = id_of_path.find(normal_path(p.is_absolute() ? p : relative_to / p));
+    if (it == id_of_path.end()) it = id_of_path.find(normal_path(p));  // relative to the working directory
+    if (it != id_of_path.end()) {
+      id = it->second;
+    } else if (!image.empty() && image.size() < 19 && std::all_of(image.begin(), image.end(), ::isdigit) &&
+               readable_ids.count(std::stoll(image))) {
+      id = std::stoll(image);  // an image id, as buckets' labels.csv has
     }
     if (id < 0) return void(++labels.unmatched);
     labels.by_image[id] = label;
