@@ -95,16 +95,6 @@ std::string dump(const fs::path& dir) {
   return out;
 }
 
-// Equal dumps, or a failure showing the first line where they part (a diff of megabytes would not help).
-void expect_same_atlas(const fs::path& a, const fs::path& b) {
-  const std::string x = dump(a), y = dump(b);
-  if (x == y) return;
-  const size_t at = std::mismatch(x.begin(), x.begin() + static_cast<long>(std::min(x.size(), y.size())), y.begin()).first - x.begin();
-  const size_t line = x.rfind('\n', at) == std::string::npos ? 0 : x.rfind('\n', at) + 1;
-  ADD_FAILURE() << a << " and " << b << " differ at byte " << at << ":\n  " << x.substr(line, 200) << "\nvs\n  "
-                << y.substr(line, 200);
-}
-
 std::string meta(const fs::path& dir, const std::string& key) {
   SQLite::Database db((dir / kDatabaseName).string(), SQLite::OPEN_READONLY);
   SQLite::Statement q(db, "SELECT value FROM meta WHERE key = ?");
@@ -242,7 +232,7 @@ TEST_F(AtlasIndexing, ShardsMergeIntoTheSingleRunsAtlas) {
   // Reverse order on purpose: merging sorts the shards by their input range.
   const auto r = merge_atlases({shards[2], shards[0], shards[1]}, merged);
   EXPECT_EQ(r.images, kWorldImages);
-  expect_same_atlas(merged, single);
+  testing::expect_same_text(dump(merged), dump(single), "merged and single-run atlases");
 
   EXPECT_NE(testing::error_message([&] { merge_atlases({shards[0], shards[2]}, fresh("gap") / "a"); }).find("missing"),
             std::string::npos);
@@ -265,7 +255,7 @@ TEST_F(AtlasIndexing, AKilledRunResumesToTheUninterruptedAtlas) {
   o.crash_after_batches = 0;
   const auto resumed = index(killed, o);
   EXPECT_EQ(resumed.resumed_at, 4 * o.batch_size);
-  expect_same_atlas(killed, whole);
+  testing::expect_same_text(dump(killed), dump(whole), "resumed and uninterrupted atlases");
 
   // Done is done; other settings are refused, naming the difference.
   EXPECT_TRUE(index(killed, o).already_complete);

@@ -10,6 +10,7 @@
 #include "core/image/image.h"
 #include "core/model/fixtures.h"
 #include "core/model/tensor_io.h"
+#include "support/cli_runner.h"
 #include "support/shared_data.h"
 
 namespace fs = std::filesystem;
@@ -17,40 +18,13 @@ using clipscope::testing::relative_error;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out, err;
-};
+using Result = clipscope::testing::CliResult;
+using clipscope::testing::expect_one_line_error;
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+std::string slurp(const fs::path& p) { return clipscope::testing::read_file(p); }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Runs clipscope with args (each quoted) and extra environment assignments.
 Result run(const std::vector<std::string>& args, const std::string& env = "") {
-  auto dir = clipscope::testing::temp_dir("clipscope-cli");
-  std::string cmd = env + " " + quote(CLIPSCOPE_BINARY) + " --quiet";
-  for (const auto& a : args) cmd += " " + quote(a);
-  cmd += " >" + quote((dir / "out").string()) + " 2>" + quote((dir / "err").string()) + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  return {WEXITSTATUS(status), slurp(dir / "out"), slurp(dir / "err")};
-}
-
-// A failure: non-zero exit and exactly one stderr line "clipscope: ..." naming `fragment`.
-void expect_one_line_error(const Result& r, const std::string& fragment) {
-  EXPECT_NE(r.code, 0);
-  EXPECT_EQ(r.err.rfind("clipscope: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << r.err;
+  return clipscope::testing::run_clipscope(args, env);
 }
 
 class Cli : public ::testing::Test {

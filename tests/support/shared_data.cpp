@@ -52,4 +52,15 @@ std::string read_file(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+void expect_same_text(const std::string& a, const std::string& b, const std::string& what) {
+  if (a == b) return;
+  const size_t n = std::min(a.size(), b.size());
+  size_t at = 0;
+  while (at < n && a[at] == b[at]) ++at;
+  const size_t newline = at == 0 ? std::string::npos : a.rfind('\n', at - 1);
+  const size_t line = newline == std::string::npos ? 0 : newline + 1;
+  ADD_FAILURE() << what << " differ at byte " << at << " of " << a.size() << " / " << b.size() << ":\n  "
+                << a.substr(line, 200) << "\nvs\n  " << b.substr(line, 200);
+}
+
 }  // namespace clipscope::testing

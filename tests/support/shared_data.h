@@ -23,6 +23,10 @@ void write_file(const std::filesystem::path& path, const std::string& bytes);
 // The whole of the file at `path`, read in binary mode ("" when it cannot be read).
 std::string read_file(const std::filesystem::path& path);
 
+// Equal texts, or a failure showing the first line where they part (gtest's own
+// diff of megabytes would take gigabytes).
+void expect_same_text(const std::string& a, const std::string& b, const std::string& what);
+
 // The message of the clipscope::Error that `fn` throws ("" when it throws none).
 template <typename Fn>
 std::string error_message(Fn&& fn) {
