@@ -3,12 +3,15 @@
 // per-batch bookkeeping the indexer adds to each forward pass, and merging shards'
 // accumulators. Indexing throughput against `clipscope embed` and the MPI speedup
 // are measured end to end by bench/atlas_e2e.sh.
+#include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "atlas/accumulators.h"
+#include "atlas/atlas.h"
 #include "atlas/matrix.h"
 #include "atlas/queries.h"
 
@@ -102,6 +105,56 @@ void BM_MergeAccumulators_RN50x4(benchmark::State& state) {
 }
 BENCHMARK(BM_MergeAccumulators_RN50x4)->Unit(benchmark::kMillisecond);
 
+// Writing a finished atlas's tables: RN50's visual.layer4 (2,048 units, k = 100,
+// four lists: 819,200 example rows, plus 4,096 statistics rows). A fixed cost per
+// atlas, paid once at the end of `clipscope index`.
+void BM_FinalizeAtlas_RN50(benchmark::State& state) {
+  const int64_t units = 2048, images = 200;
+  LayerAccumulator acc(units, 100);
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  LayerBatch b;
+  b.images = 1;
+  b.units = units;
+  for (auto* v : {&b.max, &b.min, &b.mean, &b.pre_mean}) v->resize(static_cast<size_t>(units));
+  b.argmax.assign(static_cast<size_t>(units), 0);
+  b.argmin.assign(static_cast<size_t>(units), 0);
+  for (int64_t i = 0; i < images; ++i) {
+    for (auto* v : {&b.max, &b.min, &b.mean, &b.pre_mean})
+      for (auto& x : *v) x = normal(rng);
+    acc.add(b, {i});
+  }
+  const std::map<int, LayerAccumulator> accumulators = {{1, acc}};
+  Settings settings;
+  settings.model = "RN50";
+  settings.layers = {"visual.layer4"};
+  settings.inputs_total = images;
+  LayerInfo layer;
+  layer.id = 1;
+  layer.name = layer.requested = layer.read_at = "visual.layer4";
+  layer.layout = "NCHW";
+  layer.units = units;
+  const fs::path dir = fs::temp_directory_path() / "clipscope_bench_finalize";
+  for (auto _ : state) {
+    state.PauseTiming();
+    fs::remove_all(dir);
+    Atlas atlas = Atlas::create(dir, settings, Shard{0, 1, 0, images}, {layer}, "bench");
+    state.ResumeTiming();
+    atlas.finalize(accumulators);
+  }
+  fs::remove_all(dir);
+  state.counters["rows/s"] =
+      benchmark::Counter(static_cast<double>(units * 4 * 100), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_FinalizeAtlas_RN50)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
-BENCHMARK_MAIN();
+// As clipscope does by default (--threads 0): one LibTorch thread per core; the
+// accumulators split units across them.
+int main(int argc, char** argv) {
+  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  benchmark::AddCustomContext("threads", std::to_string(at::get_num_threads()));
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+}

@@ -1,5 +1,6 @@
 #include "atlas/accumulators.h"
 
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -278,26 +279,30 @@ LayerBatch summarize(const float* values, int64_t images, int64_t units, int64_t
   b.argmin.resize(n);
   b.mean.resize(n);
   b.pre_mean.resize(n);
-  for (size_t row = 0; row < n; ++row) {
-    const float* x = values + row * static_cast<size_t>(cells);
-    float hi = x[0], lo = x[0];
-    int32_t at_hi = 0, at_lo = 0;
-    double sum = 0, positive_sum = 0;
-    for (int64_t c = 0; c < cells; ++c) {
-      const float v = x[c];
-      // The first cell wins ties, as torch.argmax does.
-      if (v > hi) hi = v, at_hi = static_cast<int32_t>(c);
-      if (v < lo) lo = v, at_lo = static_cast<int32_t>(c);
-      sum += v;
-      positive_sum += v > 0 ? v : 0.0;
+  // Rows are independent, so splitting them across LibTorch's threads (--threads)
+  // gives the same bytes as one thread.
+  at::parallel_for(0, static_cast<int64_t>(n), 64, [&](int64_t first, int64_t last) {
+    for (auto row = static_cast<size_t>(first); row < static_cast<size_t>(last); ++row) {
+      const float* x = values + row * static_cast<size_t>(cells);
+      float hi = x[0], lo = x[0];
+      int32_t at_hi = 0, at_lo = 0;
+      double sum = 0, positive_sum = 0;
+      for (int64_t c = 0; c < cells; ++c) {
+        const float v = x[c];
+        // The first cell wins ties, as torch.argmax does.
+        if (v > hi) hi = v, at_hi = static_cast<int32_t>(c);
+        if (v < lo) lo = v, at_lo = static_cast<int32_t>(c);
+        sum += v;
+        positive_sum += v > 0 ? v : 0.0;
+      }
+      b.max[row] = hi;
+      b.min[row] = lo;
+      b.argmax[row] = at_hi;
+      b.argmin[row] = at_lo;
+      b.pre_mean[row] = static_cast<float>(sum / static_cast<double>(cells));
+      b.mean[row] = relu ? static_cast<float>(positive_sum / static_cast<double>(cells)) : b.pre_mean[row];
     }
-    b.max[row] = hi;
-    b.min[row] = lo;
-    b.argmax[row] = at_hi;
-    b.argmin[row] = at_lo;
-    b.pre_mean[row] = static_cast<float>(sum / static_cast<double>(cells));
-    b.mean[row] = relu ? static_cast<float>(positive_sum / static_cast<double>(cells)) : b.pre_mean[row];
-  }
+  });
   return b;
 }
 
@@ -314,18 +319,22 @@ LayerAccumulator::LayerAccumulator(int64_t units, int k)
 void LayerAccumulator::add(const LayerBatch& batch, const std::vector<int64_t>& image_ids) {
   if (static_cast<int64_t>(image_ids.size()) != batch.images || batch.units != top_max.units())
     throw Error("atlas: batch does not match the layer's accumulator");
-  for (int64_t i = 0; i < batch.images; ++i) {
-    const int64_t image = image_ids[static_cast<size_t>(i)];
-    for (int64_t u = 0; u < batch.units; ++u) {
-      const auto at = static_cast<size_t>(i * batch.units + u);
-      top_max.add(u, {batch.max[at], image, batch.argmax[at]});
-      top_mean.add(u, {batch.mean[at], image, 0});
-      bottom_min.add(u, {batch.min[at], image, batch.argmin[at]});
-      bottom_mean.add(u, {batch.pre_mean[at], image, 0});
-      max_stats.add(u, batch.max[at]);
-      mean_stats.add(u, batch.mean[at]);
+  // Units are independent and each sees the images in order, so splitting units
+  // across threads gives the same state as one thread.
+  at::parallel_for(0, batch.units, 32, [&](int64_t first, int64_t last) {
+    for (int64_t i = 0; i < batch.images; ++i) {
+      const int64_t image = image_ids[static_cast<size_t>(i)];
+      for (int64_t u = first; u < last; ++u) {
+        const auto at = static_cast<size_t>(i * batch.units + u);
+        top_max.add(u, {batch.max[at], image, batch.argmax[at]});
+        top_mean.add(u, {batch.mean[at], image, 0});
+        bottom_min.add(u, {batch.min[at], image, batch.argmin[at]});
+        bottom_mean.add(u, {batch.pre_mean[at], image, 0});
+        max_stats.add(u, batch.max[at]);
+        mean_stats.add(u, batch.mean[at]);
+      }
     }
-  }
+  });
 }
 
 void LayerAccumulator::merge(const LayerAccumulator& other) {

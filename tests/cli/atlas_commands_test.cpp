@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -175,6 +176,56 @@ TEST_F(AtlasCommands, AKilledIndexResumesToTheSameAtlas) {
   const auto whole = run_clipscope(index_args(dir / "whole", {"--batch-size", "4", "--threads", "1"}));
   ASSERT_EQ(whole.code, 0) << whole.err;
   testing::expect_same_text(results(out), results(dir / "whole"), "resumed and uninterrupted atlases");
+}
+
+// A disk filling up mid-run, simulated with a file-size limit (writes past it fail
+// with EFBIG as writes to a full disk fail with ENOSPC): one line naming the file
+// and the reason, a consistent atlas left behind, and the same command run again
+// finishes it, identical to a run that never failed. Once while creating the
+// matrix, once while writing the final tables.
+TEST_F(AtlasCommands, AFullDiskStopsTheRunCleanlyAndItResumes) {
+  if (std::system("command -v prlimit >/dev/null 2>&1") != 0) GTEST_SKIP() << "prlimit not installed (util-linux)";
+  const auto matrix = atlas() / "matrix" / "visual.layer4.max.npy";
+  const auto database = atlas() / "atlas.db";
+  // (when, file-size limit, the file that hits it, where the last checkpoint got to)
+  const std::vector<std::tuple<std::string, uintmax_t, std::string, int>> cases = {
+      {"creating the matrix", fs::file_size(matrix) / 2, matrix.filename().string(), 0},
+      {"writing the final tables", fs::file_size(database) - 65536, database.filename().string(), 400},
+  };
+  for (const auto& [when, limit, file, checkpointed] : cases) {
+    SCOPED_TRACE(when);
+    const auto out = testing::temp_dir() / "full";
+    // An ignored SIGXFSZ survives exec: the write fails instead of killing the process.
+    const auto failed = run_clipscope(index_args(out), fmt::format("trap '' XFSZ; prlimit --fsize={}", limit));
+    expect_one_line_error(failed, (out / (file == "atlas.db" ? "atlas.db" : "matrix/" + file)).string());
+    // SQLite reports EFBIG as an I/O error (ENOSPC as "database or disk is full"); our own writes name the reason.
+    EXPECT_NE(failed.err.find(file == "atlas.db" ? "disk I/O error" : "File too large"), std::string::npos) << failed.err;
+    {
+      // Opened writable, as the next run opens it: SQLite rolls back any interrupted transaction.
+      SQLite::Database db((out / "atlas.db").string(), SQLite::OPEN_READWRITE);
+      EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
+      EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key = 'status'").getString(), "indexing");
+      EXPECT_EQ(db.execAndGet("SELECT count(*) FROM examples").getInt(), 0);
+      EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key = 'next_input'").getString(), std::to_string(checkpointed));
+    }
+    const auto resumed = run_clipscope(index_args(out));
+    ASSERT_EQ(resumed.code, 0) << resumed.err;
+    testing::expect_same_text(results(out), results(atlas()), "atlas finished after a full disk vs the reference");
+  }
+}
+
+// An output that cannot be written: one line naming it, whoever runs the test;
+// a read-only directory only where permissions apply (not as root).
+TEST_F(AtlasCommands, AnUnwritableOutputGetsOneLineNamingIt) {
+  const auto dir = testing::temp_dir();
+  std::ofstream(dir / "file") << "not a directory";
+  expect_one_line_error(run_clipscope(index_args(dir / "file" / "atlas")),
+                        (dir / "file" / "atlas").string() + ": cannot create the atlas directory (Not a directory)");
+  if (::geteuid() == 0) return;
+  fs::create_directories(dir / "locked");
+  fs::permissions(dir / "locked", fs::perms::owner_read | fs::perms::owner_exec);
+  expect_one_line_error(run_clipscope(index_args(dir / "locked")), (dir / "locked").string());
+  fs::permissions(dir / "locked", fs::perms::owner_all);
 }
 
 TEST_F(AtlasCommands, BucketsAreBlindAndCondprobReadsLabelsBack) {
