@@ -28,6 +28,7 @@ struct TextStyle {
   double size = 32.0;     // pixel size of the em square
   Rgb color{0, 0, 0};
   double rotation = 0.0;  // degrees, counter-clockwise, about the text's centre
+  double stroke = 0.0;  // pixels the glyph outlines are thickened by on every side (PIL's stroke_width); 0 = none
 };
 
 // Where text goes on a canvas: its ink bounding box is centred on (x, y), in
@@ -59,6 +60,10 @@ class TextRasterizer {
   // Face names available in the font directory (file stems, sorted), e.g. "DejaVuSans".
   std::vector<std::string> available_fonts() const;
 
+  // The characters of `utf8` that `font` has no glyph for (they would draw as
+  // boxes), each once, in order; U+FFFD stands for malformed UTF-8 and comes first.
+  std::vector<char32_t> missing_glyphs(std::string_view utf8, const std::string& font);
+
   // The ink box the text would have (after rotation), in pixels relative to the
   // pen origin of its first glyph (y down); what matters is its width() and
   // height(). Unless it clips, draw() gives a box of the same size to within a
@@ -71,6 +76,9 @@ class TextRasterizer {
   // becomes bg + (colour - bg) * c / 255, rounded (the canvas keeps
   // its pixels where there is no ink; ink outside the canvas is clipped) and
   // returns the box of pixels that received ink, clipped to the canvas.
+  // Without stroke every glyph is blended in turn; with stroke, the glyphs'
+  // coverages are combined by their maximum and blended once (as PIL does), so
+  // neighbours that the stroke makes overlap do not darken each other.
   // Throws Error naming the font when it cannot be found or opened.
   PixelBox draw(Image& canvas, std::string_view utf8, const TextStyle& style, TextPlacement where);
 

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <tuple>
 
 #include "support/shared_data.h"
 
@@ -362,3 +364,223 @@ TEST(TextRender, BlankImage) {
     for (int x = 0; x < 7; ++x) EXPECT_TRUE(same_pixel(img, x, y, {1, 2, 3}));
   EXPECT_NE(error_message([] { blank_image(-1, 5, {0, 0, 0}); }).find("-1"), std::string::npos);
 }
+
+namespace {
+
+TextStyle stroked(TextStyle s, double stroke) {
+  s.stroke = stroke;
+  return s;
+}
+
+int inked_pixels(const Image& img, Rgb bg) {
+  int n = 0;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x) n += !same_pixel(img, x, y, bg);
+  return n;
+}
+
+// Draws the text unstroked and stroked with the same pen origin (draw() centres
+// each ink box, and the two boxes' centres may differ by half a pixel).
+std::pair<Image, Image> plain_and_stroked(TextRasterizer& r, const std::string& text, const TextStyle& s, double stroke,
+                                          int w, int h) {
+  const PixelBox mu = r.measure(text, s), ms = r.measure(text, stroked(s, stroke));
+  Image plain = blank_image(w, h, kWhite), thick = blank_image(w, h, kWhite);
+  r.draw(plain, text, s, {w / 2.0, h / 2.0});
+  r.draw(thick, text, stroked(s, stroke),
+         {w / 2.0 + 0.5 * (ms.x0 + ms.x1 - mu.x0 - mu.x1), h / 2.0 + 0.5 * (ms.y0 + ms.y1 - mu.y0 - mu.y1)});
+  return {std::move(plain), std::move(thick)};
+}
+
+}  // namespace
+
+TEST(TextStroke, ThickensTheInkOnEverySide) {
+  auto r = rasterizer();
+  const auto s = style("DejaVuSans", 20);
+  const PixelBox m0 = r.measure("hello", s), m2 = r.measure("hello", stroked(s, 2));
+  ASSERT_FALSE(m0.empty());
+  EXPECT_NEAR(m2.width() - m0.width(), 4, 1);
+  EXPECT_NEAR(m2.height() - m0.height(), 4, 1);
+
+  Image a = blank_image(224, 224, kWhite), b = blank_image(224, 224, kWhite);
+  const PixelBox d0 = r.draw(a, "hello", s, {112, 112});
+  const PixelBox d2 = r.draw(b, "hello", stroked(s, 2), {112, 112});
+  EXPECT_NEAR(d2.width() - d0.width(), 4, 1);
+  EXPECT_NEAR(d2.height() - d0.height(), 4, 1);
+  EXPECT_NEAR(d2.width(), m2.width(), 1);
+  EXPECT_NEAR(d2.height(), m2.height(), 1);
+  EXPECT_GT(inked_pixels(b, kWhite), inked_pixels(a, kWhite) * 3 / 2);
+  EXPECT_EQ(changed_outside(b, d2, kWhite), 0);
+}
+
+TEST(TextStroke, InkLiesWithinTheStrokeOfTheGlyphsAndCoversIt) {
+  // The published setting (black DejaVuSans 20 px, stroke 2): every pixel whose
+  // square lies within the stroke of a fully inked glyph pixel is fully inked (no
+  // specks where the stroke closes counters or gaps), and no ink lies farther out
+  // than the stroke and the anti-aliased fringe.
+  auto r = rasterizer();
+  const double stroke = 2;
+  for (double rotation : {0.0, 30.0})
+    for (const char* text : {"abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789@&%$#?!"}) {
+      auto [plain, thick] = plain_and_stroked(r, text, style("DejaVuSans", 20, {0, 0, 0}, rotation), stroke, 400, 224);
+      int hollow = 0, stray = 0;
+      const int R = 4;
+      for (int y = R; y < plain.height - R; ++y)
+        for (int x = R; x < plain.width - R; ++x) {
+          const int v = thick.pixel(x, y)[0];
+          double nearest = 1e9;  // to the centre of a plain pixel with any ink / with full ink
+          bool full_near = false;
+          for (int dy = -R; dy <= R; ++dy)
+            for (int dx = -R; dx <= R; ++dx) {
+              const int p = plain.pixel(x + dx, y + dy)[0];
+              if (p == 255) continue;
+              const double dist = std::hypot(dx, dy);
+              nearest = std::min(nearest, dist);
+              if (p == 0 && dist <= stroke - 0.75) full_near = true;
+            }
+          hollow += full_near && v != 0;
+          stray += v != 255 && nearest > stroke + 1.5;
+        }
+      EXPECT_EQ(hollow, 0) << text << " at " << rotation;
+      EXPECT_EQ(stray, 0) << text << " at " << rotation;
+      EXPECT_EQ(changed_box(plain, kWhite).x0 - changed_box(thick, kWhite).x0, 2) << text << " at " << rotation;
+    }
+}
+
+TEST(TextStroke, StaysCentredOnThePlacement) {
+  auto r = rasterizer();
+  for (double rotation : {0.0, 30.0, 90.0})
+    for (auto [x, y] : {std::pair{112.0, 112.0}, {100.5, 120.25}, {97.3, 104.9}}) {
+      const auto s = stroked(style("DejaVuSans", 20, {0, 0, 0}, rotation), 2);
+      Image img = blank_image(224, 224, kWhite);
+      const PixelBox box = r.draw(img, "neuron", s, {x, y});
+      ASSERT_FALSE(box.empty());
+      EXPECT_NEAR(0.5 * (box.x0 + box.x1), x, 1.0) << rotation << " " << x;
+      EXPECT_NEAR(0.5 * (box.y0 + box.y1), y, 1.0) << rotation << " " << y;
+      const PixelBox m = r.measure("neuron", s);
+      EXPECT_NEAR(box.width(), m.width(), 1) << rotation;
+      EXPECT_NEAR(box.height(), m.height(), 1) << rotation;
+      EXPECT_EQ(changed_outside(img, box, kWhite), 0);
+    }
+  // Rotation by 90 degrees swaps the stroked box's sides too.
+  const auto s = stroked(style("DejaVuSans", 24), 2);
+  const PixelBox flat = r.measure("Hello world", s);
+  const PixelBox up = r.measure("Hello world", stroked(style("DejaVuSans", 24, {0, 0, 0}, 90), 2));
+  EXPECT_NEAR(up.width(), flat.height(), 2);
+  EXPECT_NEAR(up.height(), flat.width(), 2);
+}
+
+TEST(TextStroke, StrokedGlyphIsSolid) {
+  auto r = rasterizer();
+  const Rgb fg{200, 30, 160};
+  // A stroke alone is a ring along the outline: the bold 80 px stem (about 12 px)
+  // is solid only because the glyph's fill is drawn too.
+  for (auto [font, size, letter] : {std::tuple{"DejaVuSans", 40.0, "l"}, {"DejaVuSans", 40.0, "I"}, {"DejaVuSans-Bold", 80.0, "I"}}) {
+    Image img = blank_image(96, 96, kWhite), plain = blank_image(96, 96, kWhite);
+    const PixelBox box = r.draw(img, letter, stroked(style(font, size, fg), 2), {48, 48});
+    const PixelBox plain_box = r.draw(plain, letter, style(font, size, fg), {48, 48});
+    ASSERT_FALSE(box.empty());
+    EXPECT_NEAR(box.width(), plain_box.width() + 4, 1);
+    const int cx = (box.x0 + box.x1) / 2, cy = (box.y0 + box.y1) / 2;
+    EXPECT_TRUE(same_pixel(img, cx, cy, fg)) << letter;
+    // Across the stem, the stroke and the fill leave no gap: the run of full ink
+    // is about 4 px longer than without stroke.
+    int run = 0, plain_run = 0;
+    for (int x = 0; x < 96; ++x) run += same_pixel(img, x, cy, fg), plain_run += same_pixel(plain, x, cy, fg);
+    EXPECT_GE(plain_run, 2) << letter;
+    EXPECT_GE(run, plain_run + 3) << letter;
+    // Every channel lies between background and ink colour.
+    for (int y = box.y0; y < box.y1; ++y)
+      for (int x = box.x0; x < box.x1; ++x)
+        for (int k = 0; k < 3; ++k) {
+          EXPECT_GE(img.pixel(x, y)[k], std::min(kWhite[k], fg[k]));
+          EXPECT_LE(img.pixel(x, y)[k], std::max(kWhite[k], fg[k]));
+        }
+  }
+}
+
+TEST(TextStroke, ZeroStrokeDrawsAsBefore) {
+  auto r = rasterizer();
+  const auto s = style("DejaVuSerif", 19.5, {20, 40, 60}, 17);
+  Image a = blank_image(128, 96, kWhite), b = blank_image(128, 96, kWhite), c = blank_image(128, 96, kWhite);
+  r.draw(a, "Stroop", s, {63.3, 47.6});
+  r.draw(b, "Stroop", stroked(s, 0), {63.3, 47.6});
+  r.draw(c, "Stroop", stroked(s, 0.001), {63.3, 47.6});  // under 1/128 pixel: no stroke
+  EXPECT_EQ(a.rgb, b.rgb);
+  EXPECT_EQ(a.rgb, c.rgb);
+  Image d = blank_image(128, 96, kWhite);
+  r.draw(d, "Stroop", stroked(s, 0.5), {63.3, 47.6});
+  EXPECT_NE(a.rgb, d.rgb);
+}
+
+TEST(TextStroke, ClipsAtTheCanvasEdge) {
+  auto r = rasterizer();
+  const auto s = stroked(style("DejaVuSans-Bold", 40), 3);
+  const PixelBox full = r.measure("O", s);
+  Image img = blank_image(64, 64, kWhite);
+  const PixelBox box = r.draw(img, "O", s, {2, 3});
+  ASSERT_FALSE(box.empty());
+  EXPECT_EQ(box.x0, 0);
+  EXPECT_EQ(box.y0, 0);
+  EXPECT_NEAR(box.x1, 2 + full.width() / 2.0, 1.0);
+  EXPECT_NEAR(box.y1, 3 + full.height() / 2.0, 1.0);
+  EXPECT_EQ(changed_outside(img, box, kWhite), 0);
+  Image img2 = blank_image(64, 64, kWhite);
+  const PixelBox box2 = r.draw(img2, "O", stroked(style("DejaVuSans-Bold", 40, {0, 0, 0}, 45), 3), {62.5, 63});
+  EXPECT_EQ(box2.x1, 64);
+  EXPECT_EQ(box2.y1, 64);
+  EXPECT_EQ(changed_outside(img2, box2, kWhite), 0);
+  Image img3 = blank_image(64, 64, kWhite);
+  EXPECT_TRUE(r.draw(img3, "away", s, {-500, 20}).empty());
+  EXPECT_TRUE(changed_box(img3, kWhite).empty());
+  EXPECT_TRUE(r.draw(img3, " ", s, {32, 32}).empty());
+}
+
+TEST(TextStroke, BadStrokeIsAnErrorNamingIt) {
+  auto r = rasterizer();
+  Image img = blank_image(64, 64, kWhite);
+  const auto s = style("DejaVuSans", 20);
+  const std::string msg = error_message([&] { r.draw(img, "x", stroked(s, -1), {32, 32}); });
+  EXPECT_NE(msg.find("stroke -1: must be >= 0"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos);
+  for (double bad : {-0.5, std::nan(""), HUGE_VAL, -HUGE_VAL, 1e6}) {
+    EXPECT_NE(error_message([&] { r.measure("x", stroked(s, bad)); }).find("stroke "), std::string::npos) << bad;
+    EXPECT_NE(error_message([&] { r.draw(img, "x", stroked(s, bad), {32, 32}); }).find("stroke "), std::string::npos) << bad;
+  }
+  EXPECT_TRUE(changed_box(img, kWhite).empty());
+}
+
+TEST(TextStroke, OverlappingNeighboursCombineByMaximum) {
+  // DejaVuSansMono's equal advances put "m " and " m" where "mm" has its letters;
+  // drawn from the same pen origin, the word's coverage (255 - value, black ink on
+  // white) is the larger of its letters', not their blend over each other.
+  auto r = rasterizer();
+  const auto s = stroked(style("DejaVuSansMono", 30), 3);
+  auto at_origin = [&](const std::string& text) {
+    const PixelBox m = r.measure(text, s);
+    Image img = blank_image(128, 96, kWhite);
+    r.draw(img, text, s, {40.25 + 0.5 * (m.x0 + m.x1), 50.5 + 0.5 * (m.y0 + m.y1)});
+    return img;
+  };
+  const Image word = at_origin("mm"), first = at_origin("m "), second = at_origin(" m");
+  int shared_fringe = 0, wrong = 0;
+  for (size_t i = 0; i < word.rgb.size(); i += 3) {
+    const int a = 255 - first.rgb[i], b = 255 - second.rgb[i];
+    shared_fringe += a > 0 && b > 0 && (a < 255 || b < 255) && std::min(a, b) < 255;
+    wrong += 255 - word.rgb[i] != std::max(a, b);
+  }
+  EXPECT_GT(shared_fringe, 5);  // the letters' strokes do overlap with partial coverage
+  EXPECT_EQ(wrong, 0);
+}
+
+namespace clipscope {
+namespace {
+
+TEST(TextRasterizerGlyphs, MissingGlyphsAreListedOnceMalformedFirst) {
+  TextRasterizer raster;
+  EXPECT_TRUE(raster.missing_glyphs("naïve café", "DejaVuSans").empty());
+  EXPECT_EQ(raster.missing_glyphs("a\u4e2db\u4e2d\u6587", "DejaVuSans"), (std::vector<char32_t>{0x4E2D, 0x6587}));
+  EXPECT_EQ(raster.missing_glyphs("x\u4e2d\xff", "DejaVuSans"), (std::vector<char32_t>{0xFFFD, 0x4E2D}));
+}
+
+}  // namespace
+}  // namespace clipscope
