@@ -76,27 +76,31 @@ void BM_AccumulateBatch_RN50x4(benchmark::State& state) {
 }
 BENCHMARK(BM_AccumulateBatch_RN50x4)->Unit(benchmark::kMillisecond);
 
+// An accumulator (k = 100) that has seen `images` images of normal random values,
+// with ids from first_id.
+LayerAccumulator random_accumulator(int64_t units, int64_t images, int64_t first_id, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  LayerAccumulator acc(units, 100);
+  LayerBatch b;
+  b.images = 1;
+  b.units = units;
+  for (auto* v : {&b.max, &b.min, &b.mean, &b.pre_mean}) v->resize(static_cast<size_t>(units));
+  b.argmax.assign(static_cast<size_t>(units), 0);
+  b.argmin.assign(static_cast<size_t>(units), 0);
+  for (int64_t i = 0; i < images; ++i) {
+    for (auto* v : {&b.max, &b.min, &b.mean, &b.pre_mean})
+      for (auto& x : *v) x = normal(rng);
+    acc.add(b, {first_id + i});
+  }
+  return acc;
+}
+
 // Merging two shards' accumulators for 2,560 units (k = 100) and serializing the result.
 void BM_MergeAccumulators_RN50x4(benchmark::State& state) {
   const int64_t units = 2560;
   std::mt19937 rng(3);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<LayerAccumulator> shards;
-  for (int s = 0; s < 2; ++s) {
-    LayerAccumulator acc(units, 100);
-    LayerBatch b;
-    b.images = 1;
-    b.units = units;
-    for (auto* v : {&b.max, &b.min, &b.mean, &b.pre_mean}) v->resize(static_cast<size_t>(units));
-    b.argmax.assign(static_cast<size_t>(units), 0);
-    b.argmin.assign(static_cast<size_t>(units), 0);
-    for (int64_t i = 0; i < 2000; ++i) {
-      for (auto* v : {&b.max, &b.min, &b.mean, &b.pre_mean})
-        for (auto& x : *v) x = normal(rng);
-      acc.add(b, {s * 100000 + i});
-    }
-    shards.push_back(std::move(acc));
-  }
+  for (int s = 0; s < 2; ++s) shards.push_back(random_accumulator(units, 2000, s * 100000, rng));
   for (auto _ : state) {
     LayerAccumulator merged = LayerAccumulator::deserialize(shards[0].serialize());
     merged.merge(shards[1]);
@@ -110,21 +114,8 @@ BENCHMARK(BM_MergeAccumulators_RN50x4)->Unit(benchmark::kMillisecond);
 // atlas, paid once at the end of `clipscope index`.
 void BM_FinalizeAtlas_RN50(benchmark::State& state) {
   const int64_t units = 2048, images = 200;
-  LayerAccumulator acc(units, 100);
   std::mt19937 rng(4);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  LayerBatch b;
-  b.images = 1;
-  b.units = units;
-  for (auto* v : {&b.max, &b.min, &b.mean, &b.pre_mean}) v->resize(static_cast<size_t>(units));
-  b.argmax.assign(static_cast<size_t>(units), 0);
-  b.argmin.assign(static_cast<size_t>(units), 0);
-  for (int64_t i = 0; i < images; ++i) {
-    for (auto* v : {&b.max, &b.min, &b.mean, &b.pre_mean})
-      for (auto& x : *v) x = normal(rng);
-    acc.add(b, {i});
-  }
-  const std::map<int, LayerAccumulator> accumulators = {{1, acc}};
+  const std::map<int, LayerAccumulator> accumulators = {{1, random_accumulator(units, images, 0, rng)}};
   Settings settings;
   settings.model = "RN50";
   settings.layers = {"visual.layer4"};
