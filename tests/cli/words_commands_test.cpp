@@ -98,6 +98,12 @@ TEST_F(WordsCommands, RegionMapWritesATableAndAMap) {
   const std::string table = testing::read_file(dir / "names.csv");
   EXPECT_EQ(table.rfind("name,kind,lon,lat,activation\nParis,city,2.35,48.86,", 0), 0u) << table;
   EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 4);
+  const auto small = run_clipscope(with_style({"region-map", "--unit", "visual.layer4:3", "--places",
+                                               (dir / "places.csv").string(), "--out", (dir / "small.png").string(),
+                                               "--positions", "center", "--width", "960"}));
+  ASSERT_EQ(small.code, 0) << small.err;
+  EXPECT_EQ(read_image(dir / "small.png").width, 960);
+  EXPECT_EQ(read_image(dir / "small.png").height, 540);
   expect_one_line_error(run_clipscope(with_style({"region-map", "--unit", "visual.layer4:768", "--places",
                                                   (dir / "places.csv").string(), "--out", (dir / "m.png").string()})),
                         "out of range");

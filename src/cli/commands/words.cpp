@@ -297,7 +297,7 @@ void add_wordvec(CLI::App& app) {
 void add_region_map(CLI::App& app, Context& ctx) {
   struct Args {
     std::string model, precision, unit, places, out, table, background, baseline = "eeeeee", kind = "both", title;
-    int label_top = 10, batch_size = 32;
+    int label_top = 10, batch_size = 32, width = 1600;
     StyleArgs style;
   };
   auto a = std::make_shared<Args>();
@@ -315,6 +315,9 @@ void add_region_map(CLI::App& app, Context& ctx) {
   cmd->add_option("--baseline", a->baseline, "Text whose activation is subtracted")->default_val("eeeeee");
   cmd->add_option("--label-top", a->label_top, "Name the N most activating places on the map")->default_val(10);
   cmd->add_option("--title", a->title, "Map title (default: the unit)");
+  cmd->add_option("--width", a->width, "Map width in pixels; the height is 9/16 of it")
+      ->default_val(1600)
+      ->check(CLI::Range(480, 8000));
   cmd->add_option("-b,--batch-size", a->batch_size, "Images per forward pass")->default_val(32);
   add_style_options(*cmd, a->style, "16,20,24", "3x3");
   cmd->callback([&ctx, a] {
@@ -370,7 +373,7 @@ void add_region_map(CLI::App& app, Context& ctx) {
         table << (p.name.find(',') != std::string::npos ? "\"" + p.name + "\"" : p.name) << ',' << p.kind << ','
               << p.lon << ',' << p.lat << ',' << v << '\n';
     }
-    plot::write_geo_map(a->out, map);
+    plot::write_geo_map(a->out, map, a->width, a->width * 9 / 16);
     if (!ctx.quiet)
       fmt::print(stderr, "wrote {} ({} places{}){}\n", a->out, drawn.size(),
                  skipped ? fmt::format(", {} skipped", skipped) : "", a->table.empty() ? "" : " and " + a->table);
