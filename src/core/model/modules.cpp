@@ -1,5 +1,7 @@
 #include "core/model/modules.h"
 
+#include <torch/autograd.h>
+
 #include <cmath>
 
 namespace clipscope {
@@ -37,10 +39,39 @@ Tensor conv_bn(const FoldedConv* folded, torch::nn::Conv2d& conv, torch::nn::Bat
   return m(bn_leaf, bn(m(conv_leaf, conv(x))));
 }
 
+thread_local bool redirect_relu = false;
+
+struct RedirectedReluFunction : torch::autograd::Function<RedirectedReluFunction> {
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x) {
+    ctx->save_for_backward({x});
+    return torch::relu(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const Tensor x = ctx->get_saved_variables()[0];
+    const Tensor& g = grads[0];
+    const Tensor negative = x < 0;
+    const Tensor relu_grad = g.masked_fill(negative, 0);
+    const Tensor redirected = g.masked_fill(negative & (g > 0), 0);
+    std::vector<int64_t> per_item(static_cast<size_t>(x.dim()), 1);
+    per_item[0] = x.size(0);
+    const Tensor passes = relu_grad.reshape({x.size(0), -1}).abs().amax(1).gt(0).reshape(per_item);
+    return {torch::where(passes, relu_grad, redirected)};
+  }
+};
+
 // ReLU in place where the input is not a captured point (saves a large allocation per layer).
-Tensor relu_of(Tensor x, bool in_place) { return in_place ? x.relu_() : torch::relu(x); }
+Tensor relu_of(Tensor x, bool in_place) {
+  if (redirect_relu && torch::GradMode::is_enabled() && x.requires_grad()) return redirected_relu(x);
+  return in_place ? x.relu_() : torch::relu(x);
+}
 
 }  // namespace
+
+RedirectedReluGuard::RedirectedReluGuard(bool enabled) : previous_(redirect_relu) { redirect_relu = enabled; }
+RedirectedReluGuard::~RedirectedReluGuard() { redirect_relu = previous_; }
+bool redirected_relu_enabled() { return redirect_relu; }
+Tensor redirected_relu(const Tensor& x) { return RedirectedReluFunction::apply(x); }
 
 Tensor quick_gelu(const Tensor& x) { return x * torch::sigmoid(1.702 * x); }
 

@@ -1,6 +1,7 @@
 #include "core/model/tensor_io.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/image/preprocess.h"
 #include "core/util/error.h"
@@ -38,6 +39,23 @@ torch::Tensor preprocess_batch(const std::vector<Image>& images, int n_px) {
     batch[static_cast<int64_t>(i)].copy_(torch::from_blob(chw.data(), {3, n_px, n_px}, torch::kFloat32));
   }
   return batch;
+}
+
+torch::Tensor image_to_tensor(const Image& image) {
+  auto chw = to_chw_float(image);
+  return torch::from_blob(chw.data(), {3, image.height, image.width}, torch::kFloat32).clone();
+}
+
+Image tensor_to_image(const torch::Tensor& chw) {
+  if (chw.dim() != 3 || chw.size(0) != 3)
+    throw Error(fmt::format("an image tensor must be (3, H, W), got {}", fmt::join(chw.sizes(), "x")));
+  const torch::Tensor hwc =
+      chw.detach().to(torch::kCPU, torch::kFloat32).clamp(0, 1).mul(255).round().to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  Image image;
+  image.width = static_cast<int>(chw.size(2));
+  image.height = static_cast<int>(chw.size(1));
+  image.rgb.assign(hwc.data_ptr<uint8_t>(), hwc.data_ptr<uint8_t>() + hwc.numel());
+  return image;
 }
 
 torch::Tensor load_image_batch(const std::vector<std::filesystem::path>& paths, int n_px) {
