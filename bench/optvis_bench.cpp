@@ -265,7 +265,7 @@ int main(int argc, char** argv) {
   {
     const auto& units = live_units();
     std::string first;
-    for (size_t i = 0; i < 8 && i < units.size(); ++i) first += (i ? "," : "") + std::to_string(units[i]);
+    for (size_t i = 0; i < 8 && i < units.size(); ++i) first += fmt::format("{}{}", i ? "," : "", units[i]);
     benchmark::AddCustomContext("units", fmt::format("{} of {} units of {} have a positive mean on the first image; "
                                                      "image b shows live unit b: {}, ...",
                                                      units.size(), rn50()->point(kPoint).channels, kPoint, first));

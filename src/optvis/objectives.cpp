@@ -153,7 +153,7 @@ Objective direction(const std::string& point, const torch::Tensor& direction_vec
               throw Error(fmt::format("{}: the direction has {} values but {} has {} units", what, vec.numel(), point,
                                       t.size(axis)));
             t = t.movedim(axis, -1);  // (B, positions..., units)
-            const Tensor v = vec.to(t.device());
+            const Tensor v = vec.to(t.device(), t.scalar_type());  // the activations' dtype (matmul does not promote)
             const Tensor dot = torch::matmul(t, v);
             Tensor per_position = dot;
             if (cosine_power != 0) {
@@ -246,7 +246,8 @@ Objective facet_attribution(const Objective& neuron_objective, const std::string
               throw Error(fmt::format("{}: the probe has {} weights but {} has {} units", what, w.numel(), layer,
                                       attribution.size(1)));
             const Tensor strength = torch::linspace(strength_lo, strength_hi, b, attribution.options());
-            return (strength.unsqueeze(1) * attribution * w.to(attribution.device()).unsqueeze(0)).sum();
+            return (strength.unsqueeze(1) * attribution * w.to(attribution.device(), attribution.scalar_type()).unsqueeze(0))
+                .sum();
           }};
 }
 

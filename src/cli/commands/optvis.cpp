@@ -85,7 +85,7 @@ std::string file_stem(const std::string& layer, int64_t unit) { return fmt::form
 struct VisualizeArgs {
   std::string model, precision = "fp32", unit, objective, out, method = "lucid", param = "fft", range = "sigmoid",
                      transforms, thresholds, facet, facet_strength = "0.1,5", init;
-  int steps = 512, size = 0, batch = 8, redirect_relu_steps = 16, octaves = 4, facet_batch = 9;
+  int steps = 512, size = 0, batch = 8, images = 1, redirect_relu_steps = 16, octaves = 4, facet_batch = 9;
   double lr = 0, sd = 0.01, decay_power = 1, alpha = 6, alpha_weight = 1e-3, tv_weight = 0.05, l2_weight = 10,
          octave_scale = 1.4, step_size = 0.01;
   uint64_t seed = 0;
@@ -155,7 +155,7 @@ void run_visualize(Context& ctx, const VisualizeArgs& a) {
       }
     }
   } else {
-    jobs.push_back({*extra, {}, facet ? a.facet_batch : std::max(1, a.batch)});
+    jobs.push_back({*extra, {}, facet ? a.facet_batch : a.images});
   }
 
   // The method's pieces.
@@ -301,6 +301,9 @@ void add_visualize(CLI::App& app, Context& ctx) {
   cmd->add_option("--steps", a->steps, "Optimization steps (Deep Dream: per octave)")->default_val(512)->check(CLI::PositiveNumber);
   cmd->add_option("--size", a->size, "Image side in pixels (default: the model's input resolution)");
   cmd->add_option("--batch", a->batch, "Units rendered together, one image each (Microscope: 32)")->default_val(8)->check(CLI::PositiveNumber);
+  cmd->add_option("--images", a->images, "Images rendered for an --objective without --unit (e.g. with a diversity term)")
+      ->default_val(1)
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--lr", a->lr, "Adam learning rate (default 0.05; facets 0.02; preimage 0.01)");
   cmd->add_option("--thresholds", a->thresholds, "Also save the images after these steps, e.g. 32,128");
   cmd->add_option("--seed", a->seed, "Seed of the initial image and the transforms")->default_val(0);
