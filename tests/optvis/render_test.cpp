@@ -107,9 +107,10 @@ TEST(Render, RaisesTheObjective) {
   EXPECT_TRUE(torch::equal(final_images, param->image().detach()));
   const double start = evaluate(model, objective, initial), first = evaluate(model, objective, snapshots[0].images),
                last = evaluate(model, objective, final_images);
-  EXPECT_GT(last, first);
-  EXPECT_GT(last, start);
-  EXPECT_GT(last, 0);
+  // Clearly higher, not by a rounding error (the tiny model's activations are small).
+  EXPECT_GT(last, 2 * first);
+  EXPECT_GT(last, 2 * start);
+  EXPECT_GT(start, 0);
   EXPECT_GT(values.back(), values.front());
 }
 
@@ -131,7 +132,7 @@ TEST(Render, ReproducibleFromTheSeeds) {
 TEST(Render, SnapshotsAtThresholds) {
   CLIP model = tiny_model(tiny_resnet(), 3);
   const Objective objective = channel(kLayer4, 1);
-  auto param = make_image_param(small_param(32));
+  auto param = make_image_param(small_param(64));
   RenderOptions options = quick(6);
   options.thresholds = {5, 2, 5, 6};
   std::vector<Tensor> after_step;
@@ -145,7 +146,7 @@ TEST(Render, SnapshotsAtThresholds) {
   }
   EXPECT_FALSE(torch::equal(snapshots[0].images, snapshots[1].images));
   // Without thresholds, only the last step.
-  auto other = make_image_param(small_param(32));
+  auto other = make_image_param(small_param(64));
   const auto last_only = render(model, objective, *other, quick(3));
   ASSERT_EQ(last_only.size(), 1u);
   EXPECT_EQ(last_only[0].step, 3);
@@ -177,7 +178,7 @@ TEST(Render, RejectsBadOptions) {
 
 TEST(Render, ObjectiveErrorsPropagate) {
   CLIP model = tiny_model(tiny_resnet(), 4);
-  auto param = make_image_param(small_param(32));
+  auto param = make_image_param(small_param(64));
   const std::string m = error_message([&] { render(model, channel(kLayer4, 999), *param, quick(2)); });
   EXPECT_NE(m.find("unit 999"), std::string::npos) << m;
 }
@@ -222,7 +223,7 @@ TEST(Render, ViTResizesALargerParameterization) {
   EXPECT_EQ(images.sizes(), (std::vector<int64_t>{1, 3, 80, 80}));
   EXPECT_TRUE(std::isfinite(snapshots.back().objective));
   // evaluate() resizes too.
-  EXPECT_GT(evaluate(model, objective, images), evaluate(model, objective, initial));
+  EXPECT_GT(evaluate(model, objective, images), evaluate(model, objective, initial) + 1);
 }
 
 TEST(Render, ClipNormalize) {
@@ -281,7 +282,7 @@ TEST(DeepDream, RaisesTheObjectiveFromGrey) {
   EXPECT_EQ(dream.sizes(), grey.sizes());
   EXPECT_GE(dream.min().item<float>(), 0);
   EXPECT_LE(dream.max().item<float>(), 1);
-  EXPECT_GT(evaluate(model, objective, dream), evaluate(model, objective, grey) * 1.05);
+  EXPECT_GT(evaluate(model, objective, dream), evaluate(model, objective, grey) * 2);
 }
 
 TEST(DeepDream, ReproducibleFromTheSeed) {
