@@ -238,7 +238,7 @@ Objective facet_attribution(const Objective& neuron_objective, const std::string
             const Layout layout = in.cache.layout(layer);
             const Tensor target = neuron_value(in);
             // d neuron / d g(x), taken without a graph: a constant in the objective.
-            const Tensor grad = torch::autograd::grad({target}, {raw}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+            const Tensor grad = torch::autograd::grad({target}, {raw}, {}, /*retain_graph=*/true)[0];
             Tensor attribution = to_batch_first(raw * torch::relu(grad), layout);
             const int64_t b = attribution.size(0), axis = unit_axis(layout);
             attribution = attribution.movedim(axis, -1).reshape({b, -1, attribution.size(axis)}).sum(1);  // (B, units)

@@ -1,6 +1,7 @@
 #include "optvis/render.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <set>
@@ -44,7 +45,17 @@ Tensor objective_value(CLIP& model, const Objective& objective, const Tensor& im
                        bool fixed) {
   std::vector<std::string> points = objective.points;
   ActivationCache cache(points);
-  if (!points.empty()) model->run_image(model_input(transformed, fixed, model->config().image_resolution), cache);
+  if (!points.empty()) {
+    try {
+      model->run_image(model_input(transformed, fixed, model->config().image_resolution), cache);
+    } catch (const c10::Error& e) {
+      // e.g. a transformed image too small for a deep layer: say which, on one line.
+      std::string why = e.what_without_backtrace();
+      why = why.substr(0, why.find('\n'));
+      throw Error(fmt::format("the model could not run on {}x{} images up to {}: {}", transformed.size(2),
+                              transformed.size(3), fmt::join(points, ", "), why));
+    }
+  }
   return objective.value(ObjectiveInput{cache, images});
 }
 
