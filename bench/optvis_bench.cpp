@@ -231,8 +231,8 @@ void bf16_check() {
 void register_benchmarks() {
   for (Precision p : {Precision::Exact, Precision::FP32, Precision::BF16}) {
     const std::string name = "Render/" + std::string(precision_name(p));
-    benchmark::RegisterBenchmark(name.c_str(), BM_Render, p)->Arg(1)->MinTime(3.0)->Unit(benchmark::kMillisecond)->UseRealTime();
-    benchmark::RegisterBenchmark(name.c_str(), BM_Render, p)->Arg(8)->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(name.c_str(), BM_Render, p)->Arg(1)->MinTime(5.0)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(name.c_str(), BM_Render, p)->Arg(8)->Iterations(4)->Unit(benchmark::kMillisecond)->UseRealTime();
   }
 }
 
