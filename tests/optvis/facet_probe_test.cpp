@@ -1,5 +1,6 @@
 // Facet probes: fitting on features and on images of a tiny random CLIP, the
 // default layers, folder features with unreadable files, and the saved format.
+#include "support/tiny_models.h"
 #include "optvis/facet_probe.h"
 
 #include <gtest/gtest.h>
@@ -19,28 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-CLIPConfig tiny_resnet() {
-  CLIPConfig c;
-  c.embed_dim = 32;
-  c.image_resolution = 64;
-  c.resnet_layers = {1, 1, 3, 1};
-  c.vision_width = 8;
-  c.context_length = 16;
-  c.vocab_size = 100;
-  c.transformer_width = 64;
-  c.transformer_heads = 1;
-  c.transformer_layers = 1;
-  return c;
-}
-
-CLIPConfig tiny_vit() {
-  CLIPConfig c = tiny_resnet();
-  c.resnet_layers.clear();
-  c.vit_layers = 6;
-  c.vision_width = 64;
-  c.vision_patch_size = 16;
-  return c;
-}
+CLIPConfig tiny_resnet() { return testing::tiny_resnet_config(); }
+CLIPConfig tiny_vit() { return testing::tiny_vit_config(6); }
 
 // Grey noise, optionally with a red square at a random place: what separates the
 // classes is known (redness in one region), everything else is noise.

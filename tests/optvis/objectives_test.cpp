@@ -1,6 +1,7 @@
 // Objectives: gradients against finite differences (every objective, on a tiny
 // random ResNet and ViT), values against activations read directly, errors, the
 // expression parser, and the redirected-ReLU gradient override.
+#include "support/tiny_models.h"
 #include "optvis/objectives.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -23,43 +24,10 @@ using torch::Tensor;
 using clipscope::testing::error_message;
 namespace idx = torch::indexing;
 
-CLIPConfig tiny_resnet() {
-  CLIPConfig c;
-  c.embed_dim = 32;
-  c.image_resolution = 64;
-  c.resnet_layers = {1, 1, 3, 1};
-  c.vision_width = 8;
-  c.context_length = 16;
-  c.vocab_size = 100;
-  c.transformer_width = 64;
-  c.transformer_heads = 1;
-  c.transformer_layers = 1;
-  return c;
-}
+CLIPConfig tiny_resnet() { return testing::tiny_resnet_config(); }
+CLIPConfig tiny_vit() { return testing::tiny_vit_config(3); }
 
-CLIPConfig tiny_vit() {
-  CLIPConfig c = tiny_resnet();
-  c.resnet_layers.clear();
-  c.vit_layers = 3;
-  c.vision_width = 64;
-  c.vision_patch_size = 16;
-  return c;
-}
-
-// A tiny random CLIP in eval mode. OpenAI's initialization zeroes every
-// bottleneck's bn3 weight (each residual branch starts as zero); random ones make
-// the branches, and so the gradients through them, matter.
-CLIP tiny_model(const CLIPConfig& config, uint64_t seed = 0) {
-  torch::manual_seed(seed);
-  CLIP model(config);
-  torch::NoGradGuard no_grad;
-  for (auto& item : model->named_parameters()) {
-    const std::string& name = item.key();
-    if (name.size() >= 10 && name.compare(name.size() - 10, 10, "bn3.weight") == 0) item.value().uniform_(0.5, 1.5);
-  }
-  model->eval();
-  return model;
-}
+using testing::tiny_model;
 
 Tensor random_images(std::vector<int64_t> shape, uint64_t seed, torch::ScalarType dtype = torch::kFloat) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);

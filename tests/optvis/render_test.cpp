@@ -1,6 +1,7 @@
 // The render loop and Deep Dream on tiny random CLIPs: they raise the objective,
 // are reproducible from their seeds, keep the requested snapshots and reject bad
 // options; the resolution rule, CLIP's normalization and the Gaussian blur.
+#include "support/tiny_models.h"
 #include "optvis/render.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -20,42 +21,10 @@ namespace {
 using torch::Tensor;
 using clipscope::testing::error_message;
 
-CLIPConfig tiny_resnet() {
-  CLIPConfig c;
-  c.embed_dim = 32;
-  c.image_resolution = 64;
-  c.resnet_layers = {1, 1, 3, 1};
-  c.vision_width = 8;
-  c.context_length = 16;
-  c.vocab_size = 100;
-  c.transformer_width = 64;
-  c.transformer_heads = 1;
-  c.transformer_layers = 1;
-  return c;
-}
+CLIPConfig tiny_resnet() { return testing::tiny_resnet_config(); }
+CLIPConfig tiny_vit() { return testing::tiny_vit_config(2); }
 
-CLIPConfig tiny_vit() {
-  CLIPConfig c = tiny_resnet();
-  c.resnet_layers.clear();
-  c.vit_layers = 2;
-  c.vision_width = 64;
-  c.vision_patch_size = 16;
-  return c;
-}
-
-// A tiny random CLIP in eval mode, with random bn3 weights (OpenAI's initialization
-// zeroes them, which leaves every residual branch at zero).
-CLIP tiny_model(const CLIPConfig& config, uint64_t seed = 0) {
-  torch::manual_seed(seed);
-  CLIP model(config);
-  torch::NoGradGuard no_grad;
-  for (auto& item : model->named_parameters()) {
-    const std::string& name = item.key();
-    if (name.size() >= 10 && name.compare(name.size() - 10, 10, "bn3.weight") == 0) item.value().uniform_(0.5, 1.5);
-  }
-  model->eval();
-  return model;
-}
+using testing::tiny_model;
 
 ParamOptions small_param(int64_t side = 64, uint64_t seed = 1, int64_t batch = 1) {
   ParamOptions o;
