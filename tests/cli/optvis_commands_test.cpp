@@ -59,6 +59,34 @@ TEST_F(OptvisCommands, VisualizeWritesAnImagePerUnitAGridAndAReport) {
   EXPECT_NE(testing::read_file(dir / "a/visual.layer4_664.png"), testing::read_file(dir / "b/visual.layer4_664.png"));
 }
 
+TEST_F(OptvisCommands, AKilledRunResumesToTheImagesOfAnUninterruptedOne) {
+  const auto dir = testing::temp_dir();
+  auto args = [&](const fs::path& out, std::vector<std::string> extra) {
+    std::vector<std::string> v = {"visualize", "--unit", "visual.layer4:664,596", "--batch", "1", "--steps", "8",
+                                  "--out", out.string()};
+    v.insert(v.end(), extra.begin(), extra.end());
+    return v;
+  };
+  const auto killed = run_clipscope(args(dir / "resumed", {"--stop-after-renders", "1"}));
+  ASSERT_EQ(killed.code, 3) << killed.err;
+  const auto partial = read_json(dir / "resumed/visualize.json");
+  EXPECT_EQ(partial["renders"].size(), 1u);
+  EXPECT_FALSE(partial["complete"].get<bool>());
+  EXPECT_FALSE(fs::exists(dir / "resumed/visual.layer4_596.png"));
+
+  const auto resumed = run_clipscope(args(dir / "resumed", {}));
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  const auto whole = run_clipscope(args(dir / "whole", {}));
+  ASSERT_EQ(whole.code, 0) << whole.err;
+  EXPECT_TRUE(read_json(dir / "resumed/visualize.json")["complete"].get<bool>());
+  for (const char* f : {"visual.layer4_664.png", "visual.layer4_596.png", "grid.png"})
+    EXPECT_EQ(testing::read_file(dir / "resumed" / f), testing::read_file(dir / "whole" / f)) << f;
+  // Other settings are refused, naming the first difference, and nothing is overwritten.
+  expect_one_line_error(run_clipscope({"visualize", "--unit", "visual.layer4:664,596", "--batch", "1", "--steps", "9",
+                                       "--out", (dir / "resumed").string()}),
+                        "steps: 8 there, 9 now");
+}
+
 TEST_F(OptvisCommands, PreimageDeepDreamAndAFreeObjective) {
   const auto dir = testing::temp_dir();
   const auto pre = run_clipscope({"visualize", "--unit", "visual.layer3:5", "--method", "preimage", "--grayscale",
@@ -89,6 +117,8 @@ TEST_F(OptvisCommands, BadArgumentsGetOneLineNamingThem) {
   expect_one_line_error(run_clipscope({"visualize", "--unit", "visual.layer4:1", "--transforms", "jitter(x)", "--out", out}),
                         "jitter(x)");
   expect_one_line_error(run_clipscope({"visualize", "--out", out}), "--unit");
+  expect_one_line_error(run_clipscope({"visualize", "--objective", "visual.layer4:1", "--facet", "p.npy", "--out", out}),
+                        "--facet needs --unit");
   expect_one_line_error(run_clipscope({"visualize", "--unit", "visual.layer4:1", "--facet", "/nonexistent/p.npy", "--out", out}),
                         "/nonexistent/p");
 }

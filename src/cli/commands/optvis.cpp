@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "cli/context.h"
@@ -90,7 +91,43 @@ struct VisualizeArgs {
          octave_scale = 1.4, step_size = 0.01;
   uint64_t seed = 0;
   bool neuron = false, no_decorrelate = false, grayscale = false;
+  int stop_after_renders = 0;  // testing: exit abruptly after N renders are saved
 };
+
+// Everything that decides what `visualize` writes; a rerun into the same folder
+// resumes only when these are equal.
+nlohmann::json visualize_settings(const VisualizeArgs& a) {
+  return {{"model", a.model}, {"precision", a.precision}, {"unit", a.unit}, {"objective", a.objective},
+          {"neuron", a.neuron}, {"method", a.method}, {"param", a.param}, {"range", a.range},
+          {"transforms", a.transforms}, {"thresholds", a.thresholds}, {"facet", a.facet},
+          {"facet_strength", a.facet_strength}, {"facet_batch", a.facet_batch}, {"init", a.init}, {"steps", a.steps},
+          {"size", a.size}, {"batch", a.batch}, {"images", a.images}, {"redirect_relu_steps", a.redirect_relu_steps},
+          {"octaves", a.octaves}, {"lr", a.lr}, {"sd", a.sd}, {"decay_power", a.decay_power}, {"alpha", a.alpha},
+          {"alpha_weight", a.alpha_weight}, {"tv_weight", a.tv_weight}, {"l2_weight", a.l2_weight},
+          {"octave_scale", a.octave_scale}, {"step_size", a.step_size}, {"seed", a.seed},
+          {"no_decorrelate", a.no_decorrelate}, {"grayscale", a.grayscale}};
+}
+
+// The renders already saved in `out` by an interrupted run with the same settings
+// (none for a new folder); Error when the folder holds another visualization.
+nlohmann::json saved_renders(const fs::path& out, const nlohmann::json& settings) {
+  const fs::path file = out / "visualize.json";
+  if (!fs::exists(file)) return nlohmann::json::array();
+  nlohmann::json saved;
+  try {
+    std::ifstream in(file);
+    saved = nlohmann::json::parse(in);
+  } catch (const std::exception&) {
+    throw Error(fmt::format("{}: not a visualize.json (unreadable JSON); use another --out", file.string()));
+  }
+  if (!saved.contains("settings") || !saved.contains("renders"))
+    throw Error(fmt::format("{}: not written by clipscope visualize; use another --out", file.string()));
+  for (const auto& [key, value] : settings.items())
+    if (saved["settings"].value(key, nlohmann::json()) != value)
+      throw Error(fmt::format("{} holds a visualization with other settings ({}: {} there, {} now); use another --out",
+                              out.string(), key, saved["settings"].value(key, nlohmann::json()).dump(), value.dump()));
+  return saved["renders"];
+}
 
 // One unit's objective in image `batch` of a render.
 Objective unit_objective(const VisualizeArgs& a, const std::string& layer, int64_t unit, std::optional<int64_t> batch) {
@@ -102,6 +139,7 @@ void run_visualize(Context& ctx, const VisualizeArgs& a) {
   if (a.method != "lucid" && a.method != "preimage" && a.method != "deepdream")
     throw Error(fmt::format("--method '{}': expected lucid, preimage or deepdream", a.method));
   if (!a.facet.empty() && a.method != "lucid") throw Error("--facet works with --method lucid only");
+  if (!a.facet.empty() && a.unit.empty()) throw Error("--facet needs --unit: the facet is shown for a unit");
   if (!a.init.empty() && a.method != "deepdream") throw Error("--init works with --method deepdream only");
   if (a.grayscale && a.method == "deepdream") throw Error("--grayscale does not apply to --method deepdream");
 
@@ -202,7 +240,11 @@ void run_visualize(Context& ctx, const VisualizeArgs& a) {
 
   const int steps_per_job = a.method == "deepdream" ? a.octaves * a.steps : a.steps;
   Progress progress("visualize", static_cast<int64_t>(jobs.size()) * steps_per_job, "steps", !ctx.quiet);
+  const nlohmann::json settings = visualize_settings(a);
+  const nlohmann::json done = saved_renders(a.out, settings);
   nlohmann::json report = {{"command", ctx.command_line},
+                           {"settings", settings},
+                           {"complete", false},
                            {"model", a.model},
                            {"method", a.method},
                            {"precision", a.precision},
@@ -222,8 +264,31 @@ void run_visualize(Context& ctx, const VisualizeArgs& a) {
   if (facet) report["facet"] = {{"probe", a.facet}, {"layers", probe->layers}, {"strength", a.facet_strength},
                                 {"l2_weight", a.l2_weight}};
   std::vector<plot::Tile> tiles;
+  const fs::path report_file = fs::path(a.out) / "visualize.json";
+  auto save_report = [&] {
+    // Written whole to a temporary file, then renamed: a kill never leaves half a report.
+    const fs::path tmp = report_file.string() + ".tmp";
+    std::ofstream(tmp) << report.dump(2) << "\n";
+    fs::rename(tmp, report_file);
+  };
+  if (!done.empty() && !ctx.quiet)
+    fmt::print(stderr, "resuming: {} of {} renders already saved in {}\n", std::min(done.size(), jobs.size()), jobs.size(),
+               a.out);
   for (size_t j = 0; j < jobs.size(); ++j) {
     const Job& job = jobs[j];
+    if (j < done.size()) {
+      // Saved by the interrupted run (same settings, same per-render seed): reuse it.
+      for (const auto& image : done[j]["images"]) {
+        const std::string caption = image.contains("unit") ? fmt::format("{} {}\n{:.3g}", image["layer"].get<std::string>(),
+                                                                       image["unit"].get<int64_t>(),
+                                                                       image["activation"].get<double>())
+                                                          : image["file"].get<std::string>();
+        tiles.push_back({read_image(fs::path(a.out) / image["file"].get<std::string>()), caption, std::nullopt});
+      }
+      report["renders"].push_back(done[j]);
+      progress.add(steps_per_job);
+      continue;
+    }
     std::vector<Snapshot> snapshots;
     if (a.method == "deepdream") {
       DeepDreamOptions dd;
@@ -275,11 +340,14 @@ void run_visualize(Context& ctx, const VisualizeArgs& a) {
       tiles.push_back({tensor_to_image(last.images[i]), caption, std::nullopt});
     }
     report["renders"].push_back(entry);
+    save_report();
+    if (a.stop_after_renders > 0 && static_cast<int>(j + 1) >= a.stop_after_renders) std::_Exit(3);
   }
   progress.finish();
   plot::write_contact_sheet(fs::path(a.out) / "grid.png", tiles, std::min<int>(8, static_cast<int>(tiles.size())), 160,
                             a.unit.empty() ? a.objective : a.unit);
-  std::ofstream(fs::path(a.out) / "visualize.json") << report.dump(2) << "\n";
+  report["complete"] = true;
+  save_report();
   fmt::print("wrote {} image(s), grid.png and visualize.json to {}\n", tiles.size(), a.out);
 }
 
@@ -329,6 +397,8 @@ void add_visualize(CLI::App& app, Context& ctx) {
       ->default_val("0.1,5");
   cmd->add_option("--facet-batch", a->facet_batch, "Images per unit with --facet")->default_val(9)->check(CLI::PositiveNumber);
   cmd->add_option("--l2-weight", a->l2_weight, "Facets: weight of the mean squared distance from grey")->default_val(10);
+  cmd->add_option("--stop-after-renders", a->stop_after_renders, "Testing: exit abruptly after N saved renders")
+      ->group("");  // hidden
   cmd->callback([&ctx, a] { run_visualize(ctx, *a); });
 }
 
