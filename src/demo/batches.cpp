@@ -51,7 +51,9 @@ BatchStream::BatchStream(const world::World& world, int64_t batch, const Tokeniz
                          int64_t first_batch, int threads)
     : world_(world), batch_(batch), tokenizer_(tokenizer), context_(context), threads_(std::max(1, threads)),
       next_(first_batch) {
-  for (int w = 0; w < threads_; ++w) workers_.emplace_back([this, w] { work(w); });
+  // Each worker's first batch is fixed here: read from next_ when a worker thread
+  // starts late, it would skip a batch the consumer already waits for.
+  for (int w = 0; w < threads_; ++w) workers_.emplace_back([this, first_batch, w] { work(first_batch + w); });
 }
 
 BatchStream::~BatchStream() {
@@ -63,14 +65,9 @@ BatchStream::~BatchStream() {
   for (auto& t : workers_) t.join();
 }
 
-void BatchStream::work(int worker) {
-  // Worker w builds batches next_ + w, next_ + w + threads, ..., staying at most
-  // two rounds ahead of the consumer so memory stays bounded.
-  int64_t k;
-  {
-    std::lock_guard lock(mutex_);
-    k = next_ + worker;
-  }
+void BatchStream::work(int64_t k) {
+  // This worker builds batches k, k + threads, ..., staying at most two rounds
+  // ahead of the consumer so memory stays bounded.
   while (true) {
     {
       std::unique_lock lock(mutex_);

@@ -44,7 +44,7 @@ class BatchStream {
   Batch next();
 
  private:
-  void work(int worker);
+  void work(int64_t first);
   const world::World& world_;
   const int64_t batch_;
   const Tokenizer& tokenizer_;
