@@ -50,7 +50,8 @@ std::optional<std::string> pre_relu_point(CLIP& model, const std::string& name) 
   return std::nullopt;
 }
 
-// (images, units, cells) floats on the CPU from a captured point.
+}  // namespace
+
 torch::Tensor units_by_cells(const torch::Tensor& value, Layout layout) {
   torch::Tensor t = to_batch_first(value, layout).to(torch::kCPU, torch::kFloat32);
   switch (layout) {
@@ -61,8 +62,6 @@ torch::Tensor units_by_cells(const torch::Tensor& value, Layout layout) {
     default: throw Error("attention patterns cannot be indexed");
   }
 }
-
-}  // namespace
 
 LayerInfo describe_layer(CLIP& model, const std::string& requested, int id) {
   LayerInfo l;

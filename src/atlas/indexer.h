@@ -43,6 +43,9 @@ struct IndexResult {
   double images_per_second = 0;  // this run's readable images over its wall time
 };
 
+// (images, units, cells) floats on the CPU from a captured point, as the atlas reads it.
+torch::Tensor units_by_cells(const torch::Tensor& value, Layout layout);
+
 // The layer as the atlas reads it: canonical name, pre-ReLU point, grid.
 LayerInfo describe_layer(CLIP& model, const std::string& requested, int id);
 

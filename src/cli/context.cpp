@@ -1,5 +1,8 @@
 #include "cli/context.h"
 
+#include <future>
+
+#include "core/hub/download.h"
 #include "core/hub/zoo.h"
 
 namespace clipscope::cli {
@@ -17,6 +20,15 @@ CLIP Context::load_model(const std::string& spec, const std::string& precision) 
   LoadOptions options = load_options();
   options.precision = parse_precision(precision, options.device);
   return load_clip(spec, options);
+}
+
+std::pair<CLIP, atlas::ModelIdentity> Context::load_identified_model(const std::string& spec,
+                                                                   const std::string& precision) const {
+  // Hashing a checkpoint takes about a second per 400 MB: do it while the model loads.
+  const std::filesystem::path checkpoint = resolve_model_path(spec, load_options());
+  auto checksum = std::async(std::launch::async, [checkpoint] { return sha256_file(checkpoint); });
+  CLIP model = load_model(spec, precision);
+  return {model, atlas::ModelIdentity{spec, checksum.get()}};
 }
 
 Tokenizer Context::load_tokenizer(const std::optional<std::string>& vocab, const std::string& model_spec,

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "atlas/indexer.h"
 #include "core/model/clip.h"
 #include "core/model/loader.h"
 #include "core/text/tokenizer.h"
@@ -25,6 +26,9 @@ struct Context {
   LoadOptions load_options() const;
   // precision: "exact", "fp32", "bf16" or "auto" (see core/model/precision.h).
   CLIP load_model(const std::string& spec, const std::string& precision = "exact") const;
+  // The model with its identity (the spec and its checkpoint's SHA-256), as an
+  // atlas records it; the checkpoint is hashed while the model loads.
+  std::pair<CLIP, atlas::ModelIdentity> load_identified_model(const std::string& spec, const std::string& precision) const;
   // The tokenizer for a model: `vocab` path when given, else the merges file beside
   // the model's checkpoint (the demo model's own), else the default BPE file.
   Tokenizer load_tokenizer(const std::optional<std::string>& vocab, const std::string& model_spec,
@@ -41,7 +45,8 @@ void add_render_command(CLI::App& app, Context& ctx);
 void add_index_commands(CLI::App& app, Context& ctx);   // index, merge
 void add_atlas_query_commands(CLI::App& app, Context& ctx);  // top, stats, buckets, condprob, categories
 void add_words_commands(CLI::App& app, Context& ctx);  // diff, words, word-units, unit-words, wordvec, region-map
-void add_optvis_commands(CLI::App& app, Context& ctx);  // visualize, facet-probe
+void add_optvis_commands(CLI::App& app, Context& ctx);
+void add_serve_command(CLI::App& app, Context& ctx);  // serve  // visualize, facet-probe
 
 void add_world_command(CLI::App& app, Context& ctx);
 void add_demo_commands(CLI::App& app, Context& ctx);  // train-demo, demo-report

@@ -70,11 +70,7 @@ atlas::IndexResult run_index(Context& ctx, const IndexCommand& c, const fs::path
   const auto inputs = collect_image_paths(c.images.inputs);
   if (inputs.empty())
     throw Error(fmt::format("--images {}: no JPEG or PNG images found", fmt::join(c.images.inputs, " ")));
-  // Hashing a checkpoint takes about a second per 400 MB: do it while the model loads.
-  const fs::path checkpoint = resolve_model_path(c.model, ctx.load_options());
-  auto checksum = std::async(std::launch::async, [checkpoint] { return sha256_file(checkpoint); });
-  CLIP model = ctx.load_model(c.model, c.precision);
-  const atlas::ModelIdentity identity{c.model, checksum.get()};
+  auto [model, identity] = ctx.load_identified_model(c.model, c.precision);
   return atlas::index_images(model, identity, inputs, out, options);
 }
 

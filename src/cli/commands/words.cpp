@@ -57,15 +57,6 @@ words::WordStyle style_of(const StyleArgs& a) {
   return s;
 }
 
-// Loads the model and hashes its checkpoint at the same time.
-std::pair<CLIP, atlas::ModelIdentity> load_identified(const Context& ctx, const std::string& spec,
-                                                      const std::string& precision) {
-  const fs::path checkpoint = resolve_model_path(spec, ctx.load_options());
-  auto checksum = std::async(std::launch::async, [checkpoint] { return sha256_file(checkpoint); });
-  CLIP model = ctx.load_model(spec, precision);
-  return {model, atlas::ModelIdentity{spec, checksum.get()}};
-}
-
 void check_word(TextRasterizer& raster, const std::string& option, const std::string& word, const words::WordStyle& s) {
   const std::string problem = words::word_problem(raster, word, s);
   if (!problem.empty()) throw Error(fmt::format("{} '{}': {}", option, word, problem));
@@ -146,7 +137,7 @@ void add_words(CLI::App& app, Context& ctx) {
     o.progress = !ctx.quiet;
     o.crash_after_chunks = a->crash_after;
     if (!fs::is_regular_file(a->list)) throw Error(fmt::format("--words {}: no such file", a->list));
-    auto [model, identity] = load_identified(ctx, a->model, a->precision);
+    auto [model, identity] = ctx.load_identified_model(a->model, a->precision);
     words::BuildResult r;
     try {
       r = words::build_word_set(model, identity, a->list, a->into, o);

@@ -2,6 +2,7 @@
 
 // jpeglib.h needs FILE and size_t declared first.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <csetjmp>
 
@@ -386,22 +387,31 @@ void write_png(const std::filesystem::path& path, const Image& image) {
   close_after_writing(file, path);
 }
 
-void write_jpeg(const std::filesystem::path& path, const Image& image, int quality) {
-  if (quality < 1 || quality > 100) fail(path.string(), "JPEG quality must be 1..100, got " + std::to_string(quality));
+std::vector<uint8_t> encode_jpeg(const Image& image, int quality, const std::string& name) {
+  if (quality < 1 || quality > 100) fail(name, "JPEG quality must be 1..100, got " + std::to_string(quality));
+  if (image.width <= 0 || image.height <= 0 ||
+      image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3) {
+    fail(name, "cannot encode an empty or inconsistent image (" + std::to_string(image.width) + " x " +
+                   std::to_string(image.height) + ", " + std::to_string(image.rgb.size()) + " bytes)");
+  }
   JpegErrorState errors;
-  File file;
   JpegCompressGuard guard;
   j_compress_ptr cinfo = &guard.cinfo;
-  open_for_writing(file, path, image);
+  // libjpeg allocates the output with malloc and grows it; freed below whatever happens.
+  struct Output {
+    unsigned char* data = nullptr;
+    unsigned long size = 0;
+    ~Output() { std::free(data); }
+  } output;
 
   cinfo->err = jpeg_std_error(&errors.manager);
   errors.manager.error_exit = jpeg_on_error;
   errors.manager.emit_message = jpeg_on_message;
   errors.manager.output_message = jpeg_on_output;
-  if (setjmp(errors.jump)) fail(path.string(), std::string("cannot write JPEG: ") + errors.message);
+  if (setjmp(errors.jump)) fail(name, std::string("cannot write JPEG: ") + errors.message);
 
   jpeg_create_compress(cinfo);
-  jpeg_stdio_dest(cinfo, file.handle);
+  jpeg_mem_dest(cinfo, &output.data, &output.size);
   cinfo->image_width = static_cast<JDIMENSION>(image.width);
   cinfo->image_height = static_cast<JDIMENSION>(image.height);
   cinfo->input_components = 3;
@@ -414,6 +424,14 @@ void write_jpeg(const std::filesystem::path& path, const Image& image, int quali
     jpeg_write_scanlines(cinfo, &row_pointer, 1);
   }
   jpeg_finish_compress(cinfo);
+  return std::vector<uint8_t>(output.data, output.data + output.size);
+}
+
+void write_jpeg(const std::filesystem::path& path, const Image& image, int quality) {
+  const std::vector<uint8_t> bytes = encode_jpeg(image, quality, path.string());
+  File file;
+  open_for_writing(file, path, image);
+  std::fwrite(bytes.data(), 1, bytes.size(), file.handle);
   close_after_writing(file, path);
 }
 

@@ -37,5 +37,7 @@ Image decode_image(std::span<const uint8_t> bytes, const std::string& name = "<m
 // Write the RGB pixels (alpha is not written); throw Error naming the file on failure.
 void write_png(const std::filesystem::path& path, const Image& image);
 void write_jpeg(const std::filesystem::path& path, const Image& image, int quality = 90);
+// A JPEG file's bytes, in memory (for serving); `name` is used in errors.
+std::vector<uint8_t> encode_jpeg(const Image& image, int quality = 90, const std::string& name = "<memory>");
 
 }  // namespace clipscope

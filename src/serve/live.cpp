@@ -1,0 +1,245 @@
+#include "serve/live.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "atlas/indexer.h"
+#include "core/model/tensor_io.h"
+#include "optvis/objectives.h"
+#include "optvis/param.h"
+#include "optvis/render.h"
+#include "serve/http_error.h"
+#include "zeroshot/zeroshot.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace clipscope::serve {
+
+namespace {
+
+std::optional<std::string> canonical(const CLIPImpl& model, const std::string& name) {
+  try {
+    return model.resolve_point(name);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+// Each unit's direction in the embedding space, for the layer whose output the
+// image embedding is computed from; undefined tensor when `layer` is not that one.
+torch::Tensor embedding_directions(CLIPImpl& model, const atlas::LayerInfo& layer) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor d;
+  if (auto* resnet = dynamic_cast<ModifiedResNet*>(model.visual.get())) {
+    // The attention pool's value path, c_proj(v_proj(x)): its attention weights sum
+    // to one, so taken as fixed it maps a unit of the grid to this direction.
+    const auto& last_stage = resnet->stages.back();
+    const auto last_block = canonical(model, fmt::format("visual.layer{}.{}", resnet->stages.size(), last_stage->size() - 1));
+    const auto stage = canonical(model, fmt::format("visual.layer{}", resnet->stages.size()));
+    if (layer.name != last_block && layer.name != stage) return {};
+    d = resnet->attnpool->c_proj->weight.matmul(resnet->attnpool->v_proj->weight).t();  // (units, embed)
+  } else if (auto* vit = dynamic_cast<VisionTransformer*>(model.visual.get())) {
+    const auto last = canonical(model, fmt::format("visual.transformer.resblocks.{}", vit->transformer->resblocks->size() - 1));
+    if (layer.name != last) return {};
+    d = vit->ln_post->weight.unsqueeze(1) * vit->proj;  // ln_post's scale, then the projection
+  } else {
+    return {};
+  }
+  d = d.to(torch::kCPU, torch::kFloat32);
+  return d / d.norm(2, 1, true).clamp_min(1e-12);
+}
+
+}  // namespace
+
+LiveModel::LiveModel(CLIP model, Tokenizer tokenizer, AtlasView& view, LiveOptions options)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), view_(view), options_(options) {
+  model_->eval();
+  for (auto& p : model_->parameters()) p.requires_grad_(false);  // renders optimize images, not weights
+  for (const auto& l : view_.atlas().layers())
+    if (auto d = embedding_directions(*model_, l); d.defined()) directions_[l.id] = d;
+  worker_ = std::thread([this] { work(); });
+}
+
+LiveModel::~LiveModel() {
+  {
+    std::lock_guard lock(jobs_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  worker_.join();
+}
+
+json LiveModel::image_search(std::string_view bytes, int k) {
+  Image image;
+  try {
+    image = decode_image({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, "uploaded image");
+  } catch (const Error& e) {
+    throw bad_request(e.what());
+  }
+  const auto& layers = view_.atlas().layers();
+  std::vector<std::string> points;
+  for (const auto& l : layers) points.push_back(l.read_at);
+  ActivationCache cache(points);
+  {
+    std::lock_guard lock(model_mutex_);
+    torch::NoGradGuard no_grad;
+    model_->run_image(preprocess_batch({image}, view_.n_px()).to(model_->device()), cache);
+  }
+  json out = json::array();
+  for (const auto& l : layers) {
+    // The unit's value as the atlas ranks examples: spatial max of the read point.
+    const torch::Tensor values = atlas::units_by_cells(cache[l.read_at], cache.layout(l.read_at))[0].amax(1);
+    std::vector<double> std_units(static_cast<size_t>(l.units));
+    for (int64_t u = 0; u < l.units; ++u) {
+      const double rms = view_.rms(l, u);
+      std_units[static_cast<size_t>(u)] = rms > 0 ? values[u].item<double>() / rms : 0;
+    }
+    std::vector<int64_t> order(static_cast<size_t>(l.units));
+    for (int64_t u = 0; u < l.units; ++u) order[static_cast<size_t>(u)] = u;
+    const auto n = std::min<size_t>(static_cast<size_t>(k), order.size());
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(),
+                      [&](int64_t a, int64_t b) { return std_units[static_cast<size_t>(a)] > std_units[static_cast<size_t>(b)]; });
+    json units = json::array();
+    for (size_t i = 0; i < n; ++i) {
+      const int64_t u = order[i];
+      units.push_back({{"unit", u},
+                       {"value", values[u].item<double>()},
+                       {"std", std_units[static_cast<size_t>(u)]},
+                       {"thumb", view_.thumbnail_url(l, u)}});
+    }
+    out.push_back({{"layer", l.name}, {"units", units}});
+  }
+  return {{"layers", out}};
+}
+
+json LiveModel::text_search(const std::string& text, int k) {
+  if (directions_.empty()) return nullptr;
+  torch::Tensor embedding;
+  {
+    std::lock_guard lock(model_mutex_);
+    embedding = zero_shot_weights(model_, tokenizer_, {text})[0].to(torch::kCPU, torch::kFloat32);
+  }
+  const auto& [layer_id, directions] = *directions_.begin();
+  const auto& l = *std::find_if(view_.atlas().layers().begin(), view_.atlas().layers().end(),
+                                [&](const auto& x) { return x.id == layer_id; });
+  const torch::Tensor scores = directions.mv(embedding);
+  const auto top = scores.topk(std::min<int64_t>(k, scores.size(0)));
+  std::vector<std::pair<int64_t, double>> items;
+  for (int64_t i = 0; i < std::get<1>(top).size(0); ++i)
+    items.emplace_back(std::get<1>(top)[i].item<int64_t>(), std::get<0>(top)[i].item<double>());
+  return {{"layer", l.name}, {"units", view_.unit_tiles(l, items, "score")}};
+}
+
+json LiveModel::job_json(const Job& job) {
+  return {{"id", job.id},       {"layer", job.layer}, {"unit", job.unit}, {"status", job.status},
+          {"step", job.step},   {"steps", job.steps}, {"error", job.error}};
+}
+
+json LiveModel::render(const atlas::LayerInfo& layer, int64_t unit) {
+  std::lock_guard lock(jobs_mutex_);
+  for (const auto& j : jobs_)
+    if (j.layer == layer.name && j.unit == unit && (j.status == "queued" || j.status == "running")) return job_json(j);
+  Job job;
+  job.id = static_cast<int64_t>(jobs_.size());
+  job.layer = layer.name;
+  job.unit = unit;
+  job.steps = options_.render_steps;
+  jobs_.push_back(job);
+  queue_.push_back(job.id);
+  wake_.notify_one();
+  return job_json(job);
+}
+
+json LiveModel::job(int64_t id) const {
+  std::lock_guard lock(jobs_mutex_);
+  if (id < 0 || id >= static_cast<int64_t>(jobs_.size())) throw not_found(fmt::format("job {}: no such job", id));
+  return job_json(jobs_[static_cast<size_t>(id)]);
+}
+
+json LiveModel::job_for_unit(const std::string& layer, int64_t unit) const {
+  std::lock_guard lock(jobs_mutex_);
+  for (const auto& j : jobs_)
+    if (j.layer == layer && j.unit == unit && (j.status == "queued" || j.status == "running")) return job_json(j);
+  return nullptr;
+}
+
+void LiveModel::work() {
+  for (;;) {
+    int64_t id;
+    {
+      std::unique_lock lock(jobs_mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      id = queue_.front();
+      queue_.pop_front();
+      jobs_[static_cast<size_t>(id)].status = "running";
+    }
+    std::string error;
+    try {
+      run_render(id);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    std::lock_guard lock(jobs_mutex_);
+    auto& job = jobs_[static_cast<size_t>(id)];
+    job.status = error.empty() ? "done" : "failed";
+    job.error = error;
+  }
+}
+
+void LiveModel::run_render(int64_t id) {
+  Job job;
+  {
+    std::lock_guard lock(jobs_mutex_);
+    job = jobs_[static_cast<size_t>(id)];
+  }
+  // lucid's defaults (docs/optvis.md): FFT, decorrelated colours, standard transforms, Adam 0.05.
+  const optvis::Objective objective = optvis::channel(job.layer, job.unit);
+  optvis::ParamOptions param;
+  param.height = param.width = model_->config().image_resolution;
+  param.seed = options_.seed;
+  param.device = model_->device();
+  optvis::RenderOptions render;
+  render.steps = job.steps;
+  render.seed = options_.seed;
+  render.on_step = [&](int step, double) {
+    std::lock_guard lock(jobs_mutex_);
+    if (stopping_) throw Error("the server is stopping");
+    jobs_[static_cast<size_t>(id)].step = std::min(step, render.steps);
+  };
+  torch::Tensor image;
+  double activation = 0;
+  {
+    std::lock_guard lock(model_mutex_);
+    auto image_param = optvis::make_image_param(param);
+    image = optvis::render(model_, objective, *image_param, render).back().images;
+    activation = optvis::evaluate(model_, optvis::channel(job.layer, job.unit, 0), image);
+  }
+  // A folder like `clipscope visualize` writes, so a restarted server finds it too.
+  const std::string stem = fmt::format("{}_{}", job.layer, job.unit);
+  const fs::path dir = view_.visualization_dir() / "serve" / stem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(fmt::format("{}: cannot create ({})", dir.string(), ec.message()));
+  write_png(dir / (stem + ".png"), tensor_to_image(image[0]));
+  const json report = {
+      {"command", "clipscope serve"},
+      {"method", "lucid"},
+      {"steps", job.steps},
+      {"seed", options_.seed},
+      {"complete", true},
+      {"renders", {{{"objective", objective.description},
+                    {"images", {{{"file", stem + ".png"}, {"layer", job.layer}, {"unit", job.unit}, {"activation", activation}}}}}}}};
+  const fs::path tmp = dir / "visualize.json.tmp";
+  std::ofstream(tmp) << report.dump(2) << "\n";
+  fs::rename(tmp, dir / "visualize.json");
+  view_.visualizations().add_report(dir / "visualize.json", [&](const std::string& name) -> std::optional<std::string> {
+    return view_.layer(name).name;
+  });
+}
+
+}  // namespace clipscope::serve

@@ -1,0 +1,77 @@
+#pragma once
+// What the page can ask of the model itself (`serve --model`): the units an
+// uploaded image excites, the units aligned with a text's direction, and feature
+// visualizations rendered on request in a background job.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "core/model/clip.h"
+#include "core/text/tokenizer.h"
+#include "serve/atlas_view.h"
+
+namespace clipscope::serve {
+
+struct LiveOptions {
+  int render_steps = 512;  // lucid's default (Microscope used 4,096)
+  uint64_t seed = 0;
+};
+
+class LiveModel {
+ public:
+  LiveModel(CLIP model, Tokenizer tokenizer, AtlasView& view, LiveOptions options);
+  ~LiveModel();
+  LiveModel(const LiveModel&) = delete;
+  LiveModel& operator=(const LiveModel&) = delete;
+
+  // JPEG or PNG bytes -> {"layers": [{layer, units: [{unit, value, std, thumb}]}]}, each
+  // layer's units ranked by value in std units (value / the unit's RMS over the atlas).
+  nlohmann::json image_search(std::string_view bytes, int k);
+  // {"layer", "units": [{unit, score, thumb}]} for the layer whose units feed the
+  // image embedding, ranked by the cosine between the text's embedding and the
+  // unit's direction in embedding space (the attention pool or ln_post taken as
+  // linear, as in the article's bilinear view); null when the atlas has no such layer.
+  nlohmann::json text_search(const std::string& text, int k);
+
+  // Queues a render of the unit (or returns its queued or running job).
+  nlohmann::json render(const atlas::LayerInfo& layer, int64_t unit);
+  nlohmann::json job(int64_t id) const;  // HttpError 404 for an unknown id
+  // The unit's queued or running job, or null.
+  nlohmann::json job_for_unit(const std::string& layer, int64_t unit) const;
+
+ private:
+  struct Job {
+    int64_t id = 0;
+    std::string layer;
+    int64_t unit = 0;
+    std::string status = "queued";  // queued, running, done, failed
+    int step = 0, steps = 0;
+    std::string error;
+  };
+  static nlohmann::json job_json(const Job& job);
+  void work();
+  void run_render(int64_t id);
+
+  CLIP model_;
+  Tokenizer tokenizer_;
+  AtlasView& view_;
+  LiveOptions options_;
+  std::mutex model_mutex_;             // one forward (or render) at a time
+  std::map<int, torch::Tensor> directions_;  // atlas layer id -> (units, embed_dim), unit length
+
+  mutable std::mutex jobs_mutex_;
+  std::condition_variable wake_;
+  std::vector<Job> jobs_;  // by id
+  std::deque<int64_t> queue_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace clipscope::serve
