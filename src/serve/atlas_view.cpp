@@ -88,6 +88,8 @@ AtlasView::AtlasView(const ViewOptions& options)
                             options.atlas.string(), atlas_.status()));
   settings_ = atlas_.settings();
   n_px_ = settings_.n_px;
+  readable_images_ = atlas_.image_count(true);
+  skipped_images_ = atlas_.image_count(false) - readable_images_;
   try {
     words_.emplace(words::WordDatabase::open(options.atlas));
     // Only sets of indexed layers: their units have pages to link to.
@@ -95,6 +97,12 @@ AtlasView::AtlasView(const ViewOptions& options)
       if (std::any_of(atlas_.layers().begin(), atlas_.layers().end(),
                       [&](const auto& l) { return l.name == set.layer || l.requested == set.layer; }))
         word_sets_.push_back(set);
+    for (const auto& set : word_sets_) {
+      SQLite::Statement q(words_->database(), "SELECT COUNT(*) FROM words WHERE set_id = ? AND status = 'ok'");
+      q.bind(1, set.id);
+      q.executeStep();
+      set_words_[set.id] = q.getColumn(0).getInt64();
+    }
   } catch (const Error&) {
     // No word database in this atlas: the page says so where words would be.
   }
@@ -165,19 +173,14 @@ json AtlasView::unit_tiles(const atlas::LayerInfo& layer, const std::vector<std:
 
 json AtlasView::overview() const {
   std::lock_guard lock(db_mutex_);
-  const int64_t readable = atlas_.image_count(true);
   json layers = json::array();
   for (const auto& l : atlas_.layers()) {
     json matrices = json::array();
     for (const auto& q : settings_.matrix_quantities)
-      if (atlas_.matrix(l, q)) matrices.push_back(q);
+      if (std::find(settings_.matrix_layers.begin(), settings_.matrix_layers.end(), l.name) != settings_.matrix_layers.end())
+        matrices.push_back(q);
     json words = nullptr;
-    if (const auto set = word_set(l)) {
-      SQLite::Statement q(words_->database(), "SELECT COUNT(*) FROM words WHERE set_id = ? AND status = 'ok'");
-      q.bind(1, set->id);
-      q.executeStep();
-      words = q.getColumn(0).getInt64();
-    }
+    if (const auto set = word_set(l)) words = set_words_.at(set->id);
     layers.push_back({{"name", l.name},
                       {"requested", l.requested},
                       {"units", l.units},
@@ -196,8 +199,8 @@ json AtlasView::overview() const {
           {"n_px", settings_.n_px},
           {"k", settings_.k},
           {"status", atlas_.status()},
-          {"images", readable},
-          {"skipped", atlas_.image_count(false) - readable},
+          {"images", readable_images_},
+          {"skipped", skipped_images_},
           {"command", atlas_.meta("command").value_or("")},
           {"completed", atlas_.meta("completed").value_or("")},
           {"labels", labels_.has_value()},

@@ -99,6 +99,8 @@ class AtlasView {
   std::vector<words::WordSet> word_sets_;
   atlas::Settings settings_;
   int n_px_ = 0;
+  int64_t readable_images_ = 0, skipped_images_ = 0;  // counted once: the atlas is read-only
+  std::map<int, int64_t> set_words_;                  // encoded words per word set id
   std::filesystem::path vis_dir_;
   std::map<int, LayerStats> stats_;
   std::optional<atlas::Labels> labels_;

@@ -57,6 +57,9 @@ std::string string_param(const httplib::Request& req, const std::string& name, c
 
 Server::Server(AtlasView& view, LiveModel* live, ServerOptions options) : view_(view), live_(live), options_(options) {
   http_.set_payload_max_length(options_.max_upload_bytes);
+  // Without it, Nagle's algorithm holds a response's last segment for the client's
+  // delayed ACK: 40 ms added to every request on Linux.
+  http_.set_tcp_nodelay(true);
   http_.set_default_headers({{"X-Content-Type-Options", "nosniff"}});
   // Answers httplib gives itself (no route, upload too large) become JSON too.
   http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
