@@ -17,8 +17,12 @@ packages=(
   libsqlite3-dev libsqlitecpp-dev    # the atlas database (SQLite, SQLiteC++)
   libcairo2-dev                      # plots and contact sheets
   libopenmpi-dev openmpi-bin         # mpirun -np N clipscope index
+  libcpp-httplib-dev                 # clipscope serve's HTTP server
+  chromium                           # the page's end-to-end test (headless, driven by playwright-core)
   libgtest-dev libgmock-dev libbenchmark-dev
 )
+# Node.js runs the page's end-to-end test; any node >= 18 will do (Debian's, or one already installed).
+command -v node >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -26,13 +30,19 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  echo "install-deps: done"
 fi
 
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-echo "install-deps: done"
+# playwright-core for the page's end-to-end test, at the version package-lock.json pins.
+e2e="$(dirname "$0")/../tests/serve/e2e"
+if [ ! -d "$e2e/node_modules/playwright-core" ]; then
+  echo "install-deps: npm ci in tests/serve/e2e"
+  npm ci --prefix "$e2e" --no-audit --no-fund --loglevel=error
+fi
