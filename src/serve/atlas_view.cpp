@@ -410,6 +410,8 @@ std::shared_ptr<const std::string> AtlasView::example_jpeg(const std::string& na
   check_unit(l, unit);
   if (std::find(kLists.begin(), kLists.end(), list) == kLists.end())
     throw bad_request(fmt::format("list '{}': expected top_max, bottom_min, top_mean or bottom_mean", list));
+  if (rank < 0 || rank >= settings_.k)
+    throw not_found(fmt::format("example {} of {}:{} {}: ranks are 0-{}", rank, l.name, unit, list, settings_.k - 1));
   const std::string key = fmt::format("{}/{}/{}/{}/{}/{}", l.id, unit, list, rank, size, full);
   if (auto hit = images_.get(key)) return hit;
   std::vector<atlas::ExampleRow> rows;

@@ -121,7 +121,11 @@ json LiveModel::text_search(const std::string& text, int k) {
   torch::Tensor embedding;
   {
     std::lock_guard lock(model_mutex_);
-    embedding = zero_shot_weights(model_, tokenizer_, {text})[0].to(torch::kCPU, torch::kFloat32);
+    try {
+      embedding = zero_shot_weights(model_, tokenizer_, {text})[0].to(torch::kCPU, torch::kFloat32);
+    } catch (const Error& e) {
+      throw bad_request(fmt::format("q: {}", e.what()));  // text the tokenizer refuses
+    }
   }
   const auto& [layer_id, directions] = *directions_.begin();
   const auto& l = *std::find_if(view_.atlas().layers().begin(), view_.atlas().layers().end(),

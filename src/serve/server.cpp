@@ -155,7 +155,7 @@ void Server::routes() {
     guarded(res, [&] {
       const auto bytes = view_.example_jpeg(
           req.matches[1], parse_integer(req.matches[2], "unit"), req.matches[3],
-          static_cast<int>(std::clamp<int64_t>(parse_integer(req.matches[4], "rank"), -1, 1 << 20)),
+          static_cast<int>(std::clamp<int64_t>(parse_integer(req.matches[4], "rank"), -1, INT32_MAX)),
           static_cast<int>(int_param(req, "size", 160, 16, 1024)), int_param(req, "full", 0, 0, 1) == 1);
       res.set_header("Cache-Control", "max-age=3600");
       res.set_content(*bytes, "image/jpeg");

@@ -238,7 +238,9 @@ TEST_F(ServeTest, ExampleImagesAreCropsAndOutlinedFullImages) {
     }
   EXPECT_GT(outlined, 200);
   expect_error(c.Get("/img/example/visual.layer4/12/top_all/0"), 400, "list 'top_all'");
-  expect_error(c.Get("/img/example/visual.layer4/12/top_max/12"), 404, "keeps 12");
+  expect_error(c.Get("/img/example/visual.layer4/12/top_max/12"), 404, "ranks are 0-11");
+  expect_error(c.Get("/img/example/visual.layer4/12/top_max/-1"), 404, "ranks are 0-11");
+  expect_error(c.Get("/img/example/visual.layer4/12/top_max/99999999999"), 404, "ranks are 0-11");
   expect_error(c.Get("/img/example/visual.layer4/12/top_max/0?size=4096"), 400, "size 4096");
   expect_error(c.Get("/img/example/visual.layer4/900/top_max/0"), 404, "unit 900");
 }
@@ -330,6 +332,10 @@ TEST_F(ServeTest, SearchFindsWordsAndTextDirections) {
   EXPECT_TRUE(body_json(plain_->client().Get("/api/search?q=red"))["text"].is_null());
   expect_error(c.Get("/api/search"), 400, "q:");
   expect_error(c.Get(("/api/search?q=" + std::string(201, 'a')).c_str()), 400, "q:");
+  // Text longer than the context is truncated, as clip.tokenize(truncate=True) does.
+  std::string long_text;
+  for (int i = 0; i < 100; ++i) long_text += "x%20";
+  EXPECT_EQ(body_json(c.Get(("/api/search?q=" + long_text).c_str()))["text"]["units"].size(), 12u);
   // Word page.
   j = body_json(c.Get("/api/words/red?k=4"));
   EXPECT_EQ(j["sets"][0]["units"][0]["unit"], expected[0].unit);
