@@ -157,6 +157,11 @@ std::optional<words::WordSet> AtlasView::word_set(const atlas::LayerInfo& layer)
   return std::nullopt;
 }
 
+torch::Tensor AtlasView::word_baseline(const words::WordSet& set) const {
+  std::lock_guard lock(db_mutex_);
+  return words_->baseline(set);
+}
+
 std::string AtlasView::thumbnail_url(const atlas::LayerInfo& layer, int64_t unit) const {
   const auto vis = vis_.for_unit(layer.name, unit);
   if (!vis.empty()) return fmt::format("/img/vis/{}", vis.front().id);

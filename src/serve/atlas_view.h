@@ -59,6 +59,9 @@ class AtlasView {
   const std::filesystem::path& visualization_dir() const { return vis_dir_; }
   VisualizationIndex& visualizations() { return vis_; }
   const atlas::Atlas& atlas() const { return atlas_; }
+  // The word sets of indexed layers, and a set's baseline activations.
+  const std::vector<words::WordSet>& word_sets() const { return word_sets_; }
+  torch::Tensor word_baseline(const words::WordSet& set) const;
 
   nlohmann::json overview() const;
   nlohmann::json unit_grid(const std::string& layer, int64_t offset, int64_t limit, const std::string& sort) const;

@@ -138,6 +138,33 @@ json LiveModel::text_search(const std::string& text, int k) {
   return {{"layer", l.name}, {"units", view_.unit_tiles(l, items, "score")}};
 }
 
+json LiveModel::rendered_search(const std::string& text, int k) {
+  json out = json::array();
+  for (const auto& set : view_.word_sets()) {
+    const auto& l = view_.layer(set.layer);
+    torch::Tensor acts;
+    {
+      std::lock_guard lock(model_mutex_);
+      auto& encoder = encoders_[set.id];
+      if (!encoder) {
+        encoder = std::make_unique<words::WordEncoder>(model_, set.layer, words::WordStyle::from_json(set.style));
+        baselines_[set.id] = view_.word_baseline(set);
+      }
+      if (const std::string problem = words::word_problem(raster_, text, encoder->style()); !problem.empty()) {
+        out.push_back({{"layer", l.name}, {"problem", problem}});
+        continue;
+      }
+      acts = encoder->encode({text})[0] - baselines_[set.id];
+    }
+    const auto top = acts.topk(std::min<int64_t>(k, acts.size(0)));
+    std::vector<std::pair<int64_t, double>> items;
+    for (int64_t i = 0; i < std::get<1>(top).size(0); ++i)
+      items.emplace_back(std::get<1>(top)[i].item<int64_t>(), std::get<0>(top)[i].item<double>());
+    out.push_back({{"layer", l.name}, {"units", view_.unit_tiles(l, items, "value")}});
+  }
+  return out;
+}
+
 json LiveModel::job_json(const Job& job) {
   return {{"id", job.id},       {"layer", job.layer}, {"unit", job.unit}, {"status", job.status},
           {"step", job.step},   {"steps", job.steps}, {"error", job.error}};

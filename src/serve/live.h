@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,8 +15,10 @@
 #include <vector>
 
 #include "core/model/clip.h"
+#include "core/render/text.h"
 #include "core/text/tokenizer.h"
 #include "serve/atlas_view.h"
+#include "words/encoder.h"
 
 namespace clipscope::serve {
 
@@ -39,6 +42,10 @@ class LiveModel {
   // unit's direction in embedding space (the attention pool or ln_post taken as
   // linear, as in the article's bilinear view); null when the atlas has no such layer.
   nlohmann::json text_search(const std::string& text, int k);
+  // The text drawn and encoded as each word set encoded its words (same style and
+  // baseline: the channel difference engine), so any phrase can be looked up:
+  // [{"layer", "units": [{unit, value, thumb}]} or {"layer", "problem"}].
+  nlohmann::json rendered_search(const std::string& text, int k);
 
   // Queues a render of the unit (or returns its queued or running job).
   nlohmann::json render(const atlas::LayerInfo& layer, int64_t unit);
@@ -65,6 +72,9 @@ class LiveModel {
   LiveOptions options_;
   std::mutex model_mutex_;             // one forward (or render) at a time
   std::map<int, torch::Tensor> directions_;  // atlas layer id -> (units, embed_dim), unit length
+  std::map<int, std::unique_ptr<words::WordEncoder>> encoders_;  // by word set id, made on first use
+  std::map<int, torch::Tensor> baselines_;                       // by word set id
+  TextRasterizer raster_;                                        // to check that a text can be drawn
 
   mutable std::mutex jobs_mutex_;
   std::condition_variable wake_;

@@ -138,6 +138,7 @@ void Server::routes() {
       json out = view_.word_search(q, k);
       out["query"] = q;
       out["text"] = live_ ? live_->text_search(q, k) : json(nullptr);
+      out["rendered"] = live_ ? live_->rendered_search(q, k) : json(nullptr);
       send_json(res, out);
     });
   });

@@ -41,6 +41,24 @@ nlohmann::json WordStyle::to_json() const {
           {"stroke", stroke}, {"ink", ink},          {"background", background}};
 }
 
+WordStyle WordStyle::from_json(const nlohmann::json& j) {
+  WordStyle s;
+  try {
+    s.canvas = j.at("canvas").get<int>();
+    s.sizes = j.at("sizes").get<std::vector<double>>();
+    s.positions.clear();
+    for (const auto& xy : j.at("positions")) s.positions.push_back({xy.at(0).get<double>(), xy.at(1).get<double>()});
+    s.font = j.at("font").get<std::string>();
+    s.stroke = j.at("stroke").get<double>();
+    s.ink = j.at("ink").get<Rgb>();
+    s.background = j.at("background").get<Rgb>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("word style {}: {}", j.dump(), e.what()));
+  }
+  s.validate();
+  return s;
+}
+
 void WordStyle::validate() const {
   if (canvas < 8 || canvas > 4096) throw Error(fmt::format("--canvas {}: must be 8 to 4096 pixels", canvas));
   if (sizes.empty()) throw Error("--sizes: needs at least one size");

@@ -31,6 +31,8 @@ struct WordStyle {
 
   int images_per_word() const { return static_cast<int>(sizes.size() * positions.size()); }
   nlohmann::json to_json() const;
+  // The inverse of to_json (a word set's stored style); throws Error naming a bad field.
+  static WordStyle from_json(const nlohmann::json& j);
   // Throws Error naming the bad field (non-positive canvas or size, position outside [0, 1], ...).
   void validate() const;
 };

@@ -326,6 +326,19 @@ TEST_F(ServeTest, SearchFindsWordsAndTextDirections) {
   ASSERT_EQ(j["text"]["units"].size(), 4u);
   for (size_t i = 1; i < 4; ++i) EXPECT_LE(j["text"]["units"][i]["score"], j["text"]["units"][i - 1]["score"]);
   EXPECT_LE(j["text"]["units"][0]["score"].get<double>(), 1.0);
+  // Any text, drawn and encoded as the database encodes its words: "red" comes out as stored.
+  j = body_json(c.Get("/api/search?q=red&k=4"));
+  ASSERT_EQ(j["rendered"].size(), 1u);
+  const json& rendered = j["rendered"][0]["units"];
+  ASSERT_EQ(rendered.size(), 4u);
+  EXPECT_EQ(rendered[0]["unit"], expected[0].unit);
+  EXPECT_NEAR(rendered[0]["value"].get<double>(), expected[0].value, 0.02 * std::abs(expected[0].value) + 1e-3);
+  j = body_json(c.Get("/api/search?q=a%20cat"));  // a phrase the word list lacks
+  EXPECT_TRUE(j["words"].empty());
+  EXPECT_EQ(j["rendered"][0]["units"].size(), 12u) << j["rendered"].dump();
+  j = body_json(c.Get("/api/search?q=%E4%B8%AD"));  // a character DejaVu lacks
+  EXPECT_NE(j["rendered"][0]["problem"].get<std::string>().find("U+4E2D"), std::string::npos) << j.dump();
+  EXPECT_TRUE(body_json(plain_->client().Get("/api/search?q=red"))["rendered"].is_null());
   j = body_json(c.Get("/api/search?q=ye"));
   EXPECT_EQ(j["suggestions"], json::array({"yellow"}));
   EXPECT_TRUE(j["words"].empty());

@@ -674,7 +674,8 @@ async function searchView(r, alive) {
   const res = await api(`/api/search?q=${enc(r.text)}&k=${SEARCH_K}`);
   if (!alive()) return;
   document.title = `${r.text} — clipscope`;
-  const empty = !res.words.length && !res.suggestions.length && !(res.text?.units?.length);
+  const rendered = (res.rendered || []).filter((set) => set.units?.length);
+  const empty = !res.words.length && !res.suggestions.length && !(res.text?.units?.length) && !rendered.length;
   view.replaceChildren(h('div', { class: 'results', testid: 'search-results' },
     h('h1', null, `Search “${r.text}”`),
     empty ? note(`No results for “${r.text}”.`, 'no-results') : null,
@@ -690,7 +691,14 @@ async function searchView(r, alive) {
       h('h2', null, 'Units aligned with the text direction'),
       res.text ? [h('h3', null, h('a', { href: href.layer(res.text.layer) }, res.text.layer)),
         tileGrid(res.text.layer, res.text.units, (u) => num(u.score))]
-        : note('needs the model (serve with --model) and a layer that feeds the embedding'))));
+        : note('needs the model (serve with --model) and a layer that feeds the embedding')),
+    h('section', { class: 'panel', testid: 'search-rendered' },
+      h('h2', null, 'The text drawn as an image'),
+      note('Rendered and encoded as the word database encodes its words, minus the same baseline.'),
+      res.rendered ? res.rendered.map((set) => h('div', { class: 'result-set' },
+        h('h3', null, h('a', { href: href.layer(set.layer) }, set.layer)),
+        set.units ? tileGrid(set.layer, set.units, (u) => num(u.value)) : note(`cannot be drawn: ${set.problem}`)))
+        : note('needs the model (serve with --model) and a word database'))));
 }
 
 async function wordView(r, alive) {
