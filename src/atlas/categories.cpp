@@ -45,6 +45,7 @@ std::vector<CategoryValues> category_values(CLIP& model, const LayerInfo& layer,
   for (size_t c = 0; c < categories.size(); ++c) result[c].name = categories[c].first;
   ImageStreamOptions options;
   options.n_px = static_cast<int>(model->config().image_resolution);
+  options.normalization = model->config().normalization;
   ImageBatcher batches(paths, batch_size, options);
   Progress bar("categories", static_cast<int64_t>(paths.size()), "img", progress);
   torch::NoGradGuard no_grad;

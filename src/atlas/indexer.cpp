@@ -185,6 +185,7 @@ IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::
 
   ImageStreamOptions stream;
   stream.n_px = settings.n_px;
+  stream.normalization = model->config().normalization;
   stream.workers = options.workers;
   ImageBatcher batches(std::vector<fs::path>(paths.begin() + begin, paths.begin() + shard.end), options.batch_size,
                        stream);

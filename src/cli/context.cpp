@@ -1,5 +1,7 @@
 #include "cli/context.h"
 
+#include <fmt/format.h>
+
 #include <future>
 
 #include "core/hub/download.h"
@@ -12,6 +14,10 @@ LoadOptions Context::load_options() const {
   o.device = parse_device(device);
   o.cache_dir = cache_dir;
   o.progress = !quiet;
+  if (!activation.empty()) o.activation = parse_activation(activation);
+  o.note = [](std::string_view note) {
+    fmt::print(stderr, "clipscope: note: {}; --act gelu or --act quickgelu chooses\n", note);
+  };
   return o;
 }
 
@@ -48,6 +54,12 @@ void add_precision_option(CLI::App& cmd, std::string& precision) {
                  "exact (OpenAI's fp32 computation op for op), fp32 (batch norms folded, channels-last), bf16, or auto "
                  "(bf16 where the CPU or GPU computes it natively, else fp32)")
       ->default_val("auto");
+}
+
+void add_truncate_option(CLI::App& cmd, bool& truncate) {
+  cmd.add_flag("--truncate", truncate,
+               "Cut texts longer than the model's context (77 tokens for OpenAI's) as clip.tokenize(truncate=True) does, "
+               "instead of refusing them");
 }
 
 void add_vocab_option(CLI::App& cmd, std::optional<std::string>& vocab) {

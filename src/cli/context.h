@@ -20,6 +20,7 @@ struct Context {
   std::string device = "cpu";
   int threads = 0;  // 0 = every core
   std::string cache_dir;
+  std::string activation;  // --act: "gelu", "quickgelu", or empty (the checkpoint's config decides)
   bool quiet = false;
   std::string command_line;  // as typed, recorded in what a command writes (atlases)
 
@@ -56,6 +57,9 @@ void add_world_options(CLI::App& cmd, world::WorldOptions& options);
 // Adds --model (default: the shipped demo model) and --vocab to a subcommand.
 void add_model_option(CLI::App& cmd, std::string& model);
 void add_vocab_option(CLI::App& cmd, std::optional<std::string>& vocab);
+// Adds --truncate: texts longer than the context are cut as clip.tokenize(truncate=True)
+// cuts them (the last kept token becomes end-of-text) instead of being refused.
+void add_truncate_option(CLI::App& cmd, bool& truncate);
 // Adds --precision (default auto) to a forward-only subcommand.
 void add_precision_option(CLI::App& cmd, std::string& precision);
 

@@ -43,12 +43,13 @@ void add_image_input_options(CLI::App& cmd, ImageInputs& images) {
       ->default_val(0);
 }
 
-ImageRunSummary run_over_images(const ImageInputs& images, int n_px, bool progress, const BatchFn& fn,
+ImageRunSummary run_over_images(const ImageInputs& images, const CLIPConfig& model, bool progress, const BatchFn& fn,
                                 const RowSink& sink) {
   auto paths = collect_image_paths(images.inputs);
   if (paths.empty()) throw Error(fmt::format("--image {}: no JPEG or PNG images found", fmt::join(images.inputs, " ")));
   ImageStreamOptions options;
-  options.n_px = n_px;
+  options.n_px = static_cast<int>(model.image_resolution);
+  options.normalization = model.normalization;
   options.workers = images.workers;
   ImageBatcher batches(std::move(paths), images.batch_size, options);
 
@@ -85,12 +86,13 @@ ImageRunSummary run_over_images(const ImageInputs& images, int n_px, bool progre
   return run;
 }
 
-std::vector<int64_t> write_rows_over_images(const ImageInputs& images, const fs::path& out, int n_px, bool progress,
+std::vector<int64_t> write_rows_over_images(const ImageInputs& images, const fs::path& out, const CLIPConfig& model,
+                                            bool progress,
                                             const BatchFn& fn) {
   std::unique_ptr<NpyRowWriter> writer;  // opened at the first batch, when the row shape is known
   const fs::path list_file = beside(out, "paths.txt");
   std::ofstream list;
-  const auto run = run_over_images(images, n_px, progress, fn, [&](const torch::Tensor& rows, const auto& paths) {
+  const auto run = run_over_images(images, model, progress, fn, [&](const torch::Tensor& rows, const auto& paths) {
     if (!writer) {
       const auto shape = rows.sizes().vec();
       writer = std::make_unique<NpyRowWriter>(out, std::vector<int64_t>(shape.begin() + 1, shape.end()));

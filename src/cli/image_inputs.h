@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/image/stream.h"
+#include "core/model/config.h"
 
 namespace clipscope::cli {
 
@@ -34,14 +35,15 @@ struct ImageRunSummary {
 // progress (count, rate, ETA) and, at the end, one line with throughput, the
 // model's share of the time and peak memory. Skipped images get a warning line;
 // when none is readable, throws Error naming the first one's problem.
-ImageRunSummary run_over_images(const ImageInputs& images, int n_px, bool progress, const BatchFn& fn,
+// Images are preprocessed for `model` (its resolution, mean and std).
+ImageRunSummary run_over_images(const ImageInputs& images, const CLIPConfig& model, bool progress, const BatchFn& fn,
                                 const RowSink& sink);
 
 // fn's rows streamed into the float32 array `out` (NAME.npy, written as batches
 // finish: memory stays bounded whatever the number of images), the path of each row
 // into NAME.paths.txt and, when some images were skipped, NAME.skipped.tsv (path,
 // reason). Returns the shape written.
-std::vector<int64_t> write_rows_over_images(const ImageInputs& images, const std::filesystem::path& out, int n_px,
+std::vector<int64_t> write_rows_over_images(const ImageInputs& images, const std::filesystem::path& out, const CLIPConfig& model,
                                             bool progress, const BatchFn& fn);
 
 }  // namespace clipscope::cli

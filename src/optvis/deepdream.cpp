@@ -74,7 +74,7 @@ Tensor deep_dream(CLIP& model, const Objective& objective, const Tensor& start, 
         const bool fixed = needs_model_resolution(*model, objective.points);
         Tensor input = shifted;
         if (fixed) input = resized(input, model->config().image_resolution, model->config().image_resolution);
-        if (!objective.points.empty()) model->run_image(clip_normalize(input), cache);
+        if (!objective.points.empty()) model->run_image(clip_normalize(input, model->config().normalization), cache);
         value = objective.value(ObjectiveInput{cache, shifted});
         value.backward();
       }

@@ -173,6 +173,7 @@ Tensor folder_features(CLIP& model, const std::vector<std::string>& layers, cons
 
   ImageStreamOptions stream;
   stream.n_px = static_cast<int>(model->config().image_resolution);
+  stream.normalization = model->config().normalization;
   ImageBatcher batches(paths, batch_size, stream);
   Progress bar(fmt::format("features of {}", dir.string()), static_cast<int64_t>(paths.size()), "img", progress);
   std::vector<Tensor> rows;

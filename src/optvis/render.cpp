@@ -19,17 +19,19 @@ bool needs_model_resolution(const CLIPImpl& model, const std::vector<std::string
                      [](const std::string& p) { return p.rfind("visual.attnpool", 0) == 0 || p.rfind("visual", 0) != 0; });
 }
 
-Tensor clip_normalize(const Tensor& images) {
+Tensor clip_normalize(const Tensor& images, const Normalization& normalization) {
   const auto options = images.options();
-  const Tensor mean = torch::tensor({kClipMean[0], kClipMean[1], kClipMean[2]}, options).view({1, 3, 1, 1});
-  const Tensor std = torch::tensor({kClipStd[0], kClipStd[1], kClipStd[2]}, options).view({1, 3, 1, 1});
+  const auto& m = normalization.mean;
+  const auto& s = normalization.std;
+  const Tensor mean = torch::tensor({m[0], m[1], m[2]}, options).view({1, 3, 1, 1});
+  const Tensor std = torch::tensor({s[0], s[1], s[2]}, options).view({1, 3, 1, 1});
   return (images - mean) / std;
 }
 
 namespace {
 
 // The transformed, normalized model input; resized to the model's resolution when its points need it.
-Tensor model_input(const Tensor& images, bool fixed, int64_t resolution) {
+Tensor model_input(const Tensor& images, bool fixed, int64_t resolution, const Normalization& normalization) {
   Tensor x = images;
   if (fixed && (x.size(2) != resolution || x.size(3) != resolution))
     x = torch::nn::functional::interpolate(
@@ -37,7 +39,7 @@ Tensor model_input(const Tensor& images, bool fixed, int64_t resolution) {
                .size(std::vector<int64_t>{resolution, resolution})
                .mode(torch::kBilinear)
                .align_corners(false));
-  return clip_normalize(x);
+  return clip_normalize(x, normalization);
 }
 
 // Runs the image tower to the objective's points and evaluates it.
@@ -47,7 +49,7 @@ Tensor objective_value(CLIP& model, const Objective& objective, const Tensor& im
   ActivationCache cache(points);
   if (!points.empty()) {
     try {
-      model->run_image(model_input(transformed, fixed, model->config().image_resolution), cache);
+      model->run_image(model_input(transformed, fixed, model->config().image_resolution, model->config().normalization), cache);
     } catch (const c10::Error& e) {
       // e.g. a transformed image too small for a deep layer: say which, on one line.
       std::string why = e.what_without_backtrace();

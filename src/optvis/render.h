@@ -40,8 +40,9 @@ struct Snapshot {
 // points: a ViT always (position embeddings), a ResNet past layer4 (attention pool).
 bool needs_model_resolution(const CLIPImpl& model, const std::vector<std::string>& points);
 
-// CLIP's input normalization, (x - mean) / std per channel, differentiable.
-torch::Tensor clip_normalize(const torch::Tensor& images);
+// CLIP's input normalization, (x - mean) / std per channel, differentiable; pass
+// the model's config().normalization (OpenAI's mean and std by default).
+torch::Tensor clip_normalize(const torch::Tensor& images, const Normalization& normalization = {});
 
 // Evaluates `objective` on images (no transforms), e.g. to report what a render reached.
 double evaluate(CLIP& model, const Objective& objective, const torch::Tensor& images);

@@ -87,7 +87,7 @@ json LiveModel::image_search(std::string_view bytes, int k) {
   {
     std::lock_guard lock(model_mutex_);
     torch::NoGradGuard no_grad;
-    model_->run_image(preprocess_batch({image}, view_.n_px()).to(model_->device()), cache);
+    model_->run_image(preprocess_batch({image}, view_.n_px(), model_->config().normalization).to(model_->device()), cache);
   }
   json out = json::array();
   for (const auto& l : layers) {
@@ -122,7 +122,7 @@ json LiveModel::text_search(const std::string& text, int k) {
   {
     std::lock_guard lock(model_mutex_);
     try {
-      embedding = zero_shot_weights(model_, tokenizer_, {text})[0].to(torch::kCPU, torch::kFloat32);
+      embedding = zero_shot_weights(model_, tokenizer_, {text}, {}, /*truncate=*/true)[0].to(torch::kCPU, torch::kFloat32);
     } catch (const Error& e) {
       throw bad_request(fmt::format("q: {}", e.what()));  // text the tokenizer refuses
     }

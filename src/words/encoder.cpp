@@ -155,7 +155,7 @@ torch::Tensor WordEncoder::run(const std::vector<Image>& images) {
   torch::NoGradGuard no_grad;
   ActivationCache cache({layer_});
   const auto n_px = static_cast<int>(model_->config().image_resolution);
-  model_->run_image(preprocess_batch(images, n_px).to(model_->device()), cache);
+  model_->run_image(preprocess_batch(images, n_px, model_->config().normalization).to(model_->device()), cache);
   const Layout layout = cache.layout(layer_);
   if (layout == Layout::Pattern) throw Error(fmt::format("layer {}: attention patterns have no units", layer_));
   return reduce_positions(cache[layer_], layout, Reduce::Mean).to(torch::kCPU, torch::kFloat32);

@@ -32,7 +32,7 @@ std::string apply_template(const std::string& templ, const std::string& label) {
 }
 
 torch::Tensor zero_shot_weights(CLIP& model, const Tokenizer& tokenizer, const std::vector<std::string>& labels,
-                                const std::vector<std::string>& templates) {
+                                const std::vector<std::string>& templates, bool truncate) {
   if (labels.empty()) throw Error("zero-shot classification needs at least one label");
   torch::NoGradGuard no_grad;
   const auto context = static_cast<int>(model->config().context_length);
@@ -41,7 +41,7 @@ torch::Tensor zero_shot_weights(CLIP& model, const Tokenizer& tokenizer, const s
     std::vector<std::string> prompts;
     if (templates.empty()) prompts.push_back(label);
     for (const auto& t : templates) prompts.push_back(apply_template(t, label));
-    auto emb = model->encode_text(tokenize_batch(tokenizer, prompts, context, /*truncate=*/true));
+    auto emb = model->encode_text(tokenize_batch(tokenizer, prompts, context, truncate));
     emb = emb / emb.norm(2, -1, true);
     auto mean = emb.mean(0);
     rows.push_back(mean / mean.norm());
@@ -59,7 +59,7 @@ std::string file_identity(const std::filesystem::path& path) {
 
 torch::Tensor zero_shot_weights_cached(CLIP& model, const Tokenizer& tokenizer, const std::vector<std::string>& labels,
                                        const std::vector<std::string>& templates, const std::string& identity,
-                                       const std::filesystem::path& cache_dir) {
+                                       const std::filesystem::path& cache_dir, bool truncate) {
   // Separators keep ("ab", "c") and ("a", "bc") apart.
   std::string key = fmt::format("zero-shot v1\x1f{}\x1f{}\x1f{}\x1f{}", identity, precision_name(model->precision()),
                                 model->config().context_length, labels.size());
@@ -77,7 +77,7 @@ torch::Tensor zero_shot_weights_cached(CLIP& model, const Tokenizer& tokenizer, 
       // A damaged entry (e.g. a full disk during an earlier write): recompute below.
     }
   }
-  torch::Tensor weights = zero_shot_weights(model, tokenizer, labels, templates);
+  torch::Tensor weights = zero_shot_weights(model, tokenizer, labels, templates, truncate);
   std::filesystem::create_directories(file.parent_path(), ec);
   const auto part = file.string() + ".part";
   try {

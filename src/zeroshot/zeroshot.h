@@ -19,8 +19,10 @@ std::vector<std::string> read_templates(const std::filesystem::path& path);
 std::string apply_template(const std::string& templ, const std::string& label);
 
 // (labels, embed_dim) normalized class embeddings. templates empty = the label itself.
+// A prompt longer than the context is an Error naming it, unless `truncate` (then it
+// is cut as clip.tokenize(truncate=True) cuts it).
 torch::Tensor zero_shot_weights(CLIP& model, const Tokenizer& tokenizer, const std::vector<std::string>& labels,
-                                const std::vector<std::string>& templates = {});
+                                const std::vector<std::string>& templates = {}, bool truncate = false);
 
 // zero_shot_weights, computed once and kept in `cache_dir` (as .npy): with 80
 // templates, ImageNet's 1,000 labels are 80,000 prompts. The key covers everything
@@ -30,7 +32,7 @@ torch::Tensor zero_shot_weights(CLIP& model, const Tokenizer& tokenizer, const s
 // directory only costs the recomputation.
 torch::Tensor zero_shot_weights_cached(CLIP& model, const Tokenizer& tokenizer, const std::vector<std::string>& labels,
                                        const std::vector<std::string>& templates, const std::string& identity,
-                                       const std::filesystem::path& cache_dir);
+                                       const std::filesystem::path& cache_dir, bool truncate = false);
 
 // "path|size|mtime" of a file, for cache keys that must change when the file does.
 std::string file_identity(const std::filesystem::path& path);

@@ -22,7 +22,7 @@ void add_classify_command(CLI::App& app, Context& ctx) {
     std::vector<std::string> labels;
     std::string templates;
     int top = 5;
-    bool json = false, no_cache = false;
+    bool json = false, no_cache = false, truncate = false;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("classify", "Zero-shot classification of images among text labels");
@@ -35,6 +35,7 @@ void add_classify_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--templates", o->templates, "Prompt templates, one per line with {} for the label (e.g. imagenet_templates.txt)");
   cmd->add_option("--top", o->top, "Labels shown per image in the table (0 = all)")->default_val(5);
   cmd->add_flag("--json", o->json, "JSON output with every probability");
+  add_truncate_option(*cmd, o->truncate);
   cmd->add_flag("--no-cache", o->no_cache,
                 "Recompute the label embeddings instead of reusing those cached for this model, vocabulary, precision, "
                 "labels and templates");
@@ -48,13 +49,14 @@ void add_classify_command(CLI::App& app, Context& ctx) {
     std::vector<std::string> templates;
     if (!o->templates.empty()) templates = read_templates(o->templates);
     const std::string identity = file_identity(model_file) + "|" + file_identity(vocab_file);
-    auto weights = o->no_cache ? zero_shot_weights(model, tokenizer, o->labels, templates)
+    auto weights = o->no_cache ? zero_shot_weights(model, tokenizer, o->labels, templates, o->truncate)
                                : zero_shot_weights_cached(model, tokenizer, o->labels, templates, identity,
-                                                          load.cache_dir.empty() ? default_cache_dir() : load.cache_dir);
+                                                          load.cache_dir.empty() ? default_cache_dir() : load.cache_dir,
+                                                          o->truncate);
     std::vector<torch::Tensor> parts;
     std::vector<std::filesystem::path> paths;
     run_over_images(
-        o->images, static_cast<int>(model->config().image_resolution), !ctx.quiet,
+        o->images, model->config(), !ctx.quiet,
         [&](const torch::Tensor& batch) { return zero_shot_probabilities(model, batch, weights); },
         [&](const torch::Tensor& rows, const auto& batch_paths) {
           parts.push_back(rows);

@@ -27,7 +27,7 @@ void add_embed_commands(CLI::App& app, Context& ctx) {
     std::optional<std::string> vocab;
     std::vector<std::string> texts;
     ImageInputs images;
-    bool normalize = false;
+    bool normalize = false, truncate = false;
   };
   auto e = std::make_shared<EmbedOptions>();
   auto* embed = app.add_subcommand("embed", "Image or text embeddings to .npy (one row per readable input, in order)");
@@ -39,6 +39,7 @@ void add_embed_commands(CLI::App& app, Context& ctx) {
   txt->excludes(embed->get_option("--image"));
   embed->add_option("-o,--out", e->out, "Output .npy file (image rows' paths go to NAME.paths.txt beside it)")->required();
   embed->add_flag("--normalize", e->normalize, "L2-normalize each embedding (as for cosine similarity)");
+  add_truncate_option(*embed, e->truncate);
   embed->callback([&ctx, e] {
     if (e->images.inputs.empty() && e->texts.empty()) throw Error("embed: give --image files or --text strings");
     check_output_path(e->out);
@@ -47,11 +48,11 @@ void add_embed_commands(CLI::App& app, Context& ctx) {
     auto normalized = [&](torch::Tensor f) { return e->normalize ? f / f.norm(2, -1, true) : f; };
     std::vector<int64_t> shape;
     if (!e->images.inputs.empty()) {
-      shape = write_rows_over_images(e->images, e->out, static_cast<int>(model->config().image_resolution), !ctx.quiet,
+      shape = write_rows_over_images(e->images, e->out, model->config(), !ctx.quiet,
                                      [&](const torch::Tensor& batch) { return normalized(model->encode_image(batch)); });
     } else {
       Tokenizer tokenizer = ctx.load_tokenizer(e->vocab, e->model, model);
-      const auto tokens = tokenize_batch(tokenizer, e->texts, static_cast<int>(model->config().context_length));
+      const auto tokens = tokenize_batch(tokenizer, e->texts, static_cast<int>(model->config().context_length), e->truncate);
       const torch::Tensor features = normalized(model->encode_text(tokens));
       write_npy_tensor(e->out, features);
       shape = features.sizes().vec();
@@ -82,7 +83,7 @@ void add_embed_commands(CLI::App& app, Context& ctx) {
     if (layer.rfind("visual", 0) != 0)
       throw Error(fmt::format("--layer {}: a text-tower point; activations reads image-tower points", a->layer));
     torch::NoGradGuard no_grad;
-    const auto shape = write_rows_over_images(a->images, a->out, static_cast<int>(model->config().image_resolution),
+    const auto shape = write_rows_over_images(a->images, a->out, model->config(),
                                               !ctx.quiet, [&](const torch::Tensor& batch) {
                                                 ActivationCache cache({layer});
                                                 model->run_image(batch, cache);

@@ -28,7 +28,7 @@ void add_tokenize_command(CLI::App& app, Context& ctx) {
                   "Vocabulary size of the model (0 = every merge in the file, e.g. the demo model's "
                   "models/demo/clipscope-demo.bpe.txt.gz)")
       ->default_val(49408);
-  cmd->add_flag("--truncate", o->truncate, "Cut texts that are too long (as clip.tokenize(truncate=True))");
+  add_truncate_option(*cmd, o->truncate);
   cmd->add_flag("--pieces", o->pieces, "Print the BPE piece of each id");
   cmd->add_flag("--json", o->json, "JSON output");
   cmd->callback([&ctx, o] {

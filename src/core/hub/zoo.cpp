@@ -189,6 +189,43 @@ const RemoteFile& bpe_vocab_file() {
   return vocab;
 }
 
+std::optional<fs::path> installed_bpe_vocab() {
+  std::vector<fs::path> package_dirs;
+  std::error_code ec;
+  // <prefix>/lib/python3.*/{site,dist}-packages
+  auto add_prefix = [&](const fs::path& prefix) {
+    for (const auto& entry : fs::directory_iterator(prefix / "lib", ec)) {
+      if (!entry.path().filename().string().starts_with("python3")) continue;
+      for (const char* leaf : {"site-packages", "dist-packages"}) package_dirs.push_back(entry.path() / leaf);
+    }
+  };
+  if (const char* paths = std::getenv("PYTHONPATH"); paths && *paths) {
+    std::string rest = paths;
+    for (size_t colon; !rest.empty(); rest = colon == std::string::npos ? "" : rest.substr(colon + 1)) {
+      colon = rest.find(':');
+      if (colon != 0) package_dirs.emplace_back(rest.substr(0, colon));
+    }
+  }
+  for (const char* var : {"VIRTUAL_ENV", "CONDA_PREFIX"})
+    if (auto dir = env(var)) add_prefix(*dir);
+  if (auto home = env("HOME")) add_prefix(fs::path(*home) / ".local");
+  add_prefix("/usr/local");
+  add_prefix("/usr");
+  package_dirs.emplace_back("/usr/lib/python3/dist-packages");
+  const RemoteFile& vocab = bpe_vocab_file();
+  for (const auto& dir : package_dirs)
+    for (const char* package : {"clip", "open_clip"}) {
+      const fs::path candidate = dir / package / vocab.filename();
+      if (!fs::is_regular_file(candidate, ec)) continue;
+      try {
+        if (sha256_file(candidate) == vocab.sha256) return candidate;
+      } catch (const Error&) {
+        // unreadable: look further
+      }
+    }
+  return std::nullopt;
+}
+
 fs::path default_cache_dir() {
   if (auto dir = env("CLIPSCOPE_CACHE")) return fs::path(*dir);
   // The XDG spec says relative values are invalid and must be ignored.

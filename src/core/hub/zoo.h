@@ -31,6 +31,11 @@ std::vector<std::string> official_model_names();
 // more than case. nullopt when nothing matches.
 std::optional<RemoteFile> find_official_model(std::string_view name);
 const RemoteFile& bpe_vocab_file();
+// A copy of bpe_vocab_file() that an installed Python package ships (OpenAI's `clip`
+// and `open_clip` both carry it inside the package), found without running Python:
+// the site-packages of $VIRTUAL_ENV, $CONDA_PREFIX, ~/.local, /usr/local and /usr,
+// and $PYTHONPATH. Only a copy with the pinned SHA-256 counts. nullopt when none.
+std::optional<std::filesystem::path> installed_bpe_vocab();
 
 // clipscope's own demo CLIP, trained by `clipscope train-demo` on the synthetic
 // world and shipped with the project (no download): $CLIPSCOPE_DEMO_MODEL when set,

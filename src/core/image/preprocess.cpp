@@ -402,14 +402,14 @@ Image resize_and_center_crop(const Image& image, int n_px) {
   return result;
 }
 
-std::vector<float> clip_preprocess(const Image& image, int n_px) {
+std::vector<float> clip_preprocess(const Image& image, int n_px, const Normalization& normalization) {
   check_size(n_px, n_px, "CLIP preprocessing");
   const Image cropped = resize_and_center_crop(image, n_px);
   std::vector<float> tensor = to_chw_float(cropped);
   const size_t plane = static_cast<size_t>(n_px) * n_px;
   // torchvision Normalize: (x - mean) / std in float32, per channel.
   for (size_t c = 0; c < 3; ++c) {
-    for (size_t i = 0; i < plane; ++i) tensor[c * plane + i] = (tensor[c * plane + i] - kClipMean[c]) / kClipStd[c];
+    for (size_t i = 0; i < plane; ++i) tensor[c * plane + i] = (tensor[c * plane + i] - normalization.mean[c]) / normalization.std[c];
   }
   return tensor;
 }

@@ -111,8 +111,9 @@ ImageStream::ImageStream(std::vector<fs::path> paths, ImageStreamOptions options
   if (options.workers < 0) throw Error("image stream: workers must be >= 0");
   if (!loader_) {
     if (options.n_px <= 0) throw Error("image stream: n_px must be positive");
-    const int n_px = options.n_px;
-    loader_ = [n_px](const fs::path& p) { return clip_preprocess(read_image(p), n_px); };
+    loader_ = [n_px = options.n_px, normalization = options.normalization](const fs::path& p) {
+      return clip_preprocess(read_image(p), n_px, normalization);
+    };
   }
   int workers = options.workers;
   if (workers == 0) workers = std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 2));

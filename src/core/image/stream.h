@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/image/preprocess.h"
+
 namespace clipscope {
 
 // Expands each input, in order:
@@ -42,6 +44,7 @@ struct StreamItem {
 
 struct ImageStreamOptions {
   int n_px = 224;
+  Normalization normalization;  // the model's mean and std (OpenAI's by default)
   // 0 = max(1, hardware_concurrency() / 2): decoding feeds a model whose own
   // intra-op threads need the other cores.
   int workers = 0;
@@ -57,7 +60,7 @@ class ImageStream {
  public:
   using Loader = std::function<std::vector<float>(const std::filesystem::path&)>;
 
-  // read_image + clip_preprocess(options.n_px).
+  // read_image + clip_preprocess(options.n_px, options.normalization).
   ImageStream(std::vector<std::filesystem::path> paths, ImageStreamOptions options = {});
   // A custom per-item function (tests; callers that render images).
   ImageStream(std::vector<std::filesystem::path> paths, ImageStreamOptions options, Loader loader);

@@ -1,7 +1,5 @@
 #include "core/model/checkpoint.h"
 
-#include <torch/csrc/jit/serialization/import_read.h>
-
 #include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -9,30 +7,36 @@
 
 #include <fstream>
 
+#include "core/model/safetensors.h"
+#include "core/model/torch_pickle.h"
 #include "core/util/error.h"
+#include "core/util/strings.h"
 
 namespace clipscope {
 namespace fs = std::filesystem;
 
 namespace {
 
-// c10 errors carry multi-line messages with backtraces; keep the first line.
-std::string first_line(const std::string& s) {
-  auto end = s.find('\n');
-  std::string line = s.substr(0, end);
-  if (line.size() > 200) line = line.substr(0, 200) + "...";
-  return line;
-}
-
-std::string strip_prefix(const std::string& key) {
-  return key.rfind("module.", 0) == 0 ? key.substr(7) : key;
-}
-
-void collect_tensors(const c10::impl::GenericDict& dict, StateDict& out) {
-  for (const auto& entry : dict) {
-    if (!entry.key().isString() || !entry.value().isTensor()) continue;
-    out[strip_prefix(entry.key().toStringRef())] = entry.value().toTensor();
+// Key prefixes that wrappers add: DataParallel/DDP ("module."), torch.compile ("_orig_mod.").
+std::string strip_prefixes(std::string key) {
+  for (bool again = true; again;) {
+    again = false;
+    for (std::string_view prefix : {"module.", "_orig_mod."})
+      if (key.starts_with(prefix)) {
+        key.erase(0, prefix.size());
+        again = true;
+      }
   }
+  return key;
+}
+
+// open_clip's CustomTextCLIP keeps the text tower under "text." (text.transformer,
+// text.token_embedding, ...); OpenAI's layout has it at the top level.
+void lift_text_tower(StateDict& sd) {
+  if (sd.count("token_embedding.weight") || !sd.count("text.token_embedding.weight")) return;
+  StateDict out;
+  for (auto& [key, tensor] : sd) out[key.starts_with("text.") ? key.substr(5) : key] = tensor;
+  sd = std::move(out);
 }
 
 StateDict read_torchscript(const fs::path& path) {
@@ -48,40 +52,63 @@ StateDict read_torchscript(const fs::path& path) {
   return sd;
 }
 
-StateDict read_pickled_state_dict(const fs::path& path) {
-  c10::IValue value;
-  try {
-    // What torch::pickle_load does, reading tensors from the file record by record
-    // instead of from a copy of the whole file in memory (one checkpoint-size less at peak).
-    caffe2::serialize::PyTorchStreamReader reader(path.string());
-    value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"", c10::nullopt,
-                                              c10::nullopt, c10::nullopt, reader);
-  } catch (const c10::Error& e) {
-    throw Error(fmt::format("{}: cannot read torch.save archive: {}", path.string(), first_line(e.what_without_backtrace())));
-  }
-  if (!value.isGenericDict()) throw Error(fmt::format("{}: torch.save archive does not hold a dict", path.string()));
-  auto dict = value.toGenericDict();
-  // open_clip training checkpoints wrap the weights: {"epoch", "name", "state_dict", "optimizer"}.
-  for (const char* wrapper : {"state_dict", "model", "model_state_dict"}) {
-    for (const auto& entry : dict) {
-      if (entry.key().isString() && entry.key().toStringRef() == wrapper && entry.value().isGenericDict()) {
-        StateDict sd;
-        collect_tensors(entry.value().toGenericDict(), sd);
-        return sd;
-      }
+bool holds_tensors(const pickle::Value& v) {
+  if (!v.is(pickle::Value::Kind::Dict)) return false;
+  for (const auto& [key, value] : v.entries)
+    if (value->is(pickle::Value::Kind::Tensor)) return true;
+  return false;
+}
+
+void read_torch_save(Checkpoint& ckpt) {
+  pickle::Archive archive(ckpt.path);
+  const pickle::Value& root = archive.root();
+  if (!root.is(pickle::Value::Kind::Dict))
+    throw Error(fmt::format("{}: torch.save archive holds a {}, not a dict of tensors", ckpt.path.string(), root.summary()));
+  // Training checkpoints wrap the weights: open_clip's {"epoch", "name", "state_dict", "optimizer"}.
+  const pickle::Value* weights = &root;
+  for (const char* entry : {"state_dict", "model", "model_state_dict", "module"}) {
+    const pickle::Value* v = root.get(entry);
+    if (v && holds_tensors(*v)) {
+      weights = v;
+      ckpt.weights_entry = entry;
+      break;
     }
   }
-  StateDict sd;
-  collect_tensors(dict, sd);
-  return sd;
+  for (const auto& [key, value] : weights->entries) {
+    if (!key->is(pickle::Value::Kind::String) || !value->is(pickle::Value::Kind::Tensor)) continue;
+    ckpt.state_dict[strip_prefixes(key->text)] = archive.tensor(*value->tensor, key->text);
+  }
+  if (weights == &root) return;
+  for (const auto& [key, value] : root.entries) {
+    const std::string name = key->is(pickle::Value::Kind::String) ? key->text : key->summary();
+    if (name != ckpt.weights_entry) ckpt.extras.emplace_back(name, value->summary());
+  }
 }
 
 }  // namespace
 
-Checkpoint read_checkpoint(const fs::path& path) {
+std::string_view checkpoint_format_name(CheckpointFormat format) {
+  switch (format) {
+    case CheckpointFormat::TorchScript: return "TorchScript archive";
+    case CheckpointFormat::TorchSave: return "torch.save archive";
+    case CheckpointFormat::Safetensors: return "safetensors";
+  }
+  return "?";
+}
+
+fs::path checkpoint_file(const fs::path& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(fmt::format("{}: no such file", path.string()));
-  if (fs::is_directory(path, ec)) throw Error(fmt::format("{}: is a directory, not a checkpoint file", path.string()));
+  if (!fs::is_directory(path, ec)) return path;
+  for (const char* name : {"open_clip_model.safetensors", "open_clip_pytorch_model.bin"})
+    if (fs::is_regular_file(path / name, ec)) return path / name;
+  throw Error(fmt::format("{}: a folder, and not an open_clip hub folder (no open_clip_model.safetensors or "
+                          "open_clip_pytorch_model.bin in it)", path.string()));
+}
+
+Checkpoint read_checkpoint(const fs::path& given) {
+  std::error_code ec;
+  if (!fs::exists(given, ec)) throw Error(fmt::format("{}: no such file", given.string()));
+  const fs::path path = checkpoint_file(given);
 
   unsigned char magic[4] = {0, 0, 0, 0};
   {
@@ -89,25 +116,41 @@ Checkpoint read_checkpoint(const fs::path& path) {
     if (!f) throw Error(fmt::format("{}: cannot open", path.string()));
     f.read(reinterpret_cast<char*>(magic), 4);
   }
-  if (magic[0] == 0x80 && magic[1] <= 5)
-    throw Error(fmt::format("{}: legacy (pre-1.6) torch.save format is not supported; re-save it with torch.save in PyTorch >= 1.6",
-                            path.string()));
-  if (!(magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4))
-    throw Error(fmt::format("{}: not a PyTorch checkpoint (expected a torch.save or TorchScript zip archive)", path.string()));
+  Checkpoint ckpt{path, CheckpointFormat::TorchSave, {}, {}, {}, {}};
+  if (const fs::path config = path.parent_path() / kOpenClipConfigName; fs::is_regular_file(config, ec))
+    ckpt.open_clip_config = config;
 
-  bool torchscript = false;
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(path.string());
-    for (const auto& record : reader.getAllRecords())
-      if (record == "constants.pkl" || record.rfind("code/", 0) == 0) torchscript = true;
-    if (!torchscript && !reader.hasRecord("data.pkl"))
-      throw Error(fmt::format("{}: zip archive without data.pkl: not a PyTorch checkpoint", path.string()));
-  } catch (const c10::Error& e) {
-    throw Error(fmt::format("{}: truncated or corrupt checkpoint archive ({})", path.string(), first_line(e.what_without_backtrace())));
+  if (looks_like_safetensors(path)) {
+    ckpt.format = CheckpointFormat::Safetensors;
+    SafetensorsFile file = read_safetensors(path);
+    for (auto& [key, tensor] : file.tensors) ckpt.state_dict[strip_prefixes(key)] = std::move(tensor);
+    for (auto& [key, value] : file.metadata) ckpt.extras.emplace_back(key, value);
+  } else {
+    if (magic[0] == 0x80 && magic[1] <= 5)
+      throw Error(fmt::format("{}: legacy (pre-1.6) torch.save format is not supported; re-save it with torch.save in "
+                              "PyTorch >= 1.6", path.string()));
+    if (!(magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4))
+      throw Error(fmt::format("{}: not a PyTorch checkpoint (expected a torch.save or TorchScript zip archive, or "
+                              "safetensors)", path.string()));
+    bool torchscript = false;
+    try {
+      caffe2::serialize::PyTorchStreamReader reader(path.string());
+      for (const auto& record : reader.getAllRecords())
+        if (record == "constants.pkl" || record.rfind("code/", 0) == 0) torchscript = true;
+      if (!torchscript && !reader.hasRecord("data.pkl"))
+        throw Error(fmt::format("{}: zip archive without data.pkl: not a PyTorch checkpoint", path.string()));
+    } catch (const c10::Error& e) {
+      throw Error(fmt::format("{}: truncated or corrupt checkpoint archive ({})", path.string(),
+                              first_line(e.what_without_backtrace())));
+    }
+    if (torchscript) {
+      ckpt.format = CheckpointFormat::TorchScript;
+      ckpt.state_dict = read_torchscript(path);
+    } else {
+      read_torch_save(ckpt);
+    }
   }
-
-  Checkpoint ckpt{path, torchscript ? CheckpointFormat::TorchScript : CheckpointFormat::StateDict, {}};
-  ckpt.state_dict = torchscript ? read_torchscript(path) : read_pickled_state_dict(path);
+  lift_text_tower(ckpt.state_dict);
   if (ckpt.state_dict.empty()) throw Error(fmt::format("{}: checkpoint holds no tensors", path.string()));
   return ckpt;
 }
@@ -139,6 +182,9 @@ size_t load_state_dict(torch::nn::Module& module, const StateDict& sd, const std
     if (it->second.sizes() != target.sizes())
       throw Error(fmt::format("{}: shape mismatch for '{}': checkpoint has [{}], the model expects [{}]", source, name,
                               fmt::join(it->second.sizes(), ", "), fmt::join(target.sizes(), ", ")));
+    if (target.is_floating_point() && !it->second.is_floating_point())
+      throw Error(fmt::format("{}: '{}' is {} in the checkpoint; the model needs floating point", source, name,
+                              c10::toString(it->second.scalar_type())));
     target.copy_(it->second);
     ++used;
   };

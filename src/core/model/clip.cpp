@@ -14,13 +14,14 @@ CLIPImpl::CLIPImpl(const CLIPConfig& config) : config_(config) {
   if (config.is_vit()) {
     visual = register_module("visual", std::make_shared<VisionTransformer>(
         config.image_resolution, config.vision_patch_size, config.vision_width, config.vit_layers,
-        config.vision_heads(), config.embed_dim));
+        config.vision_heads(), config.embed_dim, config.activation));
   } else {
     visual = register_module("visual", std::make_shared<ModifiedResNet>(
         config.resnet_layers, config.embed_dim, config.vision_heads(), config.image_resolution, config.vision_width));
   }
   transformer = register_module("transformer", Transformer("transformer", config.transformer_width,
-                                                           config.transformer_layers, config.transformer_heads));
+                                                           config.transformer_layers, config.transformer_heads,
+                                                           config.activation));
   token_embedding = register_module("token_embedding", torch::nn::Embedding(config.vocab_size, config.transformer_width));
   positional_embedding = register_parameter("positional_embedding", torch::empty({config.context_length, config.transformer_width}));
   ln_final = register_module("ln_final", torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.transformer_width})));

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/util/error.h"
@@ -44,9 +46,36 @@ int64_t exact_sqrt(int64_t n, const std::string& what) {
   return r;
 }
 
+// build_model's inference without the final check (open_clip configs supply heads).
+CLIPConfig infer(const StateDict& sd);
+
+void check_heads(const CLIPConfig& c) {
+  if (c.transformer_heads == 0 || c.transformer_layers == 0)
+    throw Error("not a CLIP checkpoint: the text transformer has no heads or no layers");
+}
+
 }  // namespace
 
+std::string_view activation_name(Activation activation) {
+  return activation == Activation::GELU ? "gelu" : "quickgelu";
+}
+
+Activation parse_activation(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (lower == "gelu") return Activation::GELU;
+  if (lower == "quickgelu" || lower == "quick_gelu") return Activation::QuickGELU;
+  throw Error(fmt::format("activation '{}': expected gelu or quickgelu", name));
+}
+
 CLIPConfig CLIPConfig::from_state_dict(const StateDict& sd) {
+  CLIPConfig c = infer(sd);
+  check_heads(c);
+  return c;
+}
+
+namespace {
+CLIPConfig infer(const StateDict& sd) {
   CLIPConfig c;
   if (sd.count("visual.proj")) {
     const auto& conv1 = require(sd, "visual.conv1.weight");
@@ -72,8 +101,123 @@ CLIPConfig CLIPConfig::from_state_dict(const StateDict& sd) {
   c.transformer_width = require(sd, "ln_final.weight").size(0);
   c.transformer_heads = c.transformer_width / 64;
   c.transformer_layers = count_children(sd, "transformer.resblocks.", 2);
-  if (c.transformer_heads == 0 || c.transformer_layers == 0)
-    throw Error("not a CLIP checkpoint: the text transformer has no heads or no layers");
+  return c;
+}
+
+// open_clip's model config fields and their defaults (open_clip's CLIPVisionCfg and
+// CLIPTextCfg); a field the config leaves out has open_clip's default.
+struct ConfigReader {
+  const nlohmann::json& j;
+  std::string where;  // "open_clip_config.json: vision_cfg"
+  std::string source;
+
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw Error(fmt::format("{}: {}.{} {}", source, where, key, what));
+  }
+  bool has(const std::string& key) const { return j.contains(key) && !j[key].is_null(); }
+  int64_t integer(const std::string& key) const {
+    if (!j[key].is_number_integer()) fail(key, fmt::format("is {}, not an integer", j[key].dump()));
+    return j[key].get<int64_t>();
+  }
+  // A stated size must be the one the weights have.
+  void check(const std::string& key, int64_t weights) const {
+    if (has(key) && integer(key) != weights) fail(key, fmt::format("is {} but the weights have {}", integer(key), weights));
+  }
+  // Options that change the architecture in ways clipscope does not build.
+  void refuse_unless(const std::string& key, const nlohmann::json& default_value) const {
+    if (has(key) && j[key] != default_value)
+      fail(key, fmt::format("is {}: not supported (clipscope builds OpenAI's architecture; default {})", j[key].dump(),
+                            default_value.dump()));
+  }
+};
+
+}  // namespace
+
+CLIPConfig CLIPConfig::from_open_clip(const nlohmann::json& file, const StateDict& sd, const std::string& source) {
+  if (!file.is_object()) throw Error(fmt::format("{}: not a JSON object", source));
+  const nlohmann::json& model = file.contains("model_cfg") ? file["model_cfg"] : file;
+  if (!model.is_object() || !model.contains("vision_cfg") || !model.contains("text_cfg"))
+    throw Error(fmt::format("{}: not an open_clip model config (no model_cfg with vision_cfg and text_cfg)", source));
+  const ConfigReader top{model, "model_cfg", source};
+  const ConfigReader vision{model["vision_cfg"], "vision_cfg", source};
+  const ConfigReader text{model["text_cfg"], "text_cfg", source};
+  if (!vision.j.is_object() || !text.j.is_object())
+    throw Error(fmt::format("{}: vision_cfg and text_cfg must be objects", source));
+
+  if (vision.has("timm_model_name")) vision.fail("timm_model_name", "names a timm tower: not supported");
+  if (text.has("hf_model_name")) text.fail("hf_model_name", "names a Hugging Face text tower: not supported");
+  top.refuse_unless("init_logit_bias", nullptr);  // SigLIP's sigmoid loss
+  for (const auto* r : {&vision, &text}) {
+    r->refuse_unless("ls_init_value", nullptr);
+    r->refuse_unless("mlp_ratio", 4.0);
+    r->refuse_unless("final_ln_after_pool", false);
+    r->refuse_unless("act_kwargs", nullptr);
+    r->refuse_unless("norm_kwargs", nullptr);
+  }
+  vision.refuse_unless("attentional_pool", false);
+  vision.refuse_unless("no_ln_pre", false);
+  vision.refuse_unless("pos_embed_type", "learnable");
+  vision.refuse_unless("pool_type", "tok");
+  vision.refuse_unless("input_patchnorm", false);
+  vision.refuse_unless("global_average_pool", false);
+  text.refuse_unless("embed_cls", false);
+  text.refuse_unless("no_causal_mask", false);
+  text.refuse_unless("pool_type", "argmax");
+  text.refuse_unless("proj_bias", false);
+  text.refuse_unless("proj_type", "linear");
+
+  CLIPConfig c = infer(sd);
+  // What the weights cannot say.
+  c.transformer_heads = text.has("heads") ? text.integer("heads") : 8;
+  c.vision_head_width = vision.has("head_width") ? vision.integer("head_width") : 64;
+  if (c.transformer_heads <= 0 || c.transformer_width % c.transformer_heads)
+    text.fail("heads", fmt::format("is {}: does not divide the width {}", c.transformer_heads, c.transformer_width));
+  if (c.vision_head_width <= 0 || (c.is_vit() ? c.vision_width : c.vision_width * 32) % c.vision_head_width)
+    vision.fail("head_width", fmt::format("is {}: does not divide the width", c.vision_head_width));
+  if (top.has("quick_gelu") && !model["quick_gelu"].is_boolean()) top.fail("quick_gelu", "is not true or false");
+  c.activation = top.has("quick_gelu") && model["quick_gelu"].get<bool>() ? Activation::QuickGELU : Activation::GELU;
+
+  // What it states must match the weights.
+  top.check("embed_dim", c.embed_dim);
+  vision.check("width", c.vision_width);
+  if (vision.has("image_size")) {
+    const auto& size = vision.j["image_size"];
+    const bool square = size.is_number_integer() ||
+                        (size.is_array() && size.size() == 2 && size[0].is_number_integer() && size[0] == size[1]);
+    if (!square) vision.fail("image_size", fmt::format("is {}: only square inputs are supported", size.dump()));
+    const int64_t n = size.is_array() ? size[0].get<int64_t>() : size.get<int64_t>();
+    if (n != c.image_resolution)
+      vision.fail("image_size", fmt::format("is {} but the weights' position embeddings are for {}", n, c.image_resolution));
+  }
+  if (c.is_vit()) {
+    vision.check("layers", c.vit_layers);
+    vision.check("patch_size", c.vision_patch_size);
+  } else if (vision.has("layers")) {
+    const auto& layers = vision.j["layers"];
+    if (!layers.is_array() || layers.get<std::vector<int64_t>>() != c.resnet_layers)
+      vision.fail("layers", fmt::format("is {} but the weights have ({})", layers.dump(), fmt::join(c.resnet_layers, ", ")));
+  }
+  text.check("width", c.transformer_width);
+  text.check("layers", c.transformer_layers);
+  text.check("context_length", c.context_length);
+  text.check("vocab_size", c.vocab_size);
+  check_heads(c);
+
+  if (file.contains("preprocess_cfg") && file["preprocess_cfg"].is_object()) {
+    const ConfigReader pre{file["preprocess_cfg"], "preprocess_cfg", source};
+    for (const char* key : {"mean", "std"}) {
+      if (!pre.has(key)) continue;
+      const auto& v = pre.j[key];
+      if (!v.is_array() || v.size() != 3 || !std::all_of(v.begin(), v.end(), [](const auto& x) { return x.is_number(); }))
+        pre.fail(key, fmt::format("is {}: expected three numbers", v.dump()));
+      auto& target = std::string(key) == "mean" ? c.normalization.mean : c.normalization.std;
+      for (size_t i = 0; i < 3; ++i) target[i] = v[i].get<float>();
+    }
+    for (float s : c.normalization.std)
+      if (!(s > 0)) pre.fail("std", "must be positive");
+    pre.refuse_unless("interpolation", "bicubic");
+    pre.refuse_unless("resize_mode", "shortest");
+  }
   return c;
 }
 
@@ -81,9 +225,12 @@ std::string CLIPConfig::describe() const {
   std::string vision = is_vit()
       ? fmt::format("ViT patch {} width {} layers {} heads {}", vision_patch_size, vision_width, vit_layers, vision_heads())
       : fmt::format("ModifiedResNet layers ({}) width {} heads {}", fmt::join(resnet_layers, ","), vision_width, vision_heads());
-  return fmt::format("{} @{}px | text width {} layers {} heads {} context {} vocab {} | embed {}", vision,
-                     image_resolution, transformer_width, transformer_layers, transformer_heads, context_length,
-                     vocab_size, embed_dim);
+  std::string out = fmt::format("{} @{}px | text width {} layers {} heads {} context {} vocab {} | embed {} | {}",
+                                vision, image_resolution, transformer_width, transformer_layers, transformer_heads,
+                                context_length, vocab_size, embed_dim, activation_name(activation));
+  if (normalization != Normalization{})
+    out += fmt::format(" | mean ({}) std ({})", fmt::join(normalization.mean, ", "), fmt::join(normalization.std, ", "));
+  return out;
 }
 
 namespace {

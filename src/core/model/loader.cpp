@@ -2,7 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "core/hub/zoo.h"
@@ -45,10 +50,10 @@ fs::path resolve_model_path(const std::string& spec, const LoadOptions& options)
                               "$CLIPSCOPE_DEMO_MODEL)", demo.string()));
     return demo;
   }
-  if (fs::exists(spec, ec)) return spec;
+  if (fs::exists(spec, ec)) return checkpoint_file(spec);
   if (auto official = find_official_model(spec)) return ensure_cached(*official, cache_dir_of(options), options.progress);
   const bool looks_like_path = spec.find('/') != std::string::npos || spec.ends_with(".pt") || spec.ends_with(".pth") ||
-                               spec.ends_with(".bin");
+                               spec.ends_with(".bin") || spec.ends_with(".safetensors");
   if (looks_like_path) throw Error(fmt::format("{}: no such file", spec));
   throw Error(fmt::format("unknown model '{}': not a file and not an official name (see `clipscope models`)", spec));
 }
@@ -69,27 +74,78 @@ fs::path resolve_vocab_path(const std::optional<std::string>& spec, const LoadOp
     if (!fs::exists(env)) throw Error(fmt::format("{}: no such file ($CLIPSCOPE_VOCAB)", env));
     return env;
   }
+  // A copy in the cache, else one an installed Python package ships, else the download.
+  const fs::path cached = cache_dir_of(options) / bpe_vocab_file().filename();
+  if (!fs::exists(cached, ec))
+    if (auto installed = installed_bpe_vocab()) return *installed;
   return ensure_cached(bpe_vocab_file(), cache_dir_of(options), options.progress);
 }
 
-CLIP load_clip_file(const fs::path& path, torch::Device device, Precision precision) {
-  Checkpoint ckpt = read_checkpoint(path);
-  CLIPConfig config;
+Architecture checkpoint_architecture(const Checkpoint& checkpoint, std::optional<Activation> activation) {
+  const std::string file = checkpoint.path.string();
+  Architecture arch;
   try {
-    config = CLIPConfig::from_state_dict(ckpt.state_dict);
+    if (checkpoint.open_clip_config) {
+      const std::string config_file = checkpoint.open_clip_config->string();
+      std::ifstream f(*checkpoint.open_clip_config);
+      nlohmann::json config;
+      try {
+        config = nlohmann::json::parse(f);
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(fmt::format("{}: not valid JSON ({})", config_file, e.what()));
+      }
+      arch.config = CLIPConfig::from_open_clip(config, checkpoint.state_dict, config_file);
+      const auto& model = config.contains("model_cfg") ? config["model_cfg"] : config;
+      arch.activation_source = fmt::format("{} (quick_gelu: {})", kOpenClipConfigName,
+                                           model.contains("quick_gelu") ? model["quick_gelu"].dump() : "absent");
+    } else {
+      arch.config = CLIPConfig::from_state_dict(checkpoint.state_dict);
+      arch.config.activation = Activation::QuickGELU;
+      std::error_code ec;
+      if (checkpoint.format == CheckpointFormat::TorchScript) {
+        arch.activation_source = "OpenAI's TorchScript archive";
+      } else if (fs::equivalent(checkpoint.path, demo_model_path(), ec)) {
+        arch.activation_source = "clipscope's demo model (OpenAI's architecture)";
+      } else {
+        arch.activation_source = "assumed (OpenAI's rule: nothing in the file says)";
+        arch.activation_assumed = true;
+      }
+    }
   } catch (const Error& e) {
-    throw Error(fmt::format("{}: unsupported architecture: {}", path.string(), e.what()));
+    throw Error(fmt::format("{}: unsupported architecture: {}", file, e.what()));
   }
-  CLIP model(config);
-  load_state_dict(*model, ckpt.state_dict, path.string());
+  if (activation) {
+    arch.config.activation = *activation;
+    arch.activation_source = "requested";
+    arch.activation_assumed = false;
+  }
+  return arch;
+}
+
+CLIP load_clip_file(const fs::path& path, const LoadOptions& options) {
+  const Checkpoint ckpt = read_checkpoint(path);
+  const Architecture arch = checkpoint_architecture(ckpt, options.activation);
+  if (arch.activation_assumed) {
+    static std::mutex mutex;
+    static std::set<std::string> noted;
+    std::lock_guard lock(mutex);
+    if (noted.insert(ckpt.path.string()).second) {
+      const std::string note = fmt::format("{}: no {} beside it; assuming QuickGELU, OpenAI's activation (LAION-trained "
+                                           "towers use GELU)", ckpt.path.string(), kOpenClipConfigName);
+      if (options.note) options.note(note);
+      else std::fprintf(stderr, "clipscope: note: %s\n", note.c_str());
+    }
+  }
+  CLIP model(arch.config);
+  load_state_dict(*model, ckpt.state_dict, ckpt.path.string());
   model->eval();
-  model->to(device);
-  model->set_precision(precision);
+  model->to(options.device);
+  model->set_precision(options.precision);
   return model;
 }
 
 CLIP load_clip(const std::string& spec, const LoadOptions& options) {
-  return load_clip_file(resolve_model_path(spec, options), options.device, options.precision);
+  return load_clip_file(resolve_model_path(spec, options), options);
 }
 
 }  // namespace clipscope

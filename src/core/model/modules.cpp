@@ -75,6 +75,10 @@ Tensor redirected_relu(const Tensor& x) { return RedirectedReluFunction::apply(x
 
 Tensor quick_gelu(const Tensor& x) { return x * torch::sigmoid(1.702 * x); }
 
+Tensor activate(const Tensor& x, Activation activation) {
+  return activation == Activation::GELU ? torch::gelu(x) : quick_gelu(x);
+}
+
 // ----- Fast path ----------------------------------------------------------------
 
 FoldedConv::FoldedConv(const torch::nn::Conv2d& conv, const torch::nn::BatchNorm2d& bn, torch::ScalarType dtype)
@@ -284,7 +288,8 @@ void MultiheadAttentionImpl::set_fast(FastDtype dtype) {
   fast_out_ = reduced ? FastLinear(out_proj->weight, out_proj->bias, *dtype) : FastLinear();
 }
 
-MlpImpl::MlpImpl(std::string path_, int64_t width) : path(std::move(path_)) {
+MlpImpl::MlpImpl(std::string path_, int64_t width, Activation activation_)
+    : path(std::move(path_)), activation(activation_) {
   c_fc = register_module("c_fc", torch::nn::Linear(width, width * 4));
   c_proj = register_module("c_proj", torch::nn::Linear(width * 4, width));
 }
@@ -293,8 +298,8 @@ Tensor MlpImpl::forward(const Tensor& x, ActivationCache* cache) {
   auto m = [&](std::string_view leaf, const Tensor& t) -> const Tensor& {
     return mark(cache, path, leaf, t, Layout::LND);
   };
-  if (fast_fc_) return m("", m("c_proj", fast_proj_(m("gelu", quick_gelu(m("c_fc", fast_fc_(x)))))));
-  return m("", m("c_proj", c_proj(m("gelu", quick_gelu(m("c_fc", c_fc(x)))))));
+  if (fast_fc_) return m("", m("c_proj", fast_proj_(m("gelu", activate(m("c_fc", fast_fc_(x)), activation)))));
+  return m("", m("c_proj", c_proj(m("gelu", activate(m("c_fc", c_fc(x)), activation)))));
 }
 
 void MlpImpl::set_fast(FastDtype dtype) {
@@ -303,11 +308,12 @@ void MlpImpl::set_fast(FastDtype dtype) {
   fast_proj_ = reduced ? FastLinear(c_proj->weight, c_proj->bias, *dtype) : FastLinear();
 }
 
-ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(std::string path_, int64_t width, int64_t heads)
+ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(std::string path_, int64_t width, int64_t heads,
+                                                       Activation activation)
     : path(std::move(path_)) {
   attn = register_module("attn", MultiheadAttention(path + ".attn", width, heads));
   ln_1 = register_module("ln_1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
-  mlp = register_module("mlp", Mlp(path + ".mlp", width));
+  mlp = register_module("mlp", Mlp(path + ".mlp", width, activation));
   ln_2 = register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
 }
 
@@ -326,10 +332,10 @@ void ResidualAttentionBlockImpl::set_fast(FastDtype dtype) {
   mlp->set_fast(dtype);
 }
 
-TransformerImpl::TransformerImpl(std::string path, int64_t width, int64_t layers, int64_t heads) {
+TransformerImpl::TransformerImpl(std::string path, int64_t width, int64_t layers, int64_t heads, Activation activation) {
   resblocks = register_module("resblocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < layers; ++i)
-    resblocks->push_back(ResidualAttentionBlock(path + ".resblocks." + std::to_string(i), width, heads));
+    resblocks->push_back(ResidualAttentionBlock(path + ".resblocks." + std::to_string(i), width, heads, activation));
 }
 
 Tensor TransformerImpl::forward(const Tensor& x_in, const Tensor& mask, ActivationCache* cache) {
@@ -343,14 +349,14 @@ void TransformerImpl::set_fast(FastDtype dtype) {
 }
 
 VisionTransformer::VisionTransformer(int64_t input_resolution, int64_t patch_size, int64_t width, int64_t layers,
-                                     int64_t heads, int64_t output_dim) {
+                                     int64_t heads, int64_t output_dim, Activation activation) {
   conv1 = register_module("conv1", make_conv(3, width, patch_size, patch_size));
   const double scale = 1.0 / std::sqrt(static_cast<double>(width));
   const int64_t grid = input_resolution / patch_size;
   class_embedding = register_parameter("class_embedding", scale * torch::randn({width}));
   positional_embedding = register_parameter("positional_embedding", scale * torch::randn({grid * grid + 1, width}));
   ln_pre = register_module("ln_pre", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
-  transformer = register_module("transformer", Transformer("visual.transformer", width, layers, heads));
+  transformer = register_module("transformer", Transformer("visual.transformer", width, layers, heads, activation));
   ln_post = register_module("ln_post", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
   proj = register_parameter("proj", scale * torch::randn({width, output_dim}));
 }

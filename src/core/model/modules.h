@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/model/config.h"
 #include "core/model/points.h"
 
 namespace clipscope {
@@ -152,12 +153,14 @@ struct MultiheadAttentionImpl : torch::nn::Module {
 };
 TORCH_MODULE(MultiheadAttention);
 
-// c_fc -> QuickGELU ("gelu") -> c_proj.
+// c_fc -> the activation (QuickGELU or GELU; the point is named "gelu" either way, as
+// OpenAI's module is) -> c_proj.
 struct MlpImpl : torch::nn::Module {
-  MlpImpl(std::string path, int64_t width);
+  MlpImpl(std::string path, int64_t width, Activation activation);
   torch::Tensor forward(const torch::Tensor& x, ActivationCache* cache = nullptr);
   void set_fast(FastDtype dtype);
   std::string path;
+  Activation activation;
   torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
 
  private:
@@ -166,7 +169,7 @@ struct MlpImpl : torch::nn::Module {
 TORCH_MODULE(Mlp);
 
 struct ResidualAttentionBlockImpl : torch::nn::Module {
-  ResidualAttentionBlockImpl(std::string path, int64_t width, int64_t heads);
+  ResidualAttentionBlockImpl(std::string path, int64_t width, int64_t heads, Activation activation);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask, ActivationCache* cache = nullptr);
   void set_fast(FastDtype dtype);
 
@@ -178,7 +181,7 @@ struct ResidualAttentionBlockImpl : torch::nn::Module {
 TORCH_MODULE(ResidualAttentionBlock);
 
 struct TransformerImpl : torch::nn::Module {
-  TransformerImpl(std::string path, int64_t width, int64_t layers, int64_t heads);
+  TransformerImpl(std::string path, int64_t width, int64_t layers, int64_t heads, Activation activation);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask, ActivationCache* cache = nullptr);
   void set_fast(FastDtype dtype);
   torch::nn::ModuleList resblocks{nullptr};
@@ -187,7 +190,7 @@ TORCH_MODULE(Transformer);
 
 struct VisionTransformer : VisualTower {
   VisionTransformer(int64_t input_resolution, int64_t patch_size, int64_t width, int64_t layers, int64_t heads,
-                    int64_t output_dim);
+                    int64_t output_dim, Activation activation);
   torch::Tensor forward(const torch::Tensor& images, ActivationCache* cache) override;
   void set_fast(FastDtype dtype) override;
 
@@ -201,5 +204,7 @@ struct VisionTransformer : VisualTower {
 };
 
 torch::Tensor quick_gelu(const torch::Tensor& x);
+// quick_gelu or torch's exact (erf) GELU, nn.GELU's default.
+torch::Tensor activate(const torch::Tensor& x, Activation activation);
 
 }  // namespace clipscope

@@ -32,10 +32,10 @@ void write_npy_tensor(const std::filesystem::path& path, const torch::Tensor& te
   }
 }
 
-torch::Tensor preprocess_batch(const std::vector<Image>& images, int n_px) {
+torch::Tensor preprocess_batch(const std::vector<Image>& images, int n_px, const Normalization& normalization) {
   auto batch = torch::empty({static_cast<int64_t>(images.size()), 3, n_px, n_px});
   for (size_t i = 0; i < images.size(); ++i) {
-    auto chw = clip_preprocess(images[i], n_px);
+    auto chw = clip_preprocess(images[i], n_px, normalization);
     batch[static_cast<int64_t>(i)].copy_(torch::from_blob(chw.data(), {3, n_px, n_px}, torch::kFloat32));
   }
   return batch;
@@ -58,11 +58,12 @@ Image tensor_to_image(const torch::Tensor& chw) {
   return image;
 }
 
-torch::Tensor load_image_batch(const std::vector<std::filesystem::path>& paths, int n_px) {
+torch::Tensor load_image_batch(const std::vector<std::filesystem::path>& paths, int n_px,
+                               const Normalization& normalization) {
   std::vector<Image> images;
   images.reserve(paths.size());
   for (const auto& p : paths) images.push_back(read_image(p));
-  return preprocess_batch(images, n_px);
+  return preprocess_batch(images, n_px, normalization);
 }
 
 torch::Tensor tokenize_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts, int context_length,

@@ -37,7 +37,7 @@ TEST(Checkpoint, ReadsBothFormatsWithTheSameTensors) {
   auto jit = read_checkpoint(shared / "fixtures" / "vit_tiny.pt");
   auto plain = read_checkpoint(shared / "fixtures" / "vit_tiny_state_dict.pt");
   EXPECT_EQ(jit.format, CheckpointFormat::TorchScript);
-  EXPECT_EQ(plain.format, CheckpointFormat::StateDict);
+  EXPECT_EQ(plain.format, CheckpointFormat::TorchSave);
   for (const auto& [key, tensor] : plain.state_dict) {
     ASSERT_TRUE(jit.state_dict.count(key)) << key;
     EXPECT_TRUE(torch::equal(jit.state_dict.at(key), tensor)) << key;
@@ -113,7 +113,7 @@ TEST(CheckpointErrors, NotACheckpoint) {
   auto dir = clipscope::testing::temp_dir();
   std::ofstream(dir / "notes.pt") << "these are not weights\n";
   expect_error([&] { read_checkpoint(dir / "notes.pt"); }, {"notes.pt", "not a PyTorch checkpoint"});
-  expect_error([&] { read_checkpoint(dir); }, {"is a directory"});
+  expect_error([&] { read_checkpoint(dir); }, {"a folder", "not an open_clip hub folder"});
   // A legacy (pre-zip) pickle starts with the pickle protocol opcode.
   std::ofstream(dir / "legacy.pt", std::ios::binary) << "\x80\x02" << "rest";
   expect_error([&] { read_checkpoint(dir / "legacy.pt"); }, {"legacy.pt", "legacy"});

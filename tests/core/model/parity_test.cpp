@@ -56,7 +56,7 @@ class Parity : public ::testing::TestWithParam<Case> {
       file = clipscope::testing::temp_dir() / (GetParam().model + "_state_dict.pt");
       save_state_dict(file, read_checkpoint(shared / "fixtures" / entry["jit_archive"].get<std::string>()).state_dict);
     }
-    model = load_clip_file(file, torch::kCPU, GetParam().precision);
+    model = load_clip_file(file, {.precision = GetParam().precision});
     images = clipscope::testing::fixture_images(shared, manifest, GetParam().model);
     tokens = read_npy_tensor(shared / "fixtures" / "tokens.npy");
   }
