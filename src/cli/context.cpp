@@ -6,6 +6,7 @@
 
 #include "core/hub/download.h"
 #include "core/hub/zoo.h"
+#include "core/util/error.h"
 
 namespace clipscope::cli {
 
@@ -14,7 +15,13 @@ LoadOptions Context::load_options() const {
   o.device = parse_device(device);
   o.cache_dir = cache_dir;
   o.progress = !quiet;
-  if (!activation.empty()) o.activation = parse_activation(activation);
+  if (!activation.empty()) {
+    try {
+      o.activation = parse_activation(activation);
+    } catch (const Error&) {
+      throw Error(fmt::format("--act {}: expected gelu or quickgelu", activation));
+    }
+  }
   o.note = [](std::string_view note) {
     fmt::print(stderr, "clipscope: note: {}; --act gelu or --act quickgelu chooses\n", note);
   };

@@ -22,8 +22,7 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", ctx.quiet, "No progress output on stderr");
   app.add_option("--act", ctx.activation,
                  "The transformers' activation: gelu (LAION-trained open_clip towers) or quickgelu (OpenAI's); default: "
-                 "what the checkpoint's open_clip_config.json says, else quickgelu")
-      ->check(CLI::IsMember({"gelu", "quickgelu"}, CLI::ignore_case));
+                 "what the checkpoint's open_clip_config.json says, else quickgelu");
   // Global options may be given after the subcommand too.
   app.fallthrough();
 

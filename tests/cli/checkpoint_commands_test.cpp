@@ -59,7 +59,7 @@ TEST_F(CheckpointCli, EmbedsImagesAndTextFromAHubFolderWithParity) {
 
 TEST_F(CheckpointCli, ABareStateDictSaysOnceWhichActivationItAssumed) {
   const auto images = out / "rn.npy";
-  auto r = clipscope::testing::run_clipscope({"embed", "--model", (dir / "rn_openclip_epoch_7.pt").string(), "--image",
+  auto r = clipscope::testing::run_clipscope({"embed", "--model", (dir / "rn_openclip_epoch_7.pt").string(), "--precision", "exact", "--image",
                                               (dir / "img_a.png").string(), (dir / "img_b.jpg").string(), "--out",
                                               images.string()});
   ASSERT_EQ(r.code, 0) << r.err;

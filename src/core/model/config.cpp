@@ -99,7 +99,8 @@ CLIPConfig infer(const StateDict& sd) {
   c.context_length = require(sd, "positional_embedding").size(0);
   c.vocab_size = require(sd, "token_embedding.weight").size(0);
   c.transformer_width = require(sd, "ln_final.weight").size(0);
-  c.transformer_heads = c.transformer_width / 64;
+  // build_model's width // 64, at least one head (towers narrower than 64 have one).
+  c.transformer_heads = std::max<int64_t>(1, c.transformer_width / 64);
   c.transformer_layers = count_children(sd, "transformer.resblocks.", 2);
   return c;
 }

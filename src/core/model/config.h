@@ -5,6 +5,7 @@
 // preprocessing) from an open_clip model config.
 #include <torch/types.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -47,7 +48,9 @@ struct CLIPConfig {
   Normalization normalization;  // the image preprocessing's mean and std (OpenAI's by default)
 
   bool is_vit() const { return vision_patch_size > 0; }
-  int64_t vision_heads() const { return (is_vit() ? vision_width : vision_width * 32) / vision_head_width; }
+  int64_t vision_heads() const {
+    return std::max<int64_t>(1, (is_vit() ? vision_width : vision_width * 32) / vision_head_width);
+  }
   // "ModifiedResNet layers (3,4,6,3) width 64 @224px | text 512x12 | embed 1024 | quickgelu".
   std::string describe() const;
 
