@@ -13,7 +13,7 @@ namespace clipscope::cli {
 namespace {
 
 // What `models --inspect` prints: how the file was read and what it builds.
-nlohmann::json inspect(const std::string& spec, const Context& ctx) {
+nlohmann::ordered_json inspect(const std::string& spec, const Context& ctx) {
   const LoadOptions options = ctx.load_options();
   const Checkpoint ckpt = read_checkpoint(resolve_model_path(spec, options));
   const Architecture arch = checkpoint_architecture(ckpt, options.activation);
@@ -24,7 +24,7 @@ nlohmann::json inspect(const std::string& spec, const Context& ctx) {
     values += tensor.numel();
   }
   const CLIPConfig& c = arch.config;
-  nlohmann::json out = {
+  nlohmann::ordered_json out = {
       {"file", ckpt.path.string()},
       {"format", checkpoint_format_name(ckpt.format)},
       {"weights_entry", ckpt.weights_entry},
@@ -45,7 +45,7 @@ nlohmann::json inspect(const std::string& spec, const Context& ctx) {
       {"tensors", ckpt.state_dict.size()},
       {"values", values},
       {"dtypes", dtypes},
-      {"extras", nlohmann::json::object()},
+      {"extras", nlohmann::ordered_json::object()},
   };
   for (const auto& [key, value] : ckpt.extras) out["extras"][key] = value;
   return out;
@@ -64,7 +64,7 @@ void add_models_commands(CLI::App& app, Context& ctx) {
   models->add_flag("--json", *json, "With --inspect: JSON output");
   models->callback([&ctx, inspect_spec, json] {
     if (!inspect_spec->empty()) {
-      const nlohmann::json info = inspect(*inspect_spec, ctx);
+      const nlohmann::ordered_json info = inspect(*inspect_spec, ctx);
       if (*json) {
         fmt::print("{}\n", info.dump(1));
         return;

@@ -81,10 +81,10 @@ TEST_P(OpenClipParity, FeaturesMatchTheReference) {
   EXPECT_LT(image, kTolerance);
   EXPECT_LT(text, kTolerance);
   // The LAION tower's activation comes from its config; the bare state dicts assume
-  // OpenAI's, and say so (once per file and process: the first of the two precisions).
+  // OpenAI's, and say so (once per file and process: the tests may share one).
   const bool laion = GetParam().reference == "laion_vit_gelu";
   EXPECT_EQ(model->config().activation, laion ? Activation::GELU : Activation::QuickGELU);
-  EXPECT_EQ(notes.size(), laion || GetParam().precision != Precision::Exact ? 0u : 1u);
+  EXPECT_LE(notes.size(), laion ? 0u : 1u);
   if (!laion && !notes.empty()) EXPECT_NE(notes[0].find("assuming QuickGELU"), std::string::npos) << notes[0];
 }
 
