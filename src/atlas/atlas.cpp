@@ -257,6 +257,7 @@ Atlas Atlas::create(const fs::path& dir, const Settings& settings, const Shard& 
         {"status", "indexing"},
         {"model", settings.model},
         {"model_sha256", settings.model_sha256},
+        {"architecture", settings.architecture},
         {"precision", settings.precision},
         {"n_px", std::to_string(settings.n_px)},
         {"k", std::to_string(settings.k)},
@@ -362,6 +363,7 @@ Settings Atlas::settings() const {
   Settings s;
   s.model = get("model");
   s.model_sha256 = get("model_sha256");
+  s.architecture = meta("architecture").value_or("");
   s.precision = get("precision");
   s.n_px = std::stoi(get("n_px"));
   s.k = std::stoi(get("k"));
@@ -399,6 +401,9 @@ std::string Atlas::settings_difference(const Settings& other) const {
   };
   for (const auto& [name, a, b] : fields)
     if (a != b) return fmt::format("{}: {} vs {}", name, a, b);
+  // Older atlases did not record it; theirs cannot be checked.
+  if (!ours.architecture.empty() && ours.architecture != other.architecture)
+    return fmt::format("model architecture (activation, preprocessing): {} vs {}", ours.architecture, other.architecture);
   return {};
 }
 

@@ -37,6 +37,10 @@ struct LayerInfo {
 struct Settings {
   std::string model;         // as given (name or path)
   std::string model_sha256;  // of the checkpoint file
+  // CLIPConfig::describe() of the model as built: the activation and mean/std come from
+  // a config or a choice, not from the checkpoint, so the hash alone does not pin them.
+  // Empty in atlases written before it was recorded.
+  std::string architecture;
   std::string precision;     // exact, fp32 or bf16
   int n_px = 0;              // model input resolution
   int k = 100;

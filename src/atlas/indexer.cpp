@@ -116,6 +116,7 @@ IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::
   Settings settings;
   settings.model = identity.spec;
   settings.model_sha256 = identity.sha256;
+  settings.architecture = model->config().describe();
   settings.precision = precision_name(model->precision());
   settings.n_px = static_cast<int>(model->config().image_resolution);
   settings.k = options.k;

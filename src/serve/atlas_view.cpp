@@ -200,6 +200,7 @@ json AtlasView::overview() const {
   return {{"name", fs::absolute(atlas_.dir()).lexically_normal().filename().string()},
           {"model", settings_.model},
           {"model_sha256", settings_.model_sha256},
+          {"architecture", settings_.architecture},
           {"precision", settings_.precision},
           {"n_px", settings_.n_px},
           {"k", settings_.k},

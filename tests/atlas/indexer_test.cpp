@@ -261,6 +261,14 @@ TEST_F(AtlasIndexing, AKilledRunResumesToTheUninterruptedAtlas) {
   EXPECT_TRUE(index(killed, o).already_complete);
   o.k = 5;
   EXPECT_NE(testing::error_message([&] { index(killed, o); }).find("other settings (k: 12 vs 5)"), std::string::npos);
+  // The same checkpoint computed with another activation is another model.
+  LoadOptions gelu;
+  gelu.activation = Activation::GELU;
+  CLIP other = load_clip(std::string(kDemoModelName), gelu);
+  const std::string msg = testing::error_message(
+      [&] { index_images(other, {"demo", "test-model"}, *paths_, killed, options()); });
+  EXPECT_NE(msg.find("model architecture (activation, preprocessing)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("quickgelu vs"), std::string::npos) << msg;
 }
 
 TEST_F(AtlasIndexing, UnreadableImagesAreSkippedCountedAndListed) {
