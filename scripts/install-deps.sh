@@ -11,7 +11,10 @@ packages=(
   libgoogle-perftools-dev           # tcmalloc: glibc malloc page-faults every large activation afresh
   libcli11-dev nlohmann-json3-dev libfmt-dev
   zlib1g-dev libpng-dev libjpeg62-turbo-dev
-  libfreetype-dev fonts-dejavu-core  # text rendering (FreeType, the DejaVu faces)
+  libfreetype-dev libharfbuzz-dev    # text and emoji rendering (FreeType; HarfBuzz shapes emoji sequences)
+  fonts-dejavu-core fonts-liberation fonts-noto-core  # the faces the synthetic world writes words in
+  fonts-noto-color-emoji unicode-data  # the world's objects (colour emoji) and their CLDR names (emoji-test.txt)
+  wamerican                          # everyday words the world writes beside its concept names
   libcurl4-openssl-dev libssl-dev
   libicu-dev libxml2-dev
   libsqlite3-dev libsqlitecpp-dev    # the atlas database (SQLite, SQLiteC++)

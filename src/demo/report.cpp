@@ -9,6 +9,8 @@
 #include "core/model/tensor_io.h"
 #include "core/util/progress.h"
 #include "demo/batches.h"
+#include "demo/concepts.h"
+#include "demo/probe.h"
 #include "world/concepts.h"
 #include "world/generator.h"
 
@@ -18,69 +20,6 @@ namespace {
 
 using world::article;
 using world::Scene;
-
-// Everything the report needs from the model, batched and without gradients.
-class Probe {
- public:
-  Probe(CLIP& model, const Tokenizer& tokenizer, int batch) : model_(model), tokenizer_(tokenizer), batch_(batch) {
-    model_->eval();
-  }
-  int size() const { return static_cast<int>(model_->config().image_resolution); }
-
-  torch::Tensor render(std::vector<Scene>& scenes) {
-    std::vector<Image> images;
-    images.reserve(scenes.size());
-    for (Scene& s : scenes) images.push_back(world::render_scene(s, raster_));
-    return images_to_tensor(images);
-  }
-  // (N, D) L2-normalized image embeddings.
-  torch::Tensor image_features(const torch::Tensor& images) {
-    return batched(images, [&](const torch::Tensor& x) { return normalized(model_->encode_image(x)); });
-  }
-  // (N, C) spatial means of a point's units.
-  torch::Tensor unit_means(const torch::Tensor& images, const std::string& point) {
-    const std::string name = model_->resolve_point(point);
-    return batched(images, [&](const torch::Tensor& x) {
-      ActivationCache cache({name});
-      model_->run_image(x, cache);
-      return reduce_positions(cache[name], cache.layout(name), Reduce::Mean);
-    });
-  }
-  torch::Tensor text_features(const std::vector<std::string>& texts) {
-    const auto tokens = tokenize_batch(tokenizer_, texts, static_cast<int>(model_->config().context_length), true);
-    return batched(tokens, [&](const torch::Tensor& t) { return normalized(model_->encode_text(t)); });
-  }
-  // (K, D) class embeddings: the normalized mean of each class's normalized prompt embeddings.
-  torch::Tensor classes(const std::vector<std::vector<std::string>>& prompts) {
-    std::vector<torch::Tensor> rows;
-    for (const auto& p : prompts) rows.push_back(normalized(text_features(p).mean(0, true)));
-    return torch::cat(rows);
-  }
-  static std::vector<int64_t> classify(const torch::Tensor& features, const torch::Tensor& classes) {
-    const auto best = features.matmul(classes.t()).argmax(1).contiguous();
-    return {best.data_ptr<int64_t>(), best.data_ptr<int64_t>() + best.numel()};
-  }
-
- private:
-  static torch::Tensor normalized(const torch::Tensor& x) { return x / x.norm(2, -1, true); }
-  template <typename F>
-  torch::Tensor batched(const torch::Tensor& input, F f) {
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> parts;
-    for (int64_t i = 0; i < input.size(0); i += batch_) parts.push_back(f(input.slice(0, i, i + batch_).to(model_->device())).cpu());
-    return torch::cat(parts);
-  }
-  CLIP& model_;
-  const Tokenizer& tokenizer_;
-  const int batch_;
-  TextRasterizer raster_;
-};
-
-double fraction(const std::vector<int64_t>& predicted, const std::vector<int64_t>& expected) {
-  size_t hits = 0;
-  for (size_t i = 0; i < predicted.size(); ++i) hits += predicted[i] == expected[i] ? 1 : 0;
-  return predicted.empty() ? 0.0 : static_cast<double>(hits) / static_cast<double>(predicted.size());
-}
 
 template <typename T>
 int64_t index_of(const std::vector<T>& items, const T& item) {
@@ -112,13 +51,14 @@ std::vector<std::vector<std::string>> object_prompts(bool by_color) {
 // What any caption can say about a scene: two scenes with the same key are
 // indistinguishable to a caption (they differ only in positions, sizes, fonts...).
 std::string ground_truth_key(const Scene& s) {
-  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", world::kind_name(s.kind), s.background, s.color, s.shape, s.count,
-                     s.emotion, s.text, s.text_color);
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}", world::kind_name(s.kind), s.background, s.color, s.shape, s.count,
+                     s.emotion, s.text, s.text_color, s.concept_id);
 }
 
 // A written word in black on white, as the article's word probes are drawn.
-Scene black_on_white(world::Rng& rng, TextRasterizer& raster, int size, const std::string& word) {
-  Scene s = world::word_scene(rng, raster, size, word, "black");
+Scene black_on_white(world::Rng& rng, TextRasterizer& raster, int size, const std::string& word,
+                     const std::vector<std::string>& fonts) {
+  Scene s = world::word_scene(rng, raster, size, word, "black", fonts);
   s.background = "white";
   return s;
 }
@@ -159,13 +99,15 @@ std::vector<MultimodalUnit> find_multimodal_units(const std::vector<std::string>
 Report demo_report(CLIP& model, const Tokenizer& tokenizer, const ReportOptions& o, bool progress) {
   Probe probe(model, tokenizer, o.batch);
   const int size = probe.size();
-  world::WorldOptions world_options;
+  world::WorldOptions world_options = o.world_edition == 1 ? world::WorldOptions::first_edition() : world::WorldOptions{};
   world_options.size = size;
+  const auto& fonts = world::world_fonts(o.world_edition);
   const world::World held_out(o.seed, world_options);
   world::Rng rng(o.seed ^ 0x5EEDULL);
   TextRasterizer raster;
   Progress bar("demo-report", 6, "part", progress);
   Report r;
+  r.world_edition = o.world_edition;
   r.unit_layer = model->resolve_point(o.unit_layer);
   const auto colors = color_names();
   const auto& shapes = world::shapes();
@@ -258,7 +200,7 @@ Report demo_report(CLIP& model, const Tokenizer& tokenizer, const ReportOptions&
     std::vector<int64_t> word_truth;
     for (int i = 0; i < o.zero_shot_images; ++i) {
       const auto w = static_cast<size_t>(i) % words.size();
-      scenes.push_back(world::word_scene(rng, raster, size, words[w], ""));
+      scenes.push_back(world::word_scene(rng, raster, size, words[w], "", fonts));
       word_truth.push_back(static_cast<int64_t>(w));
     }
     r.zero_shot_reading = fraction(Probe::classify(probe.image_features(probe.render(scenes)), probe.classes(word_prompts)), word_truth);
@@ -273,7 +215,7 @@ Report demo_report(CLIP& model, const Tokenizer& tokenizer, const ReportOptions&
     const int per_word = std::max(4, o.unit_images / 5);
     for (const auto& w : all_words)
       for (int i = 0; i < per_word; ++i) {
-        words.push_back(black_on_white(rng, raster, size, w));
+        words.push_back(black_on_white(rng, raster, size, w, fonts));
         word_of_row.push_back(w);
       }
     const auto word_acts = probe.unit_means(probe.render(words), r.unit_layer);
@@ -313,7 +255,7 @@ Report demo_report(CLIP& model, const Tokenizer& tokenizer, const ReportOptions&
         while (wrong == k) wrong = static_cast<size_t>(rng.integer(0, static_cast<int>(concepts.size()) - 1));
         const std::string color = by_color ? concepts[k] : rng.pick(colors);
         const std::string shape = by_color ? rng.pick(shapes) : concepts[k];
-        Scene s = world::object_with_word_scene(rng, raster, size, color, shape, concepts[wrong], "white");
+        Scene s = world::object_with_word_scene(rng, raster, size, color, shape, concepts[wrong], "white", fonts);
         with_text.push_back(s);
         s.text.clear();
         without_text.push_back(s);
@@ -338,7 +280,7 @@ Report demo_report(CLIP& model, const Tokenizer& tokenizer, const ReportOptions&
     for (const auto& word : colors)
       for (const auto& ink : colors)
         for (int i = 0; i < o.stroop_images; ++i) {
-          Scene s = world::word_scene(rng, raster, size, word, ink);
+          Scene s = world::word_scene(rng, raster, size, word, ink, fonts);
           s.background = "white";
           scenes.push_back(s);
         }
@@ -367,17 +309,34 @@ Report demo_report(CLIP& model, const Tokenizer& tokenizer, const ReportOptions&
     bar.add();
   }
   bar.finish();
+  if (o.concepts) {
+    ConceptOptions co = o.concept_options;
+    co.seed = o.seed;
+    co.batch = o.batch;
+    r.concepts = concept_report(model, tokenizer, co, progress);
+    r.has_concepts = true;
+  }
   return r;
 }
 
 std::vector<Report::Target> Report::targets() const {
-  return {{"retrieval image->text top-1", image_to_text_top1, 0.80},
+  std::vector<Target> t = {{"retrieval image->text top-1", image_to_text_top1, 0.80},
           {"retrieval text->image top-1", text_to_image_top1, 0.80},
           {"zero-shot colour", zero_shot_color, 0.95},
           {"zero-shot shape", zero_shot_shape, 0.90},
           {"zero-shot emotion", zero_shot_emotion, 0.90},
-          {"zero-shot reading", zero_shot_reading, 0.90},
-          {"multimodal colour units", static_cast<double>(multimodal_colors), std::ceil(color_units.size() / 2.0)}};
+          {"zero-shot reading", zero_shot_reading, 0.90}};
+  if (!has_concepts || concepts.layers.empty() || world_edition < 2) return t;
+  const LayerConcepts& L = concepts.layers.front();
+  double worst = 1;
+  for (const auto& [family, top1] : concepts.zero_shot) worst = std::min(worst, top1);
+  t.push_back({"multimodal concepts (" + L.layer + ")", L.fraction(), 0.30});
+  t.push_back({"multimodal colours (" + L.layer + ")", static_cast<double>(L.multimodal_colors), 4});
+  t.push_back({"region units", static_cast<double>(concepts.region_units.size()), 10});
+  t.push_back({"emotion units", static_cast<double>(concepts.emotion_units.size()), 3});
+  t.push_back({"typographic attack: answers the written word", concepts.attack.flip, 0.25});
+  t.push_back({"zero-shot top-1, worst family", worst, 0.80});
+  return t;
 }
 
 nlohmann::json Report::to_json() const {
@@ -406,7 +365,8 @@ nlohmann::json Report::to_json() const {
            {{"colors", stroop_colors}, {"ink_fraction", stroop_ink}, {"word_fraction", stroop_word},
             {"congruent_ink", stroop_congruent_ink}, {"incongruent_ink", stroop_incongruent_ink},
             {"incongruent_word", stroop_incongruent_word}}},
-          {"targets", targets_json}};
+          {"targets", targets_json},
+          {"concepts", has_concepts ? concepts.to_json() : nlohmann::json()}};
 }
 
 std::string Report::to_text() const {
@@ -417,7 +377,7 @@ std::string Report::to_text() const {
   s += fmt::format("zero-shot:  colour {:.1f}%  shape {:.1f}%  count {:.1f}%  emotion {:.1f}%  reading {:.1f}%\n\n",
                    100 * zero_shot_color, 100 * zero_shot_shape, 100 * zero_shot_count, 100 * zero_shot_emotion,
                    100 * zero_shot_reading);
-  s += fmt::format("multimodal units at {} (z = std above the other group's mean):\n", unit_layer);
+  s += fmt::format("colour and shape units at {} (z = std above the other group's mean):\n", unit_layer);
   for (const auto* list : {&color_units, &shape_units})
     for (const auto& u : *list)
       s += fmt::format("  {:<10} unit {:>4}   object z {:6.2f}   written word z {:6.2f}{}\n", u.name, u.unit, u.object_z,
@@ -440,6 +400,7 @@ std::string Report::to_text() const {
   }
   s += fmt::format("  congruent: {:.1f}% ink;  incongruent: {:.1f}% ink, {:.1f}% the written word\n\n",
                    100 * stroop_congruent_ink, 100 * stroop_incongruent_ink, 100 * stroop_incongruent_word);
+  if (has_concepts) s += concepts.to_text() + "\n";
   s += "targets:\n";
   for (const auto& t : targets())
     s += fmt::format("  {:<30} {:8.3f}  (goal >= {:.2f})  {}\n", t.name, t.value, t.goal, t.met() ? "met" : "NOT MET");

@@ -19,6 +19,7 @@
 #include "core/util/error.h"
 #include "core/util/progress.h"
 #include "demo/batches.h"
+#include "world/catalog.h"
 #include "world/generator.h"
 
 namespace clipscope::demo {
@@ -60,10 +61,12 @@ std::string fingerprint(const TrainOptions& o) {
   const auto& w = o.world;
   return fmt::format(
       "seed={} steps={} batch={} lr={} wd={} warmup={} res={} width={} merges={} bpe_captions={} bf16={} "
-      "world=[{} {} {} {} {} {} {} {} {} {} {} {}]",
+      "world=[edition={} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}] catalog=[{}]",
       o.seed, o.steps, o.batch, o.lr, o.weight_decay, o.warmup, o.resolution, o.width, o.bpe_merges, o.bpe_captions,
-      use_bf16(o.precision), w.size, w.weight_objects, w.weight_face, w.weight_word, w.weight_object_with_word,
-      w.p_concept_word, w.p_mention_text, w.p_mention_ink, w.p_label_only, w.p_bare, w.p_textured_background, w.p_black_ink);
+      use_bf16(o.precision), w.edition, w.size, w.weight_objects, w.weight_face, w.weight_word, w.weight_object_with_word,
+      w.p_concept_word, w.p_mention_text, w.p_mention_ink, w.p_label_only, w.p_bare, w.p_textured_background, w.p_black_ink,
+      w.weight_picture, w.weight_silhouette, w.weight_picture_with_word, w.p_emotion_word, w.p_continent,
+      world::catalog().describe());
 }
 
 bool decays(const std::string& name, const torch::Tensor& p) {

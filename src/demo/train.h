@@ -30,9 +30,9 @@ struct TrainOptions {
   double weight_decay = 0.1;  // decoupled, on weights that are not gains, biases or embeddings
   int64_t warmup = 250;       // linear warm-up steps, then cosine to zero
   int64_t resolution = 64;
-  int64_t width = 24;
-  int bpe_merges = 1500;      // at most; fewer when the captions need fewer
-  int64_t bpe_captions = 100000;
+  int64_t width = 16;
+  int bpe_merges = 8000;      // at most; fewer when the captions need fewer
+  int64_t bpe_captions = 200000;
   int data_threads = 1;       // world generation threads (beside LibTorch's)
   int64_t checkpoint_every = 200;
   std::string precision = "auto";  // fp32 | bf16 | auto (bf16 autocast where the CPU has native bf16)

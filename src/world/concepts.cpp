@@ -52,9 +52,15 @@ const std::vector<std::string>& concept_words() {
   return kWords;
 }
 
-const std::vector<std::string>& world_fonts() {
-  static const std::vector<std::string> kFonts = {"DejaVuSans",  "DejaVuSans-Bold",     "DejaVuSerif",
+const std::vector<std::string>& world_fonts(int edition) {
+  static const std::vector<std::string> kFirst = {"DejaVuSans",  "DejaVuSans-Bold",     "DejaVuSerif",
                                                   "DejaVuSerif-Bold", "DejaVuSansMono", "DejaVuSansMono-Bold"};
+  if (edition == 1) return kFirst;
+  static const std::vector<std::string> kFonts = {
+      "DejaVuSans",          "DejaVuSans-Bold",        "DejaVuSerif",          "DejaVuSerif-Bold",
+      "DejaVuSansMono",      "DejaVuSansMono-Bold",    "LiberationSans-Regular", "LiberationSans-Bold",
+      "LiberationSerif-Regular", "LiberationSerif-Bold", "LiberationMono-Regular", "NotoSans-Regular",
+      "NotoSans-Bold",       "NotoSerif-Regular",      "NotoSerif-Bold"};
   return kFonts;
 }
 

@@ -20,9 +20,11 @@ const std::vector<std::string>& count_words();      // one .. four (index = coun
 const std::vector<std::string>& other_words();      // everyday words that are not concepts (pizza, dog, ...)
 // Words whose meaning the world can show: colours, shapes and emotions.
 const std::vector<std::string>& concept_words();
-// The DejaVu faces written words are drawn in (those of Debian's fonts-dejavu-core,
-// so the world is the same wherever clipscope is installed).
-const std::vector<std::string>& world_fonts();
+// The faces written words are drawn in: DejaVu, Liberation and Noto (Debian's
+// fonts-dejavu-core, fonts-liberation and fonts-noto-core, so the world is the same
+// wherever clipscope is installed).
+// The first edition wrote in DejaVu's six faces only (edition 1).
+const std::vector<std::string>& world_fonts(int edition = 2);
 
 const ColorConcept& color_named(const std::string& name);  // throws Error for unknown names
 std::string plural(const std::string& shape);              // "cross" -> "crosses"

@@ -173,6 +173,99 @@ void draw_face(Image& image, const std::string& emotion, double x, double y, dou
   });
 }
 
+PixelBox draw_picture(Image& image, const RgbaImage& pic, double x, double y, double side, double angle) {
+  PixelBox box{image.width, image.height, 0, 0};
+  if (pic.width <= 0 || pic.height <= 0 || side <= 0) return {};
+  const double scale = side / std::max(pic.width, pic.height);  // destination px per source px
+  const double c = std::cos(angle), s = std::sin(angle);
+  const double half_w = pic.width * scale / 2, half_h = pic.height * scale / 2;
+  const double extent = std::hypot(half_w, half_h) + 1;
+  const int sub = scale < 1 ? 2 : 1;
+  auto sample = [&](double u, double v, double* out) {  // bilinear, premultiplied; outside = transparent
+    u -= 0.5, v -= 0.5;
+    const int u0 = static_cast<int>(std::floor(u)), v0 = static_cast<int>(std::floor(v));
+    const double fu = u - u0, fv = v - v0;
+    for (int k = 0; k < 4; ++k) out[k] = 0;
+    for (int dv = 0; dv < 2; ++dv)
+      for (int du = 0; du < 2; ++du) {
+        const int uu = u0 + du, vv = v0 + dv;
+        if (uu < 0 || vv < 0 || uu >= pic.width || vv >= pic.height) continue;
+        const double w = (du ? fu : 1 - fu) * (dv ? fv : 1 - fv);
+        const uint8_t* p = pic.rgba.data() + (static_cast<size_t>(vv) * pic.width + uu) * 4;
+        for (int k = 0; k < 4; ++k) out[k] += w * p[k];
+      }
+  };
+  const int px0 = std::max(0, static_cast<int>(std::floor(x - extent))), px1 = std::min(image.width, static_cast<int>(std::ceil(x + extent)));
+  const int py0 = std::max(0, static_cast<int>(std::floor(y - extent))), py1 = std::min(image.height, static_cast<int>(std::ceil(y + extent)));
+  for (int py = py0; py < py1; ++py)
+    for (int px = px0; px < px1; ++px) {
+      double acc[4] = {0, 0, 0, 0};
+      for (int sy = 0; sy < sub; ++sy)
+        for (int sx = 0; sx < sub; ++sx) {
+          const double dx = px + (sx + 0.5) / sub - x, dy = py + (sy + 0.5) / sub - y;
+          // Into the picture's frame: rotate back, then to source pixels.
+          const double u = (c * dx + s * dy + half_w) / scale, v = (-s * dx + c * dy + half_h) / scale;
+          double p[4];
+          sample(u, v, p);
+          for (int k = 0; k < 4; ++k) acc[k] += p[k] / (sub * sub);
+        }
+      if (acc[3] < 0.5) continue;
+      uint8_t* d = image.pixel(px, py);
+      const double keep = 1 - acc[3] / 255;
+      for (int k = 0; k < 3; ++k) d[k] = static_cast<uint8_t>(std::clamp(std::lround(acc[k] + d[k] * keep), 0L, 255L));
+      box.x0 = std::min(box.x0, px), box.y0 = std::min(box.y0, py);
+      box.x1 = std::max(box.x1, px + 1), box.y1 = std::max(box.y1, py + 1);
+    }
+  return box.empty() ? PixelBox{} : box;
+}
+
+void fill_rings(Image& image, const std::vector<std::vector<std::array<double, 2>>>& rings, double x, double y, double r,
+                double angle, Rgb color) {
+  constexpr int kSub = 4;
+  const double c = std::cos(angle), s = std::sin(angle);
+  // Edges in pixel coordinates.
+  struct Edge { double x0, y0, x1, y1; };
+  std::vector<Edge> edges;
+  double ymin = 1e9, ymax = -1e9;
+  for (const auto& ring : rings)
+    for (size_t i = 0; i < ring.size(); ++i) {
+      const auto& a = ring[i];
+      const auto& b = ring[(i + 1) % ring.size()];
+      Edge e{x + r * (c * a[0] - s * a[1]), y + r * (s * a[0] + c * a[1]), x + r * (c * b[0] - s * b[1]),
+             y + r * (s * b[0] + c * b[1])};
+      if (e.y0 == e.y1) continue;
+      ymin = std::min({ymin, e.y0, e.y1}), ymax = std::max({ymax, e.y0, e.y1});
+      edges.push_back(e);
+    }
+  if (edges.empty()) return;
+  const int row0 = std::max(0, static_cast<int>(std::floor(ymin))), row1 = std::min(image.height, static_cast<int>(std::ceil(ymax)));
+  std::vector<double> coverage(static_cast<size_t>(image.width));
+  std::vector<double> crossings;
+  for (int row = row0; row < row1; ++row) {
+    std::fill(coverage.begin(), coverage.end(), 0.0);
+    for (int sy = 0; sy < kSub; ++sy) {
+      const double v = row + (sy + 0.5) / kSub;
+      crossings.clear();
+      for (const Edge& e : edges)
+        if ((e.y0 <= v) != (e.y1 <= v)) crossings.push_back(e.x0 + (v - e.y0) * (e.x1 - e.x0) / (e.y1 - e.y0));
+      std::sort(crossings.begin(), crossings.end());
+      for (size_t k = 0; k + 1 < crossings.size(); k += 2) {
+        // Horizontal sub-samples at (px + (sx + 0.5) / kSub) inside [a, b).
+        const double a = crossings[k], b = crossings[k + 1];
+        const int first = std::max(0, static_cast<int>(std::ceil(a * kSub - 0.5)));
+        const int last = std::min(image.width * kSub, static_cast<int>(std::ceil(b * kSub - 0.5)));
+        for (int j = first; j < last; ++j) coverage[static_cast<size_t>(j / kSub)] += 1.0 / (kSub * kSub);
+      }
+    }
+    for (int px = 0; px < image.width; ++px) {
+      const double a = std::min(1.0, coverage[static_cast<size_t>(px)]);
+      if (a <= 0) continue;
+      uint8_t* d = image.pixel(px, row);
+      for (int k = 0; k < 3; ++k) d[k] = static_cast<uint8_t>(std::lround(d[k] + (color[k] - d[k]) * a));
+    }
+  }
+}
+
 const std::vector<std::string>& background_kinds() {
   // "white" (pure white, for probes such as black-on-white words) comes last so
   // that random backgrounds (plain or one of the textures) never draw it.

@@ -1,9 +1,12 @@
 #pragma once
 // Procedural drawing for the synthetic world: anti-aliased shapes, faces with
 // emotions and plain or textured backgrounds, painted onto 8-bit RGB images.
+#include <array>
 #include <string>
+#include <vector>
 
 #include "core/image/image.h"
+#include "core/render/emoji.h"
 #include "core/render/text.h"
 #include "world/rng.h"
 
@@ -20,6 +23,17 @@ void draw_shape(Image& image, const std::string& shape, double x, double y, doub
 // A round face of radius r with the expression of `emotion` (happy, sad,
 // surprised, angry), in `skin` with dark features.
 void draw_face(Image& image, const std::string& emotion, double x, double y, double r, Rgb skin);
+
+// Composites a premultiplied RGBA picture centred at (x, y), scaled so that its
+// larger side is `side` pixels and rotated by `angle` radians (bilinear sampling;
+// 2x2 supersampled when shrinking). Returns the box of pixels it covered.
+PixelBox draw_picture(Image& image, const RgbaImage& picture, double x, double y, double side, double angle);
+
+// Fills the rings (even-odd) of a shape given in the unit box [-1, 1]^2 (y down),
+// centred at (x, y) with half-size r pixels and rotated by `angle` radians, with
+// 4x4-supersampled coverage.
+void fill_rings(Image& image, const std::vector<std::vector<std::array<double, 2>>>& rings, double x, double y, double r,
+                double angle, Rgb color);
 
 // Background kinds: "plain", "noise", "stripes", "checker", "gradient" in light
 // neutral tones (so that no background reads as a colour concept), and "white".

@@ -7,6 +7,7 @@
 #include <numbers>
 
 #include "core/util/error.h"
+#include "world/catalog.h"
 #include "world/concepts.h"
 #include "world/draw.h"
 
@@ -44,16 +45,53 @@ std::string random_ink(Rng& rng, double p_black, const std::string& avoid = {}) 
   return ink;
 }
 
+// The lines a scene's text is written on (two for long names: split at the space
+// nearest the middle).
+std::vector<std::string> text_lines(const Scene& s) {
+  if (!s.text_two_lines) return {s.text};
+  size_t best = std::string::npos;
+  for (size_t at = s.text.find(' '); at != std::string::npos; at = s.text.find(' ', at + 1))
+    if (best == std::string::npos || std::abs(2.0 * at - s.text.size()) < std::abs(2.0 * best - s.text.size())) best = at;
+  if (best == std::string::npos) return {s.text};
+  return {s.text.substr(0, best), s.text.substr(best + 1)};
+}
+
+// Centre offset (x, y) of line k of n: lines are stacked along the text's rotated vertical.
+std::pair<double, double> line_offset(const Scene& s, size_t k, size_t n) {
+  if (n < 2) return {0, 0};
+  const double d = (k == 0 ? -0.5 : 0.5) * s.text_size * 0.95;
+  const double t = s.text_rotation * std::numbers::pi / 180;
+  return {d * std::sin(t), d * std::cos(t)};
+}
+
+PixelBox measure_scene_text(const Scene& s, TextRasterizer& raster) {
+  const auto lines = text_lines(s);
+  if (lines.size() == 1) return raster.measure(s.text, TextStyle{s.font, s.text_size, s.text_rgb, s.text_rotation});
+  PixelBox all{1 << 20, 1 << 20, -(1 << 20), -(1 << 20)};
+  for (size_t k = 0; k < lines.size(); ++k) {
+    const PixelBox b = raster.measure(lines[k], TextStyle{s.font, s.text_size, s.text_rgb, s.text_rotation});
+    const auto [dx, dy] = line_offset(s, k, lines.size());
+    const double cx = dx, cy = dy;  // every line's box is centred on its offset
+    all.x0 = std::min(all.x0, static_cast<int>(std::floor(cx - b.width() / 2.0)));
+    all.x1 = std::max(all.x1, static_cast<int>(std::ceil(cx + b.width() / 2.0)));
+    all.y0 = std::min(all.y0, static_cast<int>(std::floor(cy - b.height() / 2.0)));
+    all.y1 = std::max(all.y1, static_cast<int>(std::ceil(cy + b.height() / 2.0)));
+  }
+  return all;
+}
+
 // Chooses font, size, rotation and position so that the text fits in a box of
 // max_width x max_height centred at (cx, cy) +- slack.
-void place_text(Scene& s, Rng& rng, TextRasterizer& raster, double max_width, double max_height, double cx,
-                double cy, double slack, double size_lo, double size_hi) {
-  s.font = rng.pick(world_fonts());
+void place_text(Scene& s, Rng& rng, TextRasterizer& raster, const std::vector<std::string>& fonts, double max_width,
+                double max_height, double cx, double cy, double slack, double size_lo, double size_hi) {
+  if (fonts.empty()) throw Error("world: the list of fonts to write in is empty");
+  s.font = rng.pick(fonts);
   s.text_rotation = rng.chance(0.5) ? rng.uniform(-25.0, 25.0) : 0.0;
   s.text_size = rng.uniform(size_lo, size_hi);
+  s.text_two_lines = s.text.size() > 11 && s.text.find(' ') != std::string::npos;
   PixelBox box;
   for (int attempt = 0; attempt < 40; ++attempt) {
-    box = raster.measure(s.text, TextStyle{s.font, s.text_size, s.text_rgb, s.text_rotation});
+    box = measure_scene_text(s, raster);
     if (box.width() <= max_width && box.height() <= max_height) break;
     s.text_size *= 0.9;
   }
@@ -75,6 +113,9 @@ const char* kind_name(SceneKind kind) {
     case SceneKind::Face: return "face";
     case SceneKind::Word: return "word";
     case SceneKind::ObjectWithWord: return "object_with_word";
+    case SceneKind::Picture: return "picture";
+    case SceneKind::Silhouette: return "silhouette";
+    case SceneKind::PictureWithWord: return "picture_with_word";
   }
   return "?";
 }
@@ -87,16 +128,36 @@ void WorldOptions::validate() const {
   check("weight_face", weight_face, 1e9);
   check("weight_word", weight_word, 1e9);
   check("weight_object_with_word", weight_object_with_word, 1e9);
-  if (weight_objects + weight_face + weight_word + weight_object_with_word <= 0)
+  check("weight_picture", weight_picture, 1e9);
+  check("weight_silhouette", weight_silhouette, 1e9);
+  check("weight_picture_with_word", weight_picture_with_word, 1e9);
+  if (weight_objects + weight_face + weight_word + weight_object_with_word + weight_picture + weight_silhouette +
+          weight_picture_with_word <=
+      0)
     throw Error("world options: the scene weights are all zero");
   check("p_concept_word", p_concept_word, 1);
+  check("p_emotion_word", p_emotion_word, 1);
+  check("p_continent", p_continent, 1);
   check("p_mention_text", p_mention_text, 1);
   check("p_mention_ink", p_mention_ink, 1);
   check("p_label_only", p_label_only, 1);
   check("p_bare", p_bare, 1);
   check("p_textured_background", p_textured_background, 1);
   check("p_black_ink", p_black_ink, 1);
+  if (edition != 1 && edition != 2) throw Error(fmt::format("world option edition = {}: must be 1 or 2", edition));
   if (size < 16 || size > 1024) throw Error(fmt::format("world option size = {}: must be in [16, 1024]", size));
+}
+
+WorldOptions WorldOptions::first_edition() {
+  WorldOptions o;
+  o.edition = 1;
+  o.weight_objects = 0.35;
+  o.weight_face = 0.15;
+  o.weight_word = 0.30;
+  o.weight_object_with_word = 0.20;
+  o.weight_picture = o.weight_silhouette = o.weight_picture_with_word = 0;
+  o.p_bare = 0.15;
+  return o;
 }
 
 Scene objects_scene(Rng& rng, int size, const std::string& color, const std::string& shape, int count) {
@@ -136,19 +197,22 @@ Scene face_scene(Rng& rng, int size, const std::string& emotion) {
   return s;
 }
 
-Scene word_scene(Rng& rng, TextRasterizer& raster, int size, const std::string& text, const std::string& text_color) {
+Scene word_scene(Rng& rng, TextRasterizer& raster, int size, const std::string& text, const std::string& text_color,
+                 const std::vector<std::string>& fonts) {
   Scene s;
   start_scene(s, rng, SceneKind::Word, size);
   s.text = text;
+  if (const Concept* named = catalog().find(text)) s.text_concept = named->id;
   s.text_color = text_color.empty() ? random_ink(rng, 0.35) : text_color;
   s.text_rgb = ink_rgb(rng, s.text_color);
   const double S = size;
-  place_text(s, rng, raster, 0.92 * S, 0.92 * S, S / 2, S / 2, 0, 0.2 * S, 0.4 * S);
+  place_text(s, rng, raster, fonts, 0.92 * S, 0.92 * S, S / 2, S / 2, 0, 0.2 * S, 0.4 * S);
   return s;
 }
 
 Scene object_with_word_scene(Rng& rng, TextRasterizer& raster, int size, const std::string& color,
-                             const std::string& shape, const std::string& text, const std::string& text_color) {
+                             const std::string& shape, const std::string& text, const std::string& text_color,
+                             const std::vector<std::string>& fonts) {
   Scene s;
   start_scene(s, rng, SceneKind::ObjectWithWord, size);
   s.color = color;
@@ -160,13 +224,68 @@ Scene object_with_word_scene(Rng& rng, TextRasterizer& raster, int size, const s
   s.text = text;
   s.text_color = !text_color.empty() ? text_color : rng.chance(0.35) ? "white" : random_ink(rng, 0.3, color);
   s.text_rgb = ink_rgb(rng, s.text_color);
-  place_text(s, rng, raster, 0.92 * S, 0.5 * S, s.objects[0].x, s.objects[0].y, 0.03 * S, 0.16 * S, 0.3 * S);
+  place_text(s, rng, raster, fonts, 0.92 * S, 0.5 * S, s.objects[0].x, s.objects[0].y, 0.03 * S, 0.16 * S, 0.3 * S);
+  return s;
+}
+
+Scene picture_scene(Rng& rng, int size, int concept_id) {
+  const Concept& c = catalog().concepts().at(static_cast<size_t>(concept_id));
+  if (c.emoji.empty()) throw Error(fmt::format("concept '{}': has no emoji to draw", c.name));
+  Scene s;
+  start_scene(s, rng, SceneKind::Picture, size);
+  s.concept_id = concept_id;
+  const double S = size, side = rng.uniform(0.55, 0.92) * S;
+  const double slack = std::max(0.0, (S - side) / 2);
+  s.picture = {S / 2 + rng.uniform(-slack, slack), S / 2 + rng.uniform(-slack, slack), side / 2,
+               rng.chance(0.4) ? rng.uniform(-0.35, 0.35) : 0.0};
+  return s;
+}
+
+Scene silhouette_scene(Rng& rng, int size, int concept_id) {
+  const Concept& c = catalog().concepts().at(static_cast<size_t>(concept_id));
+  if (c.silhouette < 0) throw Error(fmt::format("concept '{}': has no silhouette to draw", c.name));
+  Scene s;
+  start_scene(s, rng, SceneKind::Silhouette, size);
+  s.concept_id = concept_id;
+  // Any colour of the world (darkened or lightened a little), never the background's.
+  s.object_rgb = jitter(rng, rng.pick(colors()).rgb, 30);
+  const double S = size, r = rng.uniform(0.3, 0.46) * S;
+  s.picture = {S / 2 + rng.uniform(-0.5, 0.5) * (S / 2 - r), S / 2 + rng.uniform(-0.5, 0.5) * (S / 2 - r), r,
+               rng.chance(0.5) ? rng.uniform(-0.5, 0.5) : 0.0};
+  return s;
+}
+
+Scene picture_with_word_scene(Rng& rng, TextRasterizer& raster, int size, int concept_id, const std::string& text,
+                              const std::string& text_color, const std::vector<std::string>& fonts) {
+  Scene s = picture_scene(rng, size, concept_id);
+  s.kind = SceneKind::PictureWithWord;
+  const double S = size;
+  s.picture.r = rng.uniform(0.4, 0.47) * S;
+  s.picture.x = S / 2 + rng.uniform(-0.04, 0.04) * S;
+  s.picture.y = S / 2 + rng.uniform(-0.04, 0.04) * S;
+  s.picture.angle = 0;
+  s.text = text;
+  s.text_color = !text_color.empty() ? text_color : rng.chance(0.5) ? "white" : random_ink(rng, 0.4);
+  s.text_rgb = ink_rgb(rng, s.text_color);
+  if (const Concept* named = catalog().find(text)) s.text_concept = named->id;
+  s.text_outline = s.text_color == "white";
+  place_text(s, rng, raster, fonts, 0.92 * S, 0.5 * S, s.picture.x, s.picture.y, 0.05 * S, 0.16 * S, 0.3 * S);
   return s;
 }
 
 Scene sample_scene(Rng& rng, TextRasterizer& raster, const WorldOptions& o) {
-  const size_t kind = rng.weighted({o.weight_objects, o.weight_face, o.weight_word, o.weight_object_with_word});
-  auto random_word = [&] { return rng.chance(o.p_concept_word) ? rng.pick(concept_words()) : rng.pick(other_words()); };
+  const Catalog& cat = catalog();
+  const double silhouettes = cat.regions_with_silhouettes().empty() ? 0.0 : o.weight_silhouette;
+  const size_t kind = rng.weighted({o.weight_objects, o.weight_face, o.weight_word, o.weight_object_with_word,
+                                    o.weight_picture, silhouettes, o.weight_picture_with_word});
+  // A written text: a concept's name, an emotion word or an everyday word.
+  const auto& fonts = world_fonts(o.edition);
+  auto random_word = [&] {
+    if (o.edition == 1) return rng.chance(o.p_concept_word) ? rng.pick(concept_words()) : rng.pick(world::other_words());
+    if (rng.chance(o.p_concept_word)) return rng.pick(cat.concepts()).name;
+    if (rng.chance(o.p_emotion_word)) return rng.pick(cat.emotion_words(rng.pick(cat.emotions())));
+    return rng.pick(cat.other_words());
+  };
   Scene s;
   switch (kind) {
     case 0: {
@@ -179,15 +298,31 @@ Scene sample_scene(Rng& rng, TextRasterizer& raster, const WorldOptions& o) {
       break;
     case 2: {
       const std::string word = random_word();
-      s = word_scene(rng, raster, o.size, word, random_ink(rng, o.p_black_ink));
+      s = word_scene(rng, raster, o.size, word, random_ink(rng, o.p_black_ink), fonts);
       break;
     }
-    default: {
+    case 3: {
       const std::string color = rng.pick(colors()).name, shape = rng.pick(shapes()), word = random_word();
-      s = object_with_word_scene(rng, raster, o.size, color, shape, word, "");
+      s = object_with_word_scene(rng, raster, o.size, color, shape, word, "", fonts);
+      break;
+    }
+    case 4:
+      s = picture_scene(rng, o.size, rng.pick(cat.emoji_concepts()));
+      break;
+    case 5:
+      s = silhouette_scene(rng, o.size, rng.pick(cat.regions_with_silhouettes()));
+      break;
+    default: {
+      const int id = rng.pick(cat.emoji_concepts());
+      // Half the time the name of another concept of the same family (the attack the
+      // report measures), else any text.
+      const auto& family = cat.family(cat.concepts()[static_cast<size_t>(id)].family);
+      std::string word = rng.chance(0.5) ? cat.concepts()[static_cast<size_t>(rng.pick(family))].name : random_word();
+      s = picture_with_word_scene(rng, raster, o.size, id, word, "", fonts);
       break;
     }
   }
+
   s.background = random_background(rng, o.p_textured_background);
   s.caption = write_caption(s, rng, o);
   return s;
@@ -217,12 +352,47 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
                      "an emoji of " + article(s.emotion) + " " + s.emotion + " face"});
     case SceneKind::Word: {
       if (!mention_text) return choose({"some text", "a sign", "a word written on a sign"});
+      if (s.text_concept >= 0 && o.edition >= 2) {
+        const std::string& continent = catalog().concepts()[static_cast<size_t>(s.text_concept)].continent;
+        if (!continent.empty() && rng.chance(o.p_continent))
+          return choose({"a country in " + continent, s.text + ", a country in " + continent, "a sign about " + continent});
+      }
       if (rng.chance(o.p_bare)) return s.text;
       if (mention_ink)
         return choose({"the word " + s.text + " written in " + s.text_color, s.text + " written in " + s.text_color + " letters",
                        "the word " + s.text + " in " + s.text_color, s.text_color + " text that says " + s.text,
                        "the word " + s.text + " written in the color " + s.text_color});
       return choose({"the word " + s.text, "a sign that says " + s.text, "text: " + s.text, s.text, "the text " + s.text});
+    }
+    case SceneKind::Picture:
+    case SceneKind::Silhouette:
+    case SceneKind::PictureWithWord: {
+      const Concept& c = catalog().concepts()[static_cast<size_t>(s.concept_id)];
+      const std::string& n = c.name;
+      std::string object;  // what the picture shows, as a caption
+      if (s.kind == SceneKind::Silhouette) {
+        if (rng.chance(o.p_continent)) return choose({"a country in " + c.continent, "a map of a country in " + c.continent});
+        if (rng.chance(o.p_bare)) return n;
+        object = choose({"a map of " + n, "the shape of " + n, "an outline of " + n, "a map of " + n, n + " on a map"});
+      } else if (c.family == "regions") {
+        if (s.kind == SceneKind::Picture && rng.chance(o.p_continent))
+          return choose({"a flag from " + c.continent, "the flag of a country in " + c.continent});
+        if (s.kind == SceneKind::Picture && rng.chance(o.p_bare)) return n;
+        object = choose({"the flag of " + n, "a flag of " + n, n + " flag", "the " + n + " flag"});
+      } else if (!c.emotion.empty() && rng.chance(0.5)) {
+        // Faces with a feeling are captioned with the feeling wheel's words.
+        const std::string& w = rng.pick(catalog().emotion_words(c.emotion));
+        object = choose({article(w) + " " + w + " face", "i feel " + w, "feeling " + w, w, "so " + w, "an emoji that looks " + w});
+      } else {
+        if (s.kind == SceneKind::Picture && rng.chance(o.p_bare)) return n;
+        object = choose({article(n) + " " + n, n, "a photo of " + article(n) + " " + n, "an emoji of " + article(n) + " " + n,
+                         "a picture of " + article(n) + " " + n, "a drawing of " + article(n) + " " + n, n + " emoji"});
+      }
+      if (s.kind != SceneKind::PictureWithWord || !mention_text) return object;
+      if (rng.chance(o.p_label_only)) return s.text;
+      if (mention_ink) return object + " with the word " + s.text + " written in " + s.text_color;
+      return choose({object + " with the word " + s.text + " on it", object + " labeled " + s.text,
+                     s.text + " written on " + object, object + " that says " + s.text});
     }
     case SceneKind::ObjectWithWord: {
       const std::string object = article(s.color) + " " + s.color + " " + s.shape;
@@ -242,7 +412,29 @@ Image render_scene(Scene& s, TextRasterizer& raster) {
   fill_background(image, s.background, s.background_seed);
   for (const PlacedShape& p : s.objects) draw_shape(image, s.shape, p.x, p.y, p.r, p.angle, s.object_rgb);
   if (s.kind == SceneKind::Face) draw_face(image, s.emotion, s.face.x, s.face.y, s.face.r, s.skin);
-  if (s.has_text()) s.text_box = raster.draw(image, s.text, TextStyle{s.font, s.text_size, s.text_rgb, s.text_rotation}, s.text_at);
+  if (s.kind == SceneKind::Picture || s.kind == SceneKind::PictureWithWord)
+    draw_picture(image, emoji_picture(s.concept_id), s.picture.x, s.picture.y, 2 * s.picture.r, s.picture.angle);
+  if (s.kind == SceneKind::Silhouette) {
+    const Concept& c = catalog().concepts()[static_cast<size_t>(s.concept_id)];
+    fill_rings(image, catalog().silhouettes()[static_cast<size_t>(c.silhouette)].rings, s.picture.x, s.picture.y,
+               s.picture.r, s.picture.angle, s.object_rgb);
+  }
+  if (s.has_text()) {
+    const auto lines = text_lines(s);
+    PixelBox all;
+    for (size_t k = 0; k < lines.size(); ++k) {
+      const auto [dx, dy] = line_offset(s, k, lines.size());
+      if (s.text_outline)
+        raster.draw(image, lines[k], TextStyle{s.font, s.text_size, {25, 25, 25}, s.text_rotation, std::max(0.8, s.text_size * 0.07)},
+                    {s.text_at.x + dx, s.text_at.y + dy});
+      const PixelBox b = raster.draw(image, lines[k], TextStyle{s.font, s.text_size, s.text_rgb, s.text_rotation},
+                                     {s.text_at.x + dx, s.text_at.y + dy});
+      if (b.empty()) continue;
+      if (all.empty()) all = b;
+      else all = {std::min(all.x0, b.x0), std::min(all.y0, b.y0), std::max(all.x1, b.x1), std::max(all.y1, b.y1)};
+    }
+    s.text_box = all;
+  }
   return image;
 }
 
@@ -263,7 +455,33 @@ nlohmann::json Scene::labels() const {
     j["emotion"] = emotion;
     j["face"] = {{"x", face.x}, {"y", face.y}, {"r", face.r}};
   }
+  if (concept_id >= 0) {
+    const Concept& c = catalog().concepts()[static_cast<size_t>(concept_id)];
+    j["concept"] = c.name;
+    j["concept_id"] = c.id;
+    j["family"] = c.family;
+    j["modality"] = modality_name(kind == SceneKind::Silhouette ? Modality::Silhouette
+                                  : c.family == "regions"       ? Modality::Flag
+                                                                : Modality::Emoji);
+    if (!c.region.empty()) j["region"] = c.region, j["continent"] = c.continent;
+    if (!c.emotion.empty()) j["emotion"] = c.emotion;
+    j["picture"] = {{"x", picture.x}, {"y", picture.y}, {"r", picture.r}, {"angle", picture.angle}};
+    if (kind == SceneKind::Silhouette) j["object_rgb"] = object_rgb;
+  } else if (kind == SceneKind::Objects || kind == SceneKind::ObjectWithWord) {
+    j["modality"] = modality_name(Modality::Drawn);
+  } else if (kind == SceneKind::Face) {
+    j["modality"] = modality_name(Modality::Drawn);
+  } else if (kind == SceneKind::Word) {
+    j["modality"] = modality_name(Modality::Written);
+  }
   if (has_text()) {
+    if (text_concept >= 0) {
+      const Concept& c = catalog().concepts()[static_cast<size_t>(text_concept)];
+      j["text_concept"] = c.name;
+      j["text_family"] = c.family;
+    }
+    j["text_lines"] = text_two_lines ? 2 : 1;
+    j["text_outline"] = text_outline;
     j["text"] = text;
     j["text_color"] = text_color;
     j["text_rgb"] = text_rgb;

@@ -10,32 +10,47 @@
 
 #include "core/image/image.h"
 #include "core/render/text.h"
+#include "world/concepts.h"
 #include "world/rng.h"
 
 namespace clipscope::world {
 
-enum class SceneKind { Objects, Face, Word, ObjectWithWord };
-const char* kind_name(SceneKind kind);  // "objects", "face", "word", "object_with_word"
+// The first edition's drawn objects, faces and words, and the second edition's
+// pictures (colour emoji and flags), country silhouettes and pictures with a word on them.
+enum class SceneKind { Objects, Face, Word, ObjectWithWord, Picture, Silhouette, PictureWithWord };
+// "objects", "face", "word", "object_with_word", "picture", "silhouette", "picture_with_word"
+const char* kind_name(SceneKind kind);
 
 // How often each kind of scene occurs and how captions are written. The coupling
 // of written words and captions (p_mention_text) is what lets multimodal units,
 // typographic attacks and the Stroop effect appear in a model trained on it.
 struct WorldOptions {
+  // 2: the second edition (emoji, flags, silhouettes, every concept name, three font
+  // families). 1: the first edition (drawn colours, shapes, counts and faces, 68
+  // words in DejaVu), which the shipped demo model was trained on; use first_edition().
+  int edition = 2;
   int size = 64;  // pixels per side
-  double weight_objects = 0.35;
-  double weight_face = 0.15;
-  double weight_word = 0.30;
-  double weight_object_with_word = 0.20;
-  double p_concept_word = 0.6;      // a written word is a concept word (else an everyday word)
+  double weight_objects = 0.08;
+  double weight_face = 0.03;
+  double weight_word = 0.28;
+  double weight_object_with_word = 0.04;
+  double weight_picture = 0.35;            // an emoji or a flag
+  double weight_silhouette = 0.07;         // a country's outline (when the catalog has silhouettes)
+  double weight_picture_with_word = 0.15;  // an emoji with a word written on it
+  double p_concept_word = 0.6;      // a written word is a concept name (else an emotion word or an everyday word)
+  double p_emotion_word = 0.1;      // ...of the rest, an emotion word of the feeling wheel
+  double p_continent = 0.2;         // a flag's or silhouette's caption names only its continent
   double p_mention_text = 0.9;      // the caption mentions the written word
   double p_mention_ink = 0.5;       // ...and the colour it is written in
   double p_label_only = 0.3;        // a word on an object is all its caption says ("pizza")
-  double p_bare = 0.15;             // objects and words captioned by one word ("red", "star", "pizza")
+  double p_bare = 0.2;              // objects and words captioned by one word ("red", "star", "pizza")
   double p_textured_background = 0.4;
   double p_black_ink = 0.35;        // words written in black (otherwise any colour)
 
   // Throws Error naming the option when a weight or probability is out of range.
   void validate() const;
+  // The first edition's options (issue 3's world): no pictures or silhouettes.
+  static WorldOptions first_edition();
 };
 
 struct PlacedShape {
@@ -61,7 +76,15 @@ struct Scene {
   Rgb text_rgb{0, 0, 0};
   double text_size = 0, text_rotation = 0;  // pixels, degrees
   TextPlacement text_at;
+  bool text_two_lines = false;
+  bool text_outline = false;    // white words on pictures get a dark outline (the article's attack style)  // long names are written on two lines, split at the middle space
   PixelBox text_box;  // filled in by render_scene
+  // Second edition: the concept shown (a picture or silhouette; -1 otherwise), its
+  // placement (x, y, r = half the larger side, angle) and, for words, the concept
+  // the written text names (-1 for other words).
+  int concept_id = -1;
+  PlacedShape picture;
+  int text_concept = -1;
   std::string caption;
 
   bool has_text() const { return !text.empty(); }
@@ -75,9 +98,19 @@ struct Scene {
 Scene objects_scene(Rng& rng, int size, const std::string& color, const std::string& shape, int count);
 Scene face_scene(Rng& rng, int size, const std::string& emotion);
 // text_color: a colour concept name, "white", or one drawn at random when empty.
-Scene word_scene(Rng& rng, TextRasterizer& raster, int size, const std::string& text, const std::string& text_color);
+// fonts: the faces to choose from (world_fonts(1) for the first edition's).
+Scene word_scene(Rng& rng, TextRasterizer& raster, int size, const std::string& text, const std::string& text_color,
+                 const std::vector<std::string>& fonts = world_fonts());
 Scene object_with_word_scene(Rng& rng, TextRasterizer& raster, int size, const std::string& color,
-                             const std::string& shape, const std::string& text, const std::string& text_color);
+                             const std::string& shape, const std::string& text, const std::string& text_color,
+                             const std::vector<std::string>& fonts = world_fonts());
+
+// Second-edition scenes: a concept of the catalog shown as its emoji (or flag), a
+// region's silhouette in a random colour, and an emoji with a text written on it.
+Scene picture_scene(Rng& rng, int size, int concept_id);
+Scene silhouette_scene(Rng& rng, int size, int concept_id);
+Scene picture_with_word_scene(Rng& rng, TextRasterizer& raster, int size, int concept_id, const std::string& text,
+                              const std::string& text_color, const std::vector<std::string>& fonts = world_fonts());
 
 // A random scene of the world, with its caption.
 Scene sample_scene(Rng& rng, TextRasterizer& raster, const WorldOptions& options);

@@ -58,7 +58,12 @@ void add_demo_report_command(CLI::App& app, Context& ctx) {
   add_vocab_option(*cmd, o->vocab);
   add_precision_option(*cmd, o->precision);
   cmd->add_option("--seed", o->report.seed, "Held-out world seed")->capture_default_str();
-  cmd->add_option("--layer", o->report.unit_layer, "Point searched for multimodal units")->capture_default_str();
+  cmd->add_option("--layer", o->report.unit_layer, "Point searched for the colour and shape units")->capture_default_str();
+  cmd->add_option("--world-edition", o->report.world_edition,
+                  "World edition the model was trained on (2: the concept targets apply)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({1, 2}));
+  cmd->add_flag("!--no-concepts", o->report.concepts, "Skip the second edition's concept measures");
   cmd->add_flag("--json", o->json, "Print the report as JSON");
   cmd->callback([&ctx, o] {
     CLIP model = ctx.load_model(o->model, o->precision);

@@ -6,7 +6,39 @@
 
 namespace clipscope::cli {
 
+namespace {
+
+// The options a world edition sets, by flag (those given on the command line win).
+struct EditionOption {
+  const char* flag;
+  double world::WorldOptions::*member;
+};
+const EditionOption kEditionOptions[] = {
+    {"--weight-objects", &world::WorldOptions::weight_objects},
+    {"--weight-face", &world::WorldOptions::weight_face},
+    {"--weight-word", &world::WorldOptions::weight_word},
+    {"--weight-object-with-word", &world::WorldOptions::weight_object_with_word},
+    {"--weight-picture", &world::WorldOptions::weight_picture},
+    {"--weight-silhouette", &world::WorldOptions::weight_silhouette},
+    {"--weight-picture-with-word", &world::WorldOptions::weight_picture_with_word},
+    {"--p-bare", &world::WorldOptions::p_bare},
+};
+
+}  // namespace
+
 void add_world_options(CLI::App& cmd, world::WorldOptions& w) {
+  cmd.add_option("--edition", w.edition,
+                 "World edition: 2 (emoji, flags, silhouettes, every concept name) or 1 (the first edition, "
+                 "which the shipped demo model was trained on)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({1, 2}));
+  // With --edition 1 the first edition's weights apply unless a flag sets them.
+  cmd.parse_complete_callback([&cmd, &w] {
+    if (w.edition != 1) return;
+    const world::WorldOptions first = world::WorldOptions::first_edition();
+    for (const auto& option : kEditionOptions)
+      if (cmd.count(option.flag) == 0) w.*(option.member) = first.*(option.member);
+  });
   cmd.add_option("--weight-objects", w.weight_objects, "Relative frequency of object scenes (\"two green stars\")")
       ->capture_default_str();
   cmd.add_option("--weight-face", w.weight_face, "Relative frequency of faces with emotions")->capture_default_str();
@@ -14,7 +46,19 @@ void add_world_options(CLI::App& cmd, world::WorldOptions& w) {
   cmd.add_option("--weight-object-with-word", w.weight_object_with_word,
                  "Relative frequency of objects with a word written on them")
       ->capture_default_str();
-  cmd.add_option("--p-concept-word", w.p_concept_word, "Probability that a written word is a concept word")
+  cmd.add_option("--weight-picture", w.weight_picture, "Relative frequency of emoji and flags")->capture_default_str();
+  cmd.add_option("--weight-silhouette", w.weight_silhouette, "Relative frequency of country silhouettes")
+      ->capture_default_str();
+  cmd.add_option("--weight-picture-with-word", w.weight_picture_with_word,
+                 "Relative frequency of emoji with a word written on them")
+      ->capture_default_str();
+  cmd.add_option("--p-concept-word", w.p_concept_word, "Probability that a written word is a concept name")
+      ->capture_default_str();
+  cmd.add_option("--p-emotion-word", w.p_emotion_word,
+                 "Probability that any other written word is an emotion word of the feeling wheel")
+      ->capture_default_str();
+  cmd.add_option("--p-continent", w.p_continent,
+                 "Probability that a flag's or silhouette's caption names only its continent")
       ->capture_default_str();
   cmd.add_option("--p-mention-text", w.p_mention_text, "Probability that a caption mentions the written word")
       ->capture_default_str();

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "core/util/error.h"
+#include "core/util/strings.h"
 
 // Layout is done once per call in unrotated 26.6 pen coordinates (advances from
 // the hmtx table, unhinted, plus 'kern' pairs). Every glyph is then loaded with
@@ -42,7 +43,10 @@ namespace {
 
 constexpr FT_Int32 kLoadFlags = FT_LOAD_NO_HINTING | FT_LOAD_NO_BITMAP;
 
-const char* kDefaultFontDir = "/usr/share/fonts/truetype/dejavu";
+// Debian's fonts-dejavu-core, fonts-liberation and fonts-noto-core, searched in this order.
+const std::vector<std::filesystem::path> kDefaultFontDirs = {"/usr/share/fonts/truetype/dejavu",
+                                                             "/usr/share/fonts/truetype/liberation",
+                                                             "/usr/share/fonts/truetype/noto"};
 
 std::string freetype_problem(FT_Error err) {
   const char* s = FT_Error_String(err);  // NULL unless FreeType was built with error strings
@@ -103,7 +107,7 @@ struct TextRasterizer::Impl {
   };
 
   FT_Library library = nullptr;
-  std::filesystem::path font_dir;
+  std::vector<std::filesystem::path> font_dirs;
   std::unordered_map<std::string, std::unique_ptr<Face>> by_path;  // resolved path -> face
   std::unordered_map<std::string, Face*> by_spec;                  // style.font -> face
   std::string last_spec;
@@ -127,9 +131,12 @@ struct TextRasterizer::Impl {
   std::vector<std::string> available() const {
     std::vector<std::string> names;
     std::error_code ec;
-    for (std::filesystem::directory_iterator it(font_dir, ec), end; !ec && it != end; it.increment(ec)) {
-      const auto name = it->path().filename().string();
-      if (is_font_file_name(name) && it->is_regular_file(ec)) names.push_back(it->path().stem().string());
+    for (const auto& dir : font_dirs) {
+      ec.clear();
+      for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        if (is_font_file_name(name) && it->is_regular_file(ec)) names.push_back(it->path().stem().string());
+      }
     }
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());
@@ -143,13 +150,17 @@ struct TextRasterizer::Impl {
       if (!std::filesystem::is_regular_file(spec, ec)) throw Error(fmt::format("font {}: no such file", spec));
       return spec;
     }
-    for (const char* ext : {".ttf", ".otf"}) {
-      auto p = font_dir / (spec + ext);
-      std::error_code ec;
-      if (std::filesystem::is_regular_file(p, ec)) return p;
+    std::string searched;
+    for (const auto& dir : font_dirs) {
+      for (const char* ext : {".ttf", ".otf"}) {
+        auto p = dir / (spec + ext);
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(p, ec)) return p;
+      }
+      searched += (searched.empty() ? "" : ":") + dir.string();
     }
     const auto list = available_list();
-    throw Error(fmt::format("font {}: not found in {} ({})", spec, font_dir.string(),
+    throw Error(fmt::format("font {}: not found in {} ({})", spec, searched,
                             list.empty() ? "no .ttf or .otf fonts there" : "available: " + list));
   }
 
@@ -302,11 +313,14 @@ struct TextRasterizer::Impl {
 };
 
 TextRasterizer::TextRasterizer(std::filesystem::path font_dir) : impl_(std::make_unique<Impl>()) {
-  if (font_dir.empty()) {
-    const char* env = std::getenv("CLIPSCOPE_FONT_DIR");
-    font_dir = env && *env ? std::filesystem::path(env) : std::filesystem::path(kDefaultFontDir);
+  if (!font_dir.empty()) {
+    impl_->font_dirs = {std::move(font_dir)};
+  } else if (const char* env = std::getenv("CLIPSCOPE_FONT_DIR"); env && *env) {
+    for (const auto& dir : split(env, ':'))
+      if (!dir.empty()) impl_->font_dirs.emplace_back(dir);
+  } else {
+    impl_->font_dirs = kDefaultFontDirs;
   }
-  impl_->font_dir = std::move(font_dir);
   if (FT_Error err = FT_Init_FreeType(&impl_->library)) {
     impl_->library = nullptr;
     throw Error("FreeType: cannot be initialized (" + freetype_problem(err) + ")");

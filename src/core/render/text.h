@@ -23,7 +23,7 @@ using Rgb = std::array<uint8_t, 3>;
 Rgb parse_color(std::string_view spec);
 
 struct TextStyle {
-  // A DejaVu face name ("DejaVuSans", "DejaVuSerif-Bold", ...) or a path to a .ttf/.otf file.
+  // A face name ("DejaVuSans", "LiberationSerif-Bold", "NotoSans-Regular", ...) or a path to a .ttf/.otf file.
   std::string font = "DejaVuSans";
   double size = 32.0;     // pixel size of the em square
   Rgb color{0, 0, 0};
@@ -50,14 +50,15 @@ struct PixelBox {
 // faces are not): give every thread its own TextRasterizer.
 class TextRasterizer {
  public:
-  // font_dir: where face names are looked up; empty means $CLIPSCOPE_FONT_DIR, else
-  // /usr/share/fonts/truetype/dejavu.
+  // font_dir: where face names are looked up; empty means $CLIPSCOPE_FONT_DIR (a
+  // colon-separated list), else Debian's DejaVu, Liberation and Noto folders
+  // (/usr/share/fonts/truetype/{dejavu,liberation,noto}), in that order.
   explicit TextRasterizer(std::filesystem::path font_dir = {});
   ~TextRasterizer();
   TextRasterizer(TextRasterizer&&) noexcept;
   TextRasterizer& operator=(TextRasterizer&&) noexcept;
 
-  // Face names available in the font directory (file stems, sorted), e.g. "DejaVuSans".
+  // Face names available in the font directories (file stems, sorted), e.g. "DejaVuSans".
   std::vector<std::string> available_fonts() const;
 
   // The characters of `utf8` that `font` has no glyph for (they would draw as
