@@ -106,6 +106,19 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
     }
   }
   const auto object_images = images_of(objects), word_images = images_of(words);
+  // Reading: each written name among the evaluated names.
+  std::vector<double> read(evaluated.size(), 0.0);
+  {
+    std::vector<std::vector<std::string>> prompts;
+    for (int id : evaluated) {
+      const std::string& n = cat.concepts()[static_cast<size_t>(id)].name;
+      prompts.push_back({"the word " + n, "text: " + n, "a sign that says " + n, n});
+    }
+    const auto predicted = Probe::classify(probe.image_features(word_images), probe.classes(prompts));
+    for (size_t i = 0; i < predicted.size(); ++i)
+      if (predicted[i] == word_label[i]) read[static_cast<size_t>(word_label[i])] += 1.0 / o.images;
+    r.reading = fraction(predicted, word_label);
+  }
 
   // Every country: flag, written name and (where the catalog has one) silhouette.
   const auto& regions = cat.family("regions");
@@ -166,6 +179,7 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
       ConceptUnit u{c.name, c.family, unit[static_cast<int64_t>(k)].item<int64_t>(), 0, 0, score[static_cast<int64_t>(k)].item<double>()};
       u.object_z = zo[static_cast<int64_t>(k)][u.unit].item<double>();
       u.word_z = zw[static_cast<int64_t>(k)][u.unit].item<double>();
+      u.read = read[k];
       if (u.score >= o.threshold) {
         ++L.multimodal;
         if (c.family == "colors") ++L.multimodal_colors;
@@ -323,7 +337,7 @@ nlohmann::json ConceptReport::to_json() const {
     nlohmann::json concepts_json = nlohmann::json::array();
     for (const auto& c : L.concepts)
       concepts_json.push_back({{"concept", c.name}, {"family", c.family}, {"unit", c.unit}, {"object_z", c.object_z},
-                               {"word_z", c.word_z}, {"score", c.score}});
+                               {"word_z", c.word_z}, {"score", c.score}, {"read", c.read}});
     layers_json.push_back({{"layer", L.layer}, {"units", L.units}, {"evaluated", L.concepts.size()},
                            {"multimodal", L.multimodal}, {"multimodal_fraction", L.fraction()},
                            {"multimodal_colors", L.multimodal_colors}, {"multimodal_shuffled", L.multimodal_shuffled},
@@ -347,6 +361,7 @@ nlohmann::json ConceptReport::to_json() const {
           {"emotion_units", emotions_json},
           {"emotion_units_shuffled", emotion_units_shuffled},
           {"zero_shot_by_family", zero_shot_json},
+          {"reading", reading},
           {"typographic_attack",
            {{"clean", attack.clean}, {"attacked", attack.attacked}, {"flip_to_written", attack.flip},
             {"pixel_cover", attack.pixel_cover}, {"images", attack.images}}}};
@@ -382,6 +397,7 @@ std::string ConceptReport::to_text() const {
   for (size_t i = 0; i < std::min<size_t>(6, emotion_units.size()); ++i)
     s += fmt::format("    unit {:>4}  {:<10} face z {:6.2f}  word z {:6.2f}\n", emotion_units[i].unit, emotion_units[i].emotion,
                      emotion_units[i].face_z, emotion_units[i].word_z);
+  s += fmt::format("reading: {:.1f}% of the evaluated names, written in black, classified as themselves\n", 100 * reading);
   s += "zero-shot top-1 by family (pictures among the family's names):\n   ";
   for (const auto& [family, top1] : zero_shot) s += fmt::format(" {} {:.0f}%", family, 100 * top1);
   s += fmt::format("\ntypographic attack (another name of the family in outlined white on an emoji, {} images, "

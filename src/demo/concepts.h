@@ -34,6 +34,7 @@ struct ConceptUnit {
   double object_z = 0;  // the concept's pictures (emoji, flag or drawn objects) vs the other concepts', in their std
   double word_z = 0;    // its written name vs the other concepts' names
   double score = 0;     // min(object_z, word_z) at the best unit
+  double read = 0;      // fraction of its written-name images zero-shot classified as it (among the evaluated names)
 };
 
 struct LayerConcepts {
@@ -80,6 +81,7 @@ struct ConceptReport {
   int emotion_units_shuffled = 0;          // chance: faces of one emotion paired with the words of the next
   std::vector<std::pair<std::string, double>> zero_shot;  // family -> top-1 among the family's names
   ConceptAttack attack;
+  double reading = 0;  // zero-shot reading of the evaluated concepts' written names ("the word {}", ...)
   double threshold = 2.0;
   nlohmann::json to_json() const;
   std::string to_text() const;

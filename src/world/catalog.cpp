@@ -344,6 +344,17 @@ Catalog::Catalog(const std::filesystem::path& emoji_test, const std::filesystem:
   const size_t wanted = 3000, step = std::max<size_t>(1, plain.size() / wanted);
   for (size_t i = 0; i < plain.size() && other_words_.size() < wanted; i += step) other_words_.push_back(plain[i]);
 
+  // Frequency ranks: FNV-1a of the name (the same on every machine).
+  auto fnv = [](const std::string& text) {
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ULL;
+    return h;
+  };
+  for (const Concept& c : concepts_) by_frequency_.push_back(c.id);
+  std::sort(by_frequency_.begin(), by_frequency_.end(), [&](int a, int b) {
+    return fnv(concepts_[static_cast<size_t>(a)].name) < fnv(concepts_[static_cast<size_t>(b)].name);
+  });
+
   sources_ = fmt::format("{} concepts in {} families ({} emoji, {} regions, {} with silhouettes), {} other words, "
                          "emotion words from {}",
                          concepts_.size(), families_.size(), emoji_.size(), family("regions").size(), silhouetted_.size(),

@@ -54,6 +54,9 @@ class Catalog {
   const std::vector<int>& family(const std::string& name) const;
   const std::vector<int>& emoji_concepts() const { return emoji_; }
   const std::vector<int>& regions_with_silhouettes() const { return silhouetted_; }
+  // Every concept id in a fixed pseudo-random order (a hash of the name): the
+  // frequency ranks of WorldOptions::zipf_names, the most frequent first.
+  const std::vector<int>& by_frequency() const { return by_frequency_; }
   const Concept& named(const std::string& name) const;  // throws Error for unknown names
   const Concept* find(const std::string& name) const;   // nullptr for unknown names
   const std::vector<Silhouette>& silhouettes() const { return silhouettes_; }
@@ -74,7 +77,7 @@ class Catalog {
   std::vector<std::string> families_;
   std::map<std::string, std::vector<int>> by_family_;
   std::map<std::string, int> by_name_;
-  std::vector<int> emoji_, silhouetted_;
+  std::vector<int> emoji_, silhouetted_, by_frequency_;
   std::vector<Silhouette> silhouettes_;
   std::vector<std::string> other_words_;
   std::vector<std::string> emotion_names_;

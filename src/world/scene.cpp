@@ -282,7 +282,13 @@ Scene sample_scene(Rng& rng, TextRasterizer& raster, const WorldOptions& o) {
   const auto& fonts = world_fonts(o.edition);
   auto random_word = [&] {
     if (o.edition == 1) return rng.chance(o.p_concept_word) ? rng.pick(concept_words()) : rng.pick(world::other_words());
-    if (rng.chance(o.p_concept_word)) return rng.pick(cat.concepts()).name;
+    if (rng.chance(o.p_concept_word)) {
+      if (!o.zipf_names) return rng.pick(cat.concepts()).name;
+      // P(r) ~ 1/r: r = floor((N + 1)^u) for u uniform in [0, 1).
+      const auto& order = cat.by_frequency();
+      const auto r = static_cast<size_t>(std::pow(static_cast<double>(order.size()) + 1, rng.uniform()));
+      return cat.concepts()[static_cast<size_t>(order[std::min(order.size(), std::max<size_t>(r, 1)) - 1])].name;
+    }
     if (rng.chance(o.p_emotion_word)) return rng.pick(cat.emotion_words(rng.pick(cat.emotions())));
     return rng.pick(cat.other_words());
   };

@@ -40,6 +40,9 @@ struct WorldOptions {
   double p_concept_word = 0.6;      // a written word is a concept name (else an emotion word or an everyday word)
   double p_emotion_word = 0.1;      // ...of the rest, an emotion word of the feeling wheel
   double p_continent = 0.2;         // a flag's or silhouette's caption names only its continent
+  // How written concept names are chosen: uniformly (false), or by a Zipf law over
+  // Catalog::by_frequency() (P(rank r) ~ 1/r), as words are in real captions.
+  bool zipf_names = false;
   double p_mention_text = 0.9;      // the caption mentions the written word
   double p_mention_ink = 0.5;       // ...and the colour it is written in
   double p_label_only = 0.3;        // a word on an object is all its caption says ("pizza")

@@ -34,7 +34,7 @@ class AtlasIndexing : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!fs::exists(demo_model_path())) return;
     root_ = new fs::path(testing::temp_dir("clipscope-atlas"));
-    world::write_world(*root_ / "world", kWorldImages, world::World(11), 0, false);
+    world::write_world(*root_ / "world", kWorldImages, world::World(11, world::WorldOptions::first_edition()), 0, false);
     model_ = new CLIP(load_clip(std::string(kDemoModelName)));
     paths_ = new std::vector<fs::path>(collect_image_paths({(*root_ / "world" / "images").string()}));
   }

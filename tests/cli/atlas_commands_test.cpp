@@ -56,7 +56,7 @@ class AtlasCommands : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!fs::exists(demo_model_path())) return;
     root_ = new fs::path(testing::temp_dir("clipscope-atlas-cli"));
-    const auto r = run_clipscope({"world", "--n", "400", "--seed", "5", "--out", (*root_ / "world").string()});
+    const auto r = run_clipscope({"world", "--edition", "1", "--n", "400", "--seed", "5", "--out", (*root_ / "world").string()});
     ASSERT_EQ(r.code, 0) << r.err;
     const auto a = run_clipscope(index_args(*root_ / "atlas"));
     ASSERT_EQ(a.code, 0) << a.err;

@@ -37,17 +37,32 @@ TEST(DemoModel, MeetsTheReportTargets) {
   Report report = demo_report(model, tokenizer, ReportOptions{});
   report.model = "demo";
   std::cout << report.to_text();
-  for (const auto& target : report.targets()) {
-    // The multimodal-unit target is not reached by the shipped model (0 of 8 colours:
-    // it keeps objects and written words in separate units; docs/demo.md). It stays a
-    // measured finding, printed above, until a recipe reaches it.
-    if (target.name == "multimodal colour units") continue;
+  // Every target of the shipped model's world edition (the concept targets of issue 19
+  // join once a second-edition model ships: kShippedWorldEdition).
+  for (const auto& target : report.targets())
     EXPECT_TRUE(target.met()) << target.name << " = " << target.value << " < " << target.goal;
-  }
   // Findings, not targets, but they must be measured: fractions in [0, 1].
   EXPECT_GE(report.attack_color_flip, 0.0);
   EXPECT_LE(report.attack_color_flip, 1.0);
   EXPECT_EQ(report.stroop_ink.size(), 8u);
+
+  // The concept measures run on any model; on the first-edition model (which never saw
+  // an emoji or a flag) they sit at their chance baselines, which is what the
+  // baselines are for.
+  ASSERT_TRUE(report.has_concepts);
+  const ConceptReport& c = report.concepts;
+  ASSERT_EQ(c.layers.size(), 2u);
+  EXPECT_EQ(c.layers[0].layer, "visual.layer4");
+  EXPECT_EQ(c.layers[0].units, 768);
+  EXPECT_EQ(c.layers[0].concepts.size(), 256u);
+  EXPECT_EQ(c.zero_shot.size(), 21u);  // every family but the drawn colours and shapes
+  for (const auto& [family, top1] : c.zero_shot) EXPECT_LT(top1, 0.3) << family;  // it never saw them
+  EXPECT_LT(c.attack.flip, 0.1);
+  EXPECT_GT(c.attack.pixel_cover, 0.02);
+  EXPECT_LT(c.attack.pixel_cover, 0.5);
+  const double chance = static_cast<double>(c.layers[0].multimodal_shuffled) / 256;
+  EXPECT_LT(c.layers[0].fraction(), chance + 0.1) << "multimodal above chance in a model that never saw emoji?";
+  EXPECT_LT(c.reading, 0.5);  // it reads its 68 words, not the catalog's names
 }
 
 }  // namespace

@@ -58,7 +58,7 @@ TEST_P(FastPathOnTheDemoModel, KeepsWhatAnAnalysisReads) {
   fast->set_precision(bounds.precision);
   const Tokenizer tokenizer(resolve_vocab_path(std::nullopt, {}, demo), static_cast<int>(exact->config().vocab_size));
 
-  const world::World held_out(4242);
+  const world::World held_out(4242, world::WorldOptions::first_edition());
   TextRasterizer raster;
   std::vector<Image> images;
   for (uint64_t i = 0; i < 1000; ++i) images.push_back(held_out.sample(i, raster).image);

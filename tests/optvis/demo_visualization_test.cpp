@@ -125,7 +125,7 @@ TEST_F(DemoVisualization, AColourUnitsImageIsDominatedByItsColour) {
 
 TEST_F(DemoVisualization, AShapeUnitsImageDrivesItHarderThanAnyWorldImage) {
   // The world's images: 512 random items (objects, faces, words, mixed scenes).
-  const world::World world(1 + 1000003);
+  const world::World world(1 + 1000003, world::WorldOptions::first_edition());
   TextRasterizer raster;
   std::vector<Image> items;
   for (uint64_t i = 0; i < 512; ++i) items.push_back(world.sample(i, raster).image);

@@ -102,7 +102,7 @@ class ServeTest : public ::testing::Test {
       const auto r = run_clipscope(args);
       ASSERT_EQ(r.code, 0) << r.err;
     };
-    run({"world", "--n", "300", "--seed", "5", "--out", (d / "world").string()});
+    run({"world", "--edition", "1", "--n", "300", "--seed", "5", "--out", (d / "world").string()});
     run({"index", "--layers", "visual.layer4", "--images", (d / "world/images").string(), "--out", (d / "atlas").string(),
          "--k", "12", "--matrix", "max"});
     clipscope::testing::write_file(d / "words.txt", "red\ngreen\nblue\nyellow\ncat\ndog\nstar\nhappy\n");

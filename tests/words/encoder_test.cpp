@@ -108,7 +108,7 @@ std::vector<std::pair<int64_t, double>> reading_units(const std::function<torch:
   std::vector<int> word_of;
   for (size_t w = 0; w < vocabulary.size(); ++w)
     for (int i = 0; i < 24; ++i) {
-      auto scene = world::word_scene(rng, raster, 64, vocabulary[w], "black");
+      auto scene = world::word_scene(rng, raster, 64, vocabulary[w], "black", world::world_fonts(1));
       scene.background = "white";
       images.push_back(world::render_scene(scene, raster));
       word_of.push_back(static_cast<int>(w));

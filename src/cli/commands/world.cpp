@@ -57,6 +57,8 @@ void add_world_options(CLI::App& cmd, world::WorldOptions& w) {
   cmd.add_option("--p-emotion-word", w.p_emotion_word,
                  "Probability that any other written word is an emotion word of the feeling wheel")
       ->capture_default_str();
+  cmd.add_flag("--zipf-names", w.zipf_names,
+               "Written concept names follow a Zipf law (P(rank r) ~ 1/r) instead of being uniform");
   cmd.add_option("--p-continent", w.p_continent,
                  "Probability that a flag's or silhouette's caption names only its continent")
       ->capture_default_str();

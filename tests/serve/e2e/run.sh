@@ -15,7 +15,7 @@ command -v node >/dev/null || skip "node not installed (scripts/install-deps.sh 
 
 rm -rf "$out"
 mkdir -p "$out/screenshots"
-"$clipscope" -q world --n 400 --seed 11 --out "$out/world" >/dev/null
+"$clipscope" -q world --edition 1 --n 400 --seed 11 --out "$out/world" >/dev/null
 "$clipscope" -q index --layers visual.layer4 --images "$out/world/images" --out "$out/atlas" --k 16 --matrix max >/dev/null
 printf '%s\n' red green blue yellow purple orange pink black cat dog car star tree house happy sad > "$out/words.txt"
 "$clipscope" -q words --words "$out/words.txt" --into "$out/atlas" --canvas 64 --sizes 10,13 --stroke 0 >/dev/null
