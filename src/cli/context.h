@@ -46,8 +46,9 @@ void add_render_command(CLI::App& app, Context& ctx);
 void add_index_commands(CLI::App& app, Context& ctx);   // index, merge
 void add_atlas_query_commands(CLI::App& app, Context& ctx);  // top, stats, buckets, condprob, categories
 void add_words_commands(CLI::App& app, Context& ctx);  // diff, words, word-units, unit-words, wordvec, region-map
-void add_optvis_commands(CLI::App& app, Context& ctx);
-void add_serve_command(CLI::App& app, Context& ctx);  // serve  // visualize, facet-probe
+void add_optvis_commands(CLI::App& app, Context& ctx);  // visualize, facet-probe, preimage, deepdream
+void add_serve_command(CLI::App& app, Context& ctx);  // serve
+void add_tour_command(CLI::App& app, Context& ctx);   // tour
 
 void add_world_command(CLI::App& app, Context& ctx);
 void add_demo_commands(CLI::App& app, Context& ctx);  // train-demo, demo-report

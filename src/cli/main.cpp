@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   cli::add_words_commands(app, ctx);
   cli::add_optvis_commands(app, ctx);
   cli::add_serve_command(app, ctx);
+  cli::add_tour_command(app, ctx);
   cli::add_world_command(app, ctx);
   cli::add_demo_commands(app, ctx);
 

@@ -138,8 +138,12 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
       }
     }
   }
-  const auto flag_images = images_of(flags), name_images = images_of(names);
-  const auto outline_images = outlines.empty() ? torch::Tensor() : images_of(outlines);
+  torch::Tensor flag_images, name_images, outline_images;
+  if (!o.multimodal_only) {
+    flag_images = images_of(flags);
+    name_images = images_of(names);
+    if (!outlines.empty()) outline_images = images_of(outlines);
+  }
 
   // Faces with a feeling and the feeling wheel's words, per core emotion.
   std::vector<std::string> emotions;
@@ -160,7 +164,11 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
       feeling_label.push_back(static_cast<int64_t>(k));
     }
   }
-  const auto face_images = images_of(faces), feeling_images = images_of(feelings);
+  torch::Tensor face_images, feeling_images;
+  if (!o.multimodal_only) {
+    face_images = images_of(faces);
+    feeling_images = images_of(feelings);
+  }
   bar.add();
 
   for (size_t li = 0; li < o.layers.size(); ++li) {
@@ -185,6 +193,11 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
         if (c.family == "colors") ++L.multimodal_colors;
       }
       L.concepts.push_back(u);
+    }
+    if (o.multimodal_only) {
+      r.layers.push_back(std::move(L));
+      bar.add();
+      continue;
     }
     const auto flag_acts = probe.unit_means(flag_images, L.layer), name_acts = probe.unit_means(name_images, L.layer);
     const auto R = static_cast<int64_t>(regions.size());
@@ -261,6 +274,10 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
     bar.add();
   }
 
+  if (o.multimodal_only) {
+    bar.finish();
+    return r;
+  }
   // Zero-shot per family (pictures of the family's concepts among its names), and
   // the class embeddings the attack reuses.
   std::map<std::string, torch::Tensor> classes;

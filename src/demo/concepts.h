@@ -25,6 +25,9 @@ struct ConceptOptions {
   int attack_images = 400;      // emoji with another concept's name written on them
   int batch = 256;
   double threshold = 2.0;       // z (std) a unit must reach for each modality
+  // Only the per-concept multimodal units and reading (LayerConcepts without the
+  // region counts; no region or emotion units, zero-shot or attack): what the tour needs.
+  bool multimodal_only = false;
 };
 
 // The best unit for one concept at one layer: max over units of min(object z, word z).

@@ -187,6 +187,18 @@ void Trainer::load_checkpoint(const fs::path& path) {
   steps_done_ = value.toInt();
 }
 
+namespace {
+
+// The shipped form: a plain fp16 state dict that the normal loader reads.
+void save_fp16_model(CLIP& model, const fs::path& path) {
+  StateDict sd;
+  for (const auto& item : model->named_parameters()) sd[item.key()] = item.value().detach().to(torch::kHalf);
+  for (const auto& item : model->named_buffers()) sd[item.key()] = item.value().detach().clone();
+  save_state_dict(path, sd);
+}
+
+}  // namespace
+
 TrainResult train_demo(const TrainOptions& o) {
   if (o.steps <= 0 || o.batch < 2 || o.lr <= 0 || o.warmup < 0 || o.checkpoint_every <= 0)
     throw Error("train-demo: steps, batch (>= 2), lr and checkpoint interval must be positive");
@@ -246,6 +258,10 @@ TrainResult train_demo(const TrainOptions& o) {
           << std::flush;
       trainer.save_checkpoint(checkpoint);
     }
+    if (o.snapshot_every > 0 && done % o.snapshot_every == 0) {
+      fs::create_directories(o.out / "snapshots", ec);
+      save_fp16_model(trainer.model(), o.out / "snapshots" / fmt::format("step-{:06d}.pt", done));
+    }
     if (stop) break;
   }
   bar.finish();
@@ -253,12 +269,8 @@ TrainResult train_demo(const TrainOptions& o) {
   result.final_loss = loss;
   result.finished = trainer.steps_done() >= o.steps;
   if (result.finished) {
-    // The shipped form: a plain fp16 state dict that the normal loader reads.
-    StateDict sd;
-    for (const auto& item : trainer.model()->named_parameters()) sd[item.key()] = item.value().detach().to(torch::kHalf);
-    for (const auto& item : trainer.model()->named_buffers()) sd[item.key()] = item.value().detach().clone();
     result.model = o.out / "clipscope-demo.pt";
-    save_state_dict(result.model, sd);
+    save_fp16_model(trainer.model(), result.model);
   }
   return result;
 }

@@ -38,6 +38,9 @@ struct TrainOptions {
   std::string precision = "auto";  // fp32 | bf16 | auto (bf16 autocast where the CPU has native bf16)
   double max_minutes = 0;     // > 0: checkpoint and stop when the wall time is exceeded
   int64_t stop_at = 0;        // > 0: checkpoint and stop after this step (an interruption, for tests)
+  // > 0: also write the model as shipped (fp16) to <out>/snapshots/step-NNNNNN.pt every
+  // this many steps, to watch reading and multimodality emerge (demo-report on each).
+  int64_t snapshot_every = 0;
   bool progress = true;
   world::WorldOptions world;
 };

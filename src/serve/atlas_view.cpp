@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 
 #include "atlas/matrix.h"
 #include "core/image/preprocess.h"
@@ -132,6 +133,28 @@ AtlasView::AtlasView(const ViewOptions& options)
       if (l.name == name || l.requested == name) return l.name;
     return std::nullopt;
   });
+  featured_ = read_featured(options.atlas / "featured.json");
+}
+
+json AtlasView::read_featured(const fs::path& file) const {
+  if (!fs::exists(file)) return nullptr;
+  std::ifstream in(file);
+  json j;
+  try {
+    j = json::parse(in);
+    json units = json::array();
+    for (const auto& u : j.at("units")) {
+      const std::string name = u.at("layer").get<std::string>();
+      const int64_t unit = u.at("unit").get<int64_t>();
+      const auto found = std::find_if(atlas_.layers().begin(), atlas_.layers().end(),
+                                      [&](const auto& l) { return l.name == name || l.requested == name; });
+      if (found == atlas_.layers().end() || unit < 0 || unit >= found->units) continue;
+      units.push_back({{"layer", found->name}, {"unit", unit}, {"note", u.value("note", "")}});
+    }
+    return {{"title", j.value("title", "Featured units")}, {"description", j.value("description", "")}, {"units", units}};
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("{}: not a featured-units file ({})", file.string(), e.what()));
+  }
 }
 
 const atlas::LayerInfo& AtlasView::layer(const std::string& name) const {
@@ -210,7 +233,18 @@ json AtlasView::overview() const {
           {"command", atlas_.meta("command").value_or("")},
           {"completed", atlas_.meta("completed").value_or("")},
           {"labels", labels_.has_value()},
-          {"layers", layers}};
+          {"layers", layers},
+          {"featured", featured_tiles()}};
+}
+
+json AtlasView::featured_tiles() const {
+  if (featured_.is_null()) return nullptr;
+  json units = json::array();
+  for (const auto& u : featured_["units"]) {
+    const auto& l = layer(u["layer"].get<std::string>());
+    units.push_back({{"layer", l.name}, {"unit", u["unit"]}, {"note", u["note"]}, {"thumb", thumbnail_url(l, u["unit"].get<int64_t>())}});
+  }
+  return {{"title", featured_["title"]}, {"description", featured_["description"]}, {"units", units}};
 }
 
 json AtlasView::unit_grid(const std::string& name, int64_t offset, int64_t limit, const std::string& sort) const {

@@ -63,7 +63,12 @@ class AtlasView {
   const std::vector<words::WordSet>& word_sets() const { return word_sets_; }
   torch::Tensor word_baseline(const words::WordSet& set) const;
 
+  // The overview, with the featured units (ATLAS/featured.json, e.g. the tour's
+  // multimodal units) when the atlas has them.
   nlohmann::json overview() const;
+  // The featured units as read: {"title", "description", "units": [{layer, unit, note}]}
+  // (entries naming layers or units the atlas lacks are dropped); null without a file.
+  const nlohmann::json& featured() const { return featured_; }
   nlohmann::json unit_grid(const std::string& layer, int64_t offset, int64_t limit, const std::string& sort) const;
   nlohmann::json unit(const std::string& layer, int64_t unit, int k) const;
   // by: "correlation" (of the units' per-image max over a sample of images; needs a
@@ -93,6 +98,8 @@ class AtlasView {
   };
   const LayerStats& stats(const atlas::LayerInfo& layer) const { return stats_.at(layer.id); }
   std::optional<words::WordSet> word_set(const atlas::LayerInfo& layer) const;
+  nlohmann::json read_featured(const std::filesystem::path& file) const;
+  nlohmann::json featured_tiles() const;  // featured() with thumbnails, for the overview
   torch::Tensor correlation_rows(const atlas::LayerInfo& layer) const;
   torch::Tensor word_profiles(const atlas::LayerInfo& layer, const words::WordSet& set) const;
 
@@ -109,6 +116,7 @@ class AtlasView {
   std::optional<atlas::Labels> labels_;
   int condprob_bins_;
   VisualizationIndex vis_;
+  nlohmann::json featured_;  // null, or as featured() describes
   mutable ImageCache images_;
   mutable std::mutex neighbor_mutex_;
   mutable std::map<int, torch::Tensor> correlation_rows_, word_profiles_;  // by layer id, built on first use

@@ -402,6 +402,48 @@ TEST_F(ServeTest, RendersMissingVisualizationsInTheBackground) {
   expect_error(c.Get("/api/jobs/999"), 404, "job 999");
 }
 
+TEST_F(ServeTest, FeaturedUnitsLeadTheOverviewAndGetRendered) {
+  // ATLAS/featured.json (the tour writes one): units of layers or ranges the atlas lacks are dropped.
+  const fs::path file = *dir_ / "atlas/featured.json";
+  clipscope::testing::write_file(file, R"({"title": "Multimodal units", "description": "why", "units": [
+      {"layer": "visual.layer4", "unit": 41, "note": "red: picture 3 std, written name 4 std"},
+      {"layer": "visual.layer3", "unit": 1, "note": "a layer the atlas lacks"},
+      {"layer": "visual.layer4", "unit": 9000, "note": "out of range"},
+      {"layer": "visual.layer4", "unit": 42}]})");
+  {
+    ServeProcess featured({"--atlas", (*dir_ / "atlas").string(), "--model", "demo", "--render-featured", "--render-steps", "4"});
+    auto c = featured.client();
+    const json atlas = body_json(c.Get("/api/atlas"));
+    ASSERT_TRUE(atlas["featured"].is_object()) << atlas.dump();
+    EXPECT_EQ(atlas["featured"]["title"], "Multimodal units");
+    EXPECT_EQ(atlas["featured"]["description"], "why");
+    const json& units = atlas["featured"]["units"];
+    ASSERT_EQ(units.size(), 2u) << units.dump();
+    EXPECT_EQ(units[0]["unit"], 41);
+    EXPECT_EQ(units[0]["note"], "red: picture 3 std, written name 4 std");
+    EXPECT_EQ(units[1]["note"], "");
+    // --render-featured queued both units' visualizations at start-up.
+    json unit;
+    for (int i = 0; i < 600; ++i) {
+      unit = body_json(c.Get("/api/units/visual.layer4/42"));
+      if (!unit["vis"].empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(unit["vis"].size(), 1u) << unit["job"].dump();
+    EXPECT_EQ(body_json(c.Get("/api/units/visual.layer4/41"))["vis"].size(), 1u);
+    // The overview's thumbnail is now the visualization.
+    EXPECT_EQ(body_json(c.Get("/api/atlas"))["featured"]["units"][1]["thumb"].get<std::string>().rfind("/img/vis/", 0), 0u);
+  }
+  // The overview of an atlas without the file has none; a broken file is a one-line error naming it.
+  EXPECT_TRUE(body_json(plain_->client().Get("/api/atlas"))["featured"].is_null());
+  clipscope::testing::write_file(file, "{\"units\": [");
+  clipscope::testing::expect_one_line_error(run_clipscope({"serve", "--atlas", (*dir_ / "atlas").string(), "--port", "0"}),
+                                            "featured.json");
+  fs::remove(file);
+  fs::remove_all(*dir_ / "atlas/optvis/serve/visual.layer4_41");
+  fs::remove_all(*dir_ / "atlas/optvis/serve/visual.layer4_42");
+}
+
 TEST(ServeCli, BadArgumentsAreOneLineErrors) {
   using clipscope::testing::expect_one_line_error;
   const fs::path dir = clipscope::testing::temp_dir("serve-cli");

@@ -30,6 +30,9 @@ void add_train_demo_command(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--max-minutes", o->max_minutes, "Checkpoint and stop after this wall time (0 = no limit)")
       ->capture_default_str();
+  cmd->add_option("--snapshot-every", o->snapshot_every,
+                  "Also write the fp16 model to DIR/snapshots/step-NNNNNN.pt every this many steps (0 = never)")
+      ->capture_default_str();
   add_world_options(*cmd, o->world);
   cmd->callback([&ctx, o, out] {
     o->out = *out;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <thread>
 
+#include "cli/commands/serve.h"
 #include "cli/context.h"
 #include "core/util/error.h"
 #include "serve/server.h"
@@ -15,13 +16,9 @@ namespace clipscope::cli {
 
 namespace {
 
-struct ServeArgs {
-  std::string atlas, model, precision, labels, label_key = "label", vis_dir, host = "127.0.0.1";
-  int port = 8080, render_steps = 512;
-  int64_t max_upload_mb = 8;
-};
-
 serve::Server* running_server = nullptr;
+
+}  // namespace
 
 void run_serve(Context& ctx, const ServeArgs& a) {
   if (a.port < 0 || a.port > 65535) throw Error(fmt::format("--port {}: expected 0-65535", a.port));
@@ -47,6 +44,21 @@ void run_serve(Context& ctx, const ServeArgs& a) {
     live = std::make_unique<serve::LiveModel>(model, ctx.load_tokenizer(std::nullopt, a.model, model), view, live_options);
   }
 
+  if (live && a.render_featured && !view.featured().is_null()) {
+    // The featured units' missing feature visualizations, rendered in the background.
+    int queued = 0;
+    for (const auto& u : view.featured()["units"]) {
+      const auto& layer = view.layer(u["layer"].get<std::string>());
+      const int64_t unit = u["unit"].get<int64_t>();
+      if (!view.visualizations().for_unit(layer.name, unit).empty()) continue;
+      live->render(layer, unit);
+      ++queued;
+    }
+    if (queued && !ctx.quiet)
+      fmt::print(stderr, "rendering the feature visualizations of {} featured units in the background ({} steps each)\n",
+                 queued, a.render_steps);
+  }
+
   serve::ServerOptions options;
   options.host = a.host;
   options.port = a.port;
@@ -65,8 +77,6 @@ void run_serve(Context& ctx, const ServeArgs& a) {
   running_server = nullptr;
 }
 
-}  // namespace
-
 void add_serve_command(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<ServeArgs>();
   auto* cmd = app.add_subcommand("serve", "Browse an atlas in a web page: units, examples, words, feature visualizations");
@@ -83,6 +93,9 @@ void add_serve_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--render-steps", a->render_steps, "Optimization steps of feature visualizations rendered on request")
       ->default_val(512);
   cmd->add_option("--max-upload-mb", a->max_upload_mb, "Largest image upload accepted, MiB")->default_val(8);
+  cmd->add_flag("--render-featured", a->render_featured,
+                "With --model: render the missing feature visualizations of the featured units (ATLAS/featured.json) "
+                "in the background");
   cmd->callback([&ctx, a] { run_serve(ctx, *a); });
 }
 

@@ -247,7 +247,20 @@ async function overviewView(r, alive) {
   const atlas = await getAtlas();
   if (!alive()) return;
   document.title = `${atlas.name} — clipscope`;
-  view.replaceChildren(atlasSummary(atlas), ...atlas.layers.map((l, i) => layerSection(l, alive, false, i === 0)));
+  view.replaceChildren(atlasSummary(atlas), featuredSection(atlas.featured),
+    ...atlas.layers.map((l, i) => layerSection(l, alive, false, i === 0 && !atlas.featured)));
+}
+
+// The units an analysis chose to show first (ATLAS/featured.json: the tour's
+// multimodal units), each titled with why it was chosen.
+function featuredSection(featured) {
+  if (!featured || !featured.units?.length) return null;
+  return section(featured.title, 'featured',
+    featured.description ? note(featured.description) : null,
+    h('div', { class: 'tiles' }, featured.units.map((u) =>
+      h('figure', { class: 'featured-unit' },
+        unitTile(u.layer, u.unit, u.thumb, null, u.note, true),
+        h('figcaption', null, u.note)))));
 }
 
 function atlasSummary(atlas) {

@@ -115,6 +115,15 @@ await step('a. overview', async () => {
   console.log(`page_load_ms=${ms}`);
   const tiles = await page.getByTestId('unit-tile').count();
   check(!(await visibleError()), `error banner: ${await visibleError()}`);
+  // The featured units (ATLAS/featured.json) come first, each with its reason.
+  const featured = page.getByTestId('featured');
+  check(await featured.isVisible(), 'no featured section on the overview');
+  const featuredUnits = await featured.getByTestId('unit-tile').evaluateAll((ts) => ts.map((t) => t.dataset.unit));
+  check(featuredUnits.join(',') === '5,3', `featured units ${featuredUnits.join(',')}, expected 5,3`);
+  check((await featured.locator('figcaption').first().textContent()).includes('red: picture 3.0 std'),
+    'the featured unit\'s reason is not shown');
+  const firstTile = await page.getByTestId('unit-tile').first().getAttribute('data-unit');
+  check(firstTile === '5', `the first tile of the page is unit ${firstTile}, not the first featured unit`);
   await screenshot(page, 'overview.png');
   pass(`overview: atlas summary and ${tiles} unit tiles, first tile image loaded after ${ms} ms`);
 });

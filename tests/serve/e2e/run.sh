@@ -21,6 +21,13 @@ printf '%s\n' red green blue yellow purple orange pink black cat dog car star tr
 "$clipscope" -q words --words "$out/words.txt" --into "$out/atlas" --canvas 64 --sizes 10,13 --stroke 0 >/dev/null
 "$clipscope" -q visualize --unit visual.layer4:0,1,2,3,4,5,6,7 --steps 32 --out "$out/atlas/optvis/first" >/dev/null
 
+# Featured units lead the overview (the tour writes this file with its multimodal units).
+cat > "$out/atlas/featured.json" <<'JSON'
+{"title": "Multimodal units", "description": "featured by the e2e test", "units": [
+  {"layer": "visual.layer4", "unit": 5, "note": "red: picture 3.0 std, written name 4.0 std"},
+  {"layer": "visual.layer4", "unit": 3, "note": "star: picture 2.5 std, written name 2.2 std"}]}
+JSON
+
 "$clipscope" -q serve --atlas "$out/atlas" --model demo --labels "$out/world/labels.jsonl" --label-key color \
   --render-steps 16 --port 0 >"$out/serve.out" 2>"$out/serve.err" &
 server=$!
