@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/model/checkpoint.h"
+#include "core/hub/zoo.h"
 #include "core/model/precision.h"
 #include "core/text/bpe_learn.h"
 #include "core/text/tokenizer.h"
@@ -60,10 +61,11 @@ namespace {
 std::string fingerprint(const TrainOptions& o) {
   const auto& w = o.world;
   return fmt::format(
-      "seed={} steps={} batch={} lr={} wd={} warmup={} res={} width={} merges={} bpe_captions={} bf16={} "
+      "seed={} steps={} batch={} lr={} wd={} warmup={} res={} width={} merges={} bpe_captions={} bf16={}{} "
       "world=[edition={} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} zipf={}] catalog=[{}]",
       o.seed, o.steps, o.batch, o.lr, o.weight_decay, o.warmup, o.resolution, o.width, o.bpe_merges, o.bpe_captions,
-      use_bf16(o.precision), w.edition, w.size, w.weight_objects, w.weight_face, w.weight_word, w.weight_object_with_word,
+      use_bf16(o.precision), o.init_from.empty() ? "" : " init_from=" + fs::absolute(o.init_from).lexically_normal().string(),
+      w.edition, w.size, w.weight_objects, w.weight_face, w.weight_word, w.weight_object_with_word,
       w.p_concept_word, w.p_mention_text, w.p_mention_ink, w.p_label_only, w.p_bare, w.p_textured_background, w.p_black_ink,
       w.weight_picture, w.weight_silhouette, w.weight_picture_with_word, w.p_emotion_word, w.p_continent, w.zipf_names,
       world::catalog().describe());
@@ -211,6 +213,12 @@ TrainResult train_demo(const TrainOptions& o) {
 
   TrainResult result;
   result.merges = o.out / "clipscope-demo.bpe.txt.gz";
+  if (!o.init_from.empty() && !fs::exists(result.merges)) {
+    // The earlier run's vocabulary: its token embeddings mean nothing under other merges.
+    const fs::path merges = merges_beside(o.init_from);
+    fs::copy_file(merges, result.merges, ec);
+    if (ec) throw Error(fmt::format("{}: cannot copy the merges of the initial model ({})", merges.string(), ec.message()));
+  }
   if (!fs::exists(result.merges)) {
     // The vocabulary is learned from the world's captions, as CLIP's was from its data.
     std::vector<std::string> captions = world_captions(world, static_cast<uint64_t>(o.bpe_captions));
@@ -221,7 +229,13 @@ TrainResult train_demo(const TrainOptions& o) {
 
   Trainer trainer(o, tokenizer.vocab_size());
   const fs::path checkpoint = o.out / "checkpoint.pt";
-  if (fs::exists(checkpoint)) trainer.load_checkpoint(checkpoint);
+  if (fs::exists(checkpoint)) {
+    trainer.load_checkpoint(checkpoint);
+  } else if (!o.init_from.empty()) {
+    const Checkpoint initial = read_checkpoint(o.init_from);
+    torch::NoGradGuard no_grad;
+    load_state_dict(*trainer.model(), initial.state_dict, o.init_from.string());
+  }
   const int64_t context = trainer.model()->config().context_length;
 
   // A fixed held-out batch from another seed: in-batch retrieval accuracy, logged.

@@ -41,6 +41,10 @@ struct TrainOptions {
   // > 0: also write the model as shipped (fp16) to <out>/snapshots/step-NNNNNN.pt every
   // this many steps, to watch reading and multimodality emerge (demo-report on each).
   int64_t snapshot_every = 0;
+  // A model of an earlier run (its clipscope-demo.pt, fp16 as shipped, with its merges
+  // file beside it) to start from instead of random weights: a warm restart with a new
+  // warm-up and cosine schedule and a fresh optimizer. Its merges are used as they are.
+  std::filesystem::path init_from;
   bool progress = true;
   world::WorldOptions world;
 };

@@ -140,5 +140,37 @@ TEST(TrainDemo, TheResultLoadsAsANormalCheckpoint) {
   EXPECT_EQ(sd.at("visual.conv1.weight").scalar_type(), torch::kHalf);
 }
 
+TEST(TrainDemo, SnapshotsAndAWarmRestartFromAnEarlierModel) {
+  const auto first_dir = temp_dir(), second_dir = temp_dir();
+  TrainOptions first = tiny(first_dir);
+  first.snapshot_every = 2;
+  const TrainResult r = train_demo(first);
+  ASSERT_TRUE(r.finished);
+  // Snapshots are the model as shipped at steps 2 and 4; the last equals the result.
+  const StateDict at2 = read_checkpoint(first_dir / "snapshots" / "step-000002.pt").state_dict;
+  const StateDict at4 = read_checkpoint(first_dir / "snapshots" / "step-000004.pt").state_dict;
+  const StateDict final_sd = read_checkpoint(r.model).state_dict;
+  EXPECT_TRUE(torch::equal(at4.at("visual.conv1.weight"), final_sd.at("visual.conv1.weight")));
+  EXPECT_FALSE(torch::equal(at2.at("visual.conv1.weight"), final_sd.at("visual.conv1.weight")));
+
+  // A second run from the first run's model: its merges, its weights as step 0.
+  TrainOptions second = tiny(second_dir);
+  second.init_from = r.model;
+  second.steps = 1;
+  second.lr = 1e-12;  // barely moves: the result is the initial model
+  second.bpe_merges = 50;  // ignored: the initial model's merges are used
+  const TrainResult continued = train_demo(second);
+  ASSERT_TRUE(continued.finished);
+  EXPECT_EQ(clipscope::testing::read_file(continued.merges), clipscope::testing::read_file(r.merges));
+  const StateDict after = read_checkpoint(continued.model).state_dict;
+  for (const char* name : {"visual.conv1.weight", "token_embedding.weight", "visual.attnpool.c_proj.weight"})
+    EXPECT_TRUE(torch::allclose(after.at(name).to(torch::kFloat), final_sd.at(name).to(torch::kFloat), 0, 1e-3)) << name;
+
+  // A missing initial model is named.
+  TrainOptions missing = tiny(temp_dir());
+  missing.init_from = first_dir / "nothing.pt";
+  EXPECT_NE(error_message([&] { train_demo(missing); }).find("nothing"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace clipscope::demo

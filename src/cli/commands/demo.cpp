@@ -33,6 +33,9 @@ void add_train_demo_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--snapshot-every", o->snapshot_every,
                   "Also write the fp16 model to DIR/snapshots/step-NNNNNN.pt every this many steps (0 = never)")
       ->capture_default_str();
+  cmd->add_option("--init-from", o->init_from,
+                  "Start from this model of an earlier run (its clipscope-demo.pt; merges beside it) with a new schedule")
+      ->check(CLI::ExistingFile);
   add_world_options(*cmd, o->world);
   cmd->callback([&ctx, o, out] {
     o->out = *out;
