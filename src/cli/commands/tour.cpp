@@ -31,8 +31,8 @@ void run_tour(Context& ctx, TourArgs& a) {
       fmt::print(stderr, "tour: reused {} from an earlier run\n", fmt::join(r.steps_reused, ", "));
     fmt::print(stderr, "tour: the most multimodal units of {}:\n", a.tour.layer);
     for (const auto& f : r.featured)
-      fmt::print(stderr, "  unit {:4}  {:<28} picture {:5.1f} std   written name {:5.1f} std\n", f.unit,
-                 f.concept_name + " (" + f.family + ")", f.picture_z, f.word_z);
+      fmt::print(stderr, "  unit {:4}   picture {:5.1f} std   written name {:5.1f} std   {} ({})\n", f.unit, f.picture_z,
+                 f.word_z, f.concept_name, f.family);
   }
   if (!a.serve) {
     fmt::print("{}\n", r.atlas.string());
