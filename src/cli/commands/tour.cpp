@@ -19,6 +19,9 @@ struct TourArgs {
 };
 
 void run_tour(Context& ctx, TourArgs& a) {
+  if (a.tour.images < 1) throw Error(fmt::format("--images {}: must be >= 1", a.tour.images));
+  if (a.tour.featured < 1) throw Error(fmt::format("--featured {}: must be >= 1", a.tour.featured));
+  if (a.tour.concepts < 1) throw Error(fmt::format("--concepts {}: must be >= 1", a.tour.concepts));
   a.tour.progress = !ctx.quiet;
   tour::TourResult r;
   {
@@ -58,6 +61,8 @@ void add_tour_command(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--images", a->tour.images, "World images to index")->capture_default_str();
   cmd->add_option("--featured", a->tour.featured, "Multimodal units to feature on the page")->capture_default_str();
+  cmd->add_option("--concepts", a->tour.concepts, "Concepts searched for multimodal units (demo-report's 256)")
+      ->capture_default_str();
   cmd->add_option("--layer", a->tour.layer, "Layer to index and search for multimodal units")->capture_default_str();
   cmd->add_flag("!--no-serve", a->serve, "Build the tour and print the atlas's path instead of serving it");
   cmd->add_option("--host", a->serve_args.host, "Address to listen on (127.0.0.1: this machine only)")->capture_default_str();
