@@ -9,6 +9,7 @@
 #include <set>
 
 #include "atlas/matrix.h"
+#include "core/util/csv.h"
 #include "core/util/error.h"
 
 namespace clipscope::atlas {
@@ -66,27 +67,6 @@ int bucket_of(double value_in_rms, const std::vector<double>& edges) {
   const double span = edges.back() - edges.front();
   if (span <= 0) return 0;
   return std::clamp(static_cast<int>(std::floor((value_in_rms - edges.front()) / span * bins)), 0, bins - 1);
-}
-
-// Fields of one CSV line (RFC 4180 quoting; no newlines inside fields).
-std::vector<std::string> csv_fields(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') fields.back() += '"', ++i;
-      else if (c == '"') quoted = false;
-      else fields.back() += c;
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else if (c != '\r') {
-      fields.back() += c;
-    }
-  }
-  return fields;
 }
 
 std::string normal_path(const fs::path& p) { return fs::absolute(p).lexically_normal().string(); }

@@ -259,6 +259,11 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
         const auto zw2 = label_z(probe.unit_means(feeling_images, L.layer), feeling_label, E);
         const auto m = torch::minimum(zf, zw2);  // (E, U)
         r.emotion_units_shuffled = torch::minimum(zf, torch::roll(zw2, {1}, {0})).amax(0).ge(o.threshold).sum().item<int>();
+        const auto [per_emotion, best_unit] = m.max(1);
+        for (int64_t e = 0; e < E; ++e) {
+          const int64_t u = best_unit[e].item<int64_t>();
+          r.emotion_best.push_back({u, emotions[static_cast<size_t>(e)], zf[e][u].item<double>(), zw2[e][u].item<double>()});
+        }
         const auto [best, which] = m.max(0);
         for (int64_t u = 0; u < m.size(1); ++u) {
           if (best[u].item<double>() < o.threshold) continue;
@@ -368,6 +373,9 @@ nlohmann::json ConceptReport::to_json() const {
   nlohmann::json emotions_json = nlohmann::json::array();
   for (const auto& u : emotion_units)
     emotions_json.push_back({{"unit", u.unit}, {"emotion", u.emotion}, {"face_z", u.face_z}, {"word_z", u.word_z}});
+  nlohmann::json emotion_best_json = nlohmann::json::array();
+  for (const auto& u : emotion_best)
+    emotion_best_json.push_back({{"unit", u.unit}, {"emotion", u.emotion}, {"face_z", u.face_z}, {"word_z", u.word_z}});
   nlohmann::json zero_shot_json = nlohmann::json::object();
   for (const auto& [family, top1] : zero_shot) zero_shot_json[family] = top1;
   return {{"catalog_concepts", catalog_concepts},
@@ -377,6 +385,7 @@ nlohmann::json ConceptReport::to_json() const {
           {"region_units_shuffled", region_units_shuffled},
           {"emotion_units", emotions_json},
           {"emotion_units_shuffled", emotion_units_shuffled},
+          {"emotion_best", emotion_best_json},
           {"zero_shot_by_family", zero_shot_json},
           {"reading", reading},
           {"typographic_attack",
@@ -414,6 +423,11 @@ std::string ConceptReport::to_text() const {
   for (size_t i = 0; i < std::min<size_t>(6, emotion_units.size()); ++i)
     s += fmt::format("    unit {:>4}  {:<10} face z {:6.2f}  word z {:6.2f}\n", emotion_units[i].unit, emotion_units[i].emotion,
                      emotion_units[i].face_z, emotion_units[i].word_z);
+  if (!emotion_best.empty()) {
+    s += "  each emotion's best unit by min(face z, word z):\n";
+    for (const auto& u : emotion_best)
+      s += fmt::format("    {:<10} unit {:>4}  face z {:6.2f}  word z {:6.2f}\n", u.emotion, u.unit, u.face_z, u.word_z);
+  }
   s += fmt::format("reading: {:.1f}% of the evaluated names, written in black, classified as themselves\n", 100 * reading);
   s += "zero-shot top-1 by family (pictures among the family's names):\n   ";
   for (const auto& [family, top1] : zero_shot) s += fmt::format(" {} {:.0f}%", family, 100 * top1);

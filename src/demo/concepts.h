@@ -82,6 +82,7 @@ struct ConceptReport {
   int region_units_shuffled = 0;         // chance: the same count with the countries' names shuffled
   std::vector<EmotionUnit> emotion_units;  // at the first layer, units >= threshold for faces and words of one emotion
   int emotion_units_shuffled = 0;          // chance: faces of one emotion paired with the words of the next
+  std::vector<EmotionUnit> emotion_best;   // per core emotion, its best unit by min(face z, word z), met or not
   std::vector<std::pair<std::string, double>> zero_shot;  // family -> top-1 among the family's names
   ConceptAttack attack;
   double reading = 0;  // zero-shot reading of the evaluated concepts' written names ("the word {}", ...)

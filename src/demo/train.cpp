@@ -62,13 +62,13 @@ std::string fingerprint(const TrainOptions& o) {
   const auto& w = o.world;
   return fmt::format(
       "seed={} steps={} batch={} lr={} wd={} warmup={} res={} width={} merges={} bpe_captions={} bf16={}{} "
-      "world=[edition={} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} zipf={}] catalog=[{}]",
+      "world=[edition={} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} zipf={} feeling={}] catalog=[{}]",
       o.seed, o.steps, o.batch, o.lr, o.weight_decay, o.warmup, o.resolution, o.width, o.bpe_merges, o.bpe_captions,
       use_bf16(o.precision), o.init_from.empty() ? "" : " init_from=" + fs::absolute(o.init_from).lexically_normal().string(),
       w.edition, w.size, w.weight_objects, w.weight_face, w.weight_word, w.weight_object_with_word,
       w.p_concept_word, w.p_mention_text, w.p_mention_ink, w.p_label_only, w.p_bare, w.p_textured_background, w.p_black_ink,
       w.weight_picture, w.weight_silhouette, w.weight_picture_with_word, w.p_emotion_word, w.p_continent, w.zipf_names,
-      world::catalog().describe());
+      w.p_feeling, world::catalog().describe());
 }
 
 bool decays(const std::string& name, const torch::Tensor& p) {

@@ -19,7 +19,7 @@ namespace clipscope::demo {
 // `width` at `resolution` px (layer4: 32 x width units), a text Transformer 128
 // wide x 3 layers x 2 heads with a 32-token context, a 128-d joint embedding.
 // The defaults below are the recipe of the shipped model.
-CLIPConfig demo_config(int64_t vocab_size, int64_t resolution = 64, int64_t width = 24);
+CLIPConfig demo_config(int64_t vocab_size, int64_t resolution = 64, int64_t width = 16);
 
 struct TrainOptions {
   std::filesystem::path out;  // the run directory: merges, checkpoints, log, final model

@@ -4,8 +4,8 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "core/util/csv.h"
 #include "core/util/error.h"
 
 namespace clipscope::words {
@@ -58,9 +58,7 @@ std::vector<Place> read_csv(const fs::path& path) {
   std::getline(in, line);  // header
   for (int line_no = 2; std::getline(in, line); ++line_no) {
     if (line.empty() || line == "\r") continue;
-    std::vector<std::string> fields;
-    std::istringstream s(line);
-    for (std::string f; std::getline(s, f, ',');) fields.push_back(f);
+    const std::vector<std::string> fields = csv_fields(line);
     Place p;
     try {
       if (fields.size() < 3) throw std::invalid_argument("");

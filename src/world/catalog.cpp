@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "core/render/emoji.h"
+#include "core/util/csv.h"
 #include "core/util/error.h"
 #include "core/util/strings.h"
 #include "world/concepts.h"
@@ -210,6 +211,17 @@ std::vector<Modality> Concept::modalities() const {
   return m;
 }
 
+std::string concepts_csv(const Catalog& catalog) {
+  std::string out = "id,name,family,modalities,region,continent,emotion\n";
+  for (const Concept& c : catalog.concepts()) {
+    std::string modalities;
+    for (const Modality m : c.modalities()) modalities += (modalities.empty() ? "" : "+") + std::string(modality_name(m));
+    out += fmt::format("{},{},{},{},{},{},{}\n", c.id, csv_field(c.name), csv_field(c.family), modalities, c.region,
+                       csv_field(c.continent), csv_field(c.emotion));
+  }
+  return out;
+}
+
 void Catalog::add(Concept c) {
   if (c.name.empty() || by_name_.contains(c.name)) return;
   c.id = static_cast<int>(concepts_.size());
@@ -254,6 +266,9 @@ Catalog::Catalog(const std::filesystem::path& emoji_test, const std::filesystem:
       emotion_words_[core] = {core};
     }
   }
+
+  for (const auto& [core, words] : emotion_words_)
+    for (const auto& w : words) word_emotion_.emplace(w, core);
 
   // Drawn concepts of the first edition.
   for (const auto& c : colors()) add({.name = c.name, .family = "colors"});
@@ -381,6 +396,12 @@ const std::vector<std::string>& Catalog::emotion_words(const std::string& emotio
   const auto it = emotion_words_.find(emotion);
   if (it == emotion_words_.end()) throw Error(fmt::format("emotion '{}': not a core emotion of the feeling wheel", emotion));
   return it->second;
+}
+
+const std::string& Catalog::emotion_of_word(const std::string& word) const {
+  static const std::string none;
+  const auto it = word_emotion_.find(word);
+  return it == word_emotion_.end() ? none : it->second;
 }
 
 std::string Catalog::describe() const { return sources_; }

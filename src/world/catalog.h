@@ -65,6 +65,9 @@ class Catalog {
   // The feeling wheel's core emotions and, for each, its words (the core word first).
   const std::vector<std::string>& emotions() const { return emotion_names_; }
   const std::vector<std::string>& emotion_words(const std::string& emotion) const;
+  // The core emotion a feeling wheel word belongs to ("joyful" -> "happy"), empty
+  // for other words.
+  const std::string& emotion_of_word(const std::string& word) const;
   // The continents of the regions, and the region concept ids of each.
   const std::map<std::string, std::vector<int>>& continents() const { return continents_; }
   // Which optional sources were found (for a run's fingerprint and the model card).
@@ -82,6 +85,7 @@ class Catalog {
   std::vector<std::string> other_words_;
   std::vector<std::string> emotion_names_;
   std::map<std::string, std::vector<std::string>> emotion_words_;
+  std::map<std::string, std::string> word_emotion_;
   std::map<std::string, std::vector<int>> continents_;
   std::string sources_;
 };
@@ -92,6 +96,11 @@ class Catalog {
 // <shared>/data/words/feeling_wheel.tsv, where <shared> is $CLIPSCOPE_SHARED or
 // the ../shared beside the source tree. Built on first use.
 const Catalog& catalog();
+
+// The catalog as CSV (the model card's concept list), one concept per line:
+// id,name,family,modalities,region,continent,emotion; modalities joined by '+'
+// ("flag+silhouette+written").
+std::string concepts_csv(const Catalog& catalog);
 
 // The concept's emoji as a premultiplied RGBA picture whose larger side is 64 px
 // (128 px when `side` asks for more than 72), rendered once per process and

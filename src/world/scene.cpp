@@ -138,6 +138,7 @@ void WorldOptions::validate() const {
   check("p_concept_word", p_concept_word, 1);
   check("p_emotion_word", p_emotion_word, 1);
   check("p_continent", p_continent, 1);
+  check("p_feeling", p_feeling, 1);
   check("p_mention_text", p_mention_text, 1);
   check("p_mention_ink", p_mention_ink, 1);
   check("p_label_only", p_label_only, 1);
@@ -362,6 +363,14 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
         const std::string& continent = catalog().concepts()[static_cast<size_t>(s.text_concept)].continent;
         if (!continent.empty() && rng.chance(o.p_continent))
           return choose({"a country in " + continent, s.text + ", a country in " + continent, "a sign about " + continent});
+      }
+      if (o.edition >= 2) {
+        // A written feeling is captioned, as a face emoji is, by the feeling it names
+        // (no random draw at 0, so that worlds drawn before this option stay the same).
+        const std::string& feeling = catalog().emotion_of_word(s.text);
+        if (!feeling.empty() && o.p_feeling > 0 && rng.chance(o.p_feeling))
+          return choose({"feeling " + feeling, "i feel " + feeling, s.text + ", feeling " + feeling,
+                         "the word " + s.text + ": " + feeling});
       }
       if (rng.chance(o.p_bare)) return s.text;
       if (mention_ink)

@@ -26,8 +26,8 @@ const char* kind_name(SceneKind kind);
 // typographic attacks and the Stroop effect appear in a model trained on it.
 struct WorldOptions {
   // 2: the second edition (emoji, flags, silhouettes, every concept name, three font
-  // families). 1: the first edition (drawn colours, shapes, counts and faces, 68
-  // words in DejaVu), which the shipped demo model was trained on; use first_edition().
+  // families), which the shipped demo model was trained on. 1: the first edition
+  // (drawn colours, shapes, counts and faces, 68 words in DejaVu); use first_edition().
   int edition = 2;
   int size = 64;  // pixels per side
   double weight_objects = 0.08;
@@ -39,6 +39,7 @@ struct WorldOptions {
   double weight_picture_with_word = 0.15;  // an emoji with a word written on it
   double p_concept_word = 0.6;      // a written word is a concept name (else an emotion word or an everyday word)
   double p_emotion_word = 0.1;      // ...of the rest, an emotion word of the feeling wheel
+  double p_feeling = 0.3;           // a written feeling wheel word is captioned by its core emotion ("feeling happy")
   double p_continent = 0.2;         // a flag's or silhouette's caption names only its continent
   // How written concept names are chosen: uniformly (false), or by a Zipf law over
   // Catalog::by_frequency() (P(rank r) ~ 1/r), as words are in real captions.

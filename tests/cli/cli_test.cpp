@@ -368,6 +368,17 @@ TEST(CliWorld, WritesImagesCaptionsAndLabelsDeterministically) {
   expect_one_line_error(run({"world", "--n", "2", "--out", a.string(), "--p-mention-text", "2"}), "p_mention_text");
 }
 
+TEST(CliWorld, ListsTheConceptsWithoutDrawingAWorld) {
+  const auto dir = clipscope::testing::temp_dir();
+  ASSERT_EQ(run({"world", "--concepts", (dir / "concepts.csv").string()}).code, 0);
+  const std::string csv = slurp(dir / "concepts.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "id,name,family,modalities,region,continent,emotion");
+  EXPECT_NE(csv.find(",japan,regions,flag+"), std::string::npos);
+  EXPECT_GT(std::count(csv.begin(), csv.end(), '\n'), 1000);
+  EXPECT_FALSE(fs::exists(dir / "images"));
+  expect_one_line_error(run({"world", "--n", "2"}), "--out");
+}
+
 // train-demo end to end on a tiny configuration; the result is a normal checkpoint
 // whose own merges file (beside it) is found without --vocab.
 TEST(CliDemo, TrainDemoWritesAModelTheOtherCommandsUse) {
@@ -405,8 +416,8 @@ TEST(CliDemo, TheDemoModelIsTheDefault) {
   r = run({"demo-report", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto report = nlohmann::json::parse(r.out);
-  // The first edition's six targets (the concept targets apply to second-edition models).
-  EXPECT_EQ(report.at("targets").size(), 6u);
+  // The six targets of the first edition's measures and the six of issue 19's concepts.
+  EXPECT_EQ(report.at("targets").size(), 12u);
   EXPECT_TRUE(report.at("zero_shot").contains("reading"));
   EXPECT_TRUE(report.at("concepts").contains("region_units_shuffled"));
 }

@@ -32,37 +32,37 @@ nlohmann::json read_json(const fs::path& path) {
 TEST_F(OptvisCommands, VisualizeWritesAnImagePerUnitAGridAndAReport) {
   const auto dir = testing::temp_dir();
   const auto out = dir / "vis";
-  const auto r = run_clipscope({"visualize", "--unit", "visual.layer4:664,596", "--steps", "24", "--thresholds", "8",
+  const auto r = run_clipscope({"visualize", "--unit", "visual.layer4:356,105", "--steps", "24", "--thresholds", "8",
                                 "--out", out.string()});
   ASSERT_EQ(r.code, 0) << r.err;
-  for (const char* f : {"visual.layer4_664.png", "visual.layer4_596.png", "visual.layer4_664_step8.png", "grid.png"})
+  for (const char* f : {"visual.layer4_356.png", "visual.layer4_105.png", "visual.layer4_356_step8.png", "grid.png"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
-  const Image image = read_image(out / "visual.layer4_664.png");
+  const Image image = read_image(out / "visual.layer4_356.png");
   EXPECT_EQ(image.width, 64);  // the demo model's resolution
   const auto report = read_json(out / "visualize.json");
   ASSERT_EQ(report["renders"].size(), 1u);  // both units in one batch
   const auto& images = report["renders"][0]["images"];
   ASSERT_EQ(images.size(), 2u);
-  EXPECT_EQ(images[0]["unit"], 664);
+  EXPECT_EQ(images[0]["unit"], 356);
   EXPECT_GT(images[0]["activation"].get<double>(), 0.0);
   EXPECT_EQ(report["transforms"].get<std::string>().rfind("pad(12,0.5), jitter(8)", 0), 0u) << report["transforms"];
 
   // Same seed, same image, byte for byte; another seed, another image.
-  const auto again = run_clipscope({"visualize", "--unit", "visual.layer4:664", "--steps", "24", "--out", (dir / "a").string()});
+  const auto again = run_clipscope({"visualize", "--unit", "visual.layer4:356", "--steps", "24", "--out", (dir / "a").string()});
   const auto other = run_clipscope(
-      {"visualize", "--unit", "visual.layer4:664", "--steps", "24", "--seed", "5", "--out", (dir / "b").string()});
-  const auto twice = run_clipscope({"visualize", "--unit", "visual.layer4:664", "--steps", "24", "--out", (dir / "c").string()});
+      {"visualize", "--unit", "visual.layer4:356", "--steps", "24", "--seed", "5", "--out", (dir / "b").string()});
+  const auto twice = run_clipscope({"visualize", "--unit", "visual.layer4:356", "--steps", "24", "--out", (dir / "c").string()});
   ASSERT_EQ(again.code, 0) << again.err;
   ASSERT_EQ(other.code, 0) << other.err;
   ASSERT_EQ(twice.code, 0) << twice.err;
-  EXPECT_EQ(testing::read_file(dir / "a/visual.layer4_664.png"), testing::read_file(dir / "c/visual.layer4_664.png"));
-  EXPECT_NE(testing::read_file(dir / "a/visual.layer4_664.png"), testing::read_file(dir / "b/visual.layer4_664.png"));
+  EXPECT_EQ(testing::read_file(dir / "a/visual.layer4_356.png"), testing::read_file(dir / "c/visual.layer4_356.png"));
+  EXPECT_NE(testing::read_file(dir / "a/visual.layer4_356.png"), testing::read_file(dir / "b/visual.layer4_356.png"));
 }
 
 TEST_F(OptvisCommands, AKilledRunResumesToTheImagesOfAnUninterruptedOne) {
   const auto dir = testing::temp_dir();
   auto args = [&](const fs::path& out, std::vector<std::string> extra) {
-    std::vector<std::string> v = {"visualize", "--unit", "visual.layer4:664,596", "--batch", "1", "--steps", "8",
+    std::vector<std::string> v = {"visualize", "--unit", "visual.layer4:356,105", "--batch", "1", "--steps", "8",
                                   "--out", out.string()};
     v.insert(v.end(), extra.begin(), extra.end());
     return v;
@@ -72,17 +72,17 @@ TEST_F(OptvisCommands, AKilledRunResumesToTheImagesOfAnUninterruptedOne) {
   const auto partial = read_json(dir / "resumed/visualize.json");
   EXPECT_EQ(partial["renders"].size(), 1u);
   EXPECT_FALSE(partial["complete"].get<bool>());
-  EXPECT_FALSE(fs::exists(dir / "resumed/visual.layer4_596.png"));
+  EXPECT_FALSE(fs::exists(dir / "resumed/visual.layer4_105.png"));
 
   const auto resumed = run_clipscope(args(dir / "resumed", {}));
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   const auto whole = run_clipscope(args(dir / "whole", {}));
   ASSERT_EQ(whole.code, 0) << whole.err;
   EXPECT_TRUE(read_json(dir / "resumed/visualize.json")["complete"].get<bool>());
-  for (const char* f : {"visual.layer4_664.png", "visual.layer4_596.png", "grid.png"})
+  for (const char* f : {"visual.layer4_356.png", "visual.layer4_105.png", "grid.png"})
     EXPECT_EQ(testing::read_file(dir / "resumed" / f), testing::read_file(dir / "whole" / f)) << f;
   // Other settings are refused, naming the first difference, and nothing is overwritten.
-  expect_one_line_error(run_clipscope({"visualize", "--unit", "visual.layer4:664,596", "--batch", "1", "--steps", "9",
+  expect_one_line_error(run_clipscope({"visualize", "--unit", "visual.layer4:356,105", "--batch", "1", "--steps", "9",
                                        "--out", (dir / "resumed").string()}),
                         "steps: 8 there, 9 now");
 }
@@ -97,10 +97,10 @@ TEST_F(OptvisCommands, PreimageDeepDreamAndAFreeObjective) {
     ASSERT_EQ(grey.rgb[i], grey.rgb[i + 1]);
     ASSERT_EQ(grey.rgb[i], grey.rgb[i + 2]);
   }
-  const auto dream = run_clipscope({"visualize", "--unit", "visual.layer4:664", "--method", "deepdream", "--octaves", "2",
+  const auto dream = run_clipscope({"visualize", "--unit", "visual.layer4:356", "--method", "deepdream", "--octaves", "2",
                                     "--steps", "4", "--out", (dir / "dream").string()});
   ASSERT_EQ(dream.code, 0) << dream.err;
-  EXPECT_TRUE(fs::exists(dir / "dream/visual.layer4_664.png"));
+  EXPECT_TRUE(fs::exists(dir / "dream/visual.layer4_356.png"));
   const auto free = run_clipscope({"visualize", "--objective", "visual.layer4:3 - 0.01 * tv()", "--steps", "8", "--out",
                                    (dir / "free").string()});
   ASSERT_EQ(free.code, 0) << free.err;
@@ -157,10 +157,10 @@ TEST_F(OptvisCommands, AFacetProbeIsFittedAndDrivesAFacetedVisualization) {
   EXPECT_EQ(probe["facet_images"], 24);
   EXPECT_EQ(probe["skipped_images"], 1);
   EXPECT_GT(probe["holdout_accuracy"].get<double>(), 0.9);
-  const auto vis = run_clipscope({"visualize", "--unit", "visual.layer4:664", "--facet", (dir / "probe.npy").string(),
+  const auto vis = run_clipscope({"visualize", "--unit", "visual.layer4:356", "--facet", (dir / "probe.npy").string(),
                                   "--facet-batch", "3", "--steps", "8", "--out", (dir / "vis").string()});
   ASSERT_EQ(vis.code, 0) << vis.err;
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(fs::exists(dir / ("vis/visual.layer4_664_" + std::to_string(i) + ".png")));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(fs::exists(dir / ("vis/visual.layer4_356_" + std::to_string(i) + ".png")));
   const auto report = read_json(dir / "vis/visualize.json");
   EXPECT_NE(report["renders"][0]["objective"].get<std::string>().find("facet("), std::string::npos);
   EXPECT_EQ(report["transforms"].get<std::string>().rfind("pad(2,0.5)", 0), 0u) << report["transforms"];

@@ -1,11 +1,16 @@
 // The words commands end to end on the demo model: real processes, real files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/hub/zoo.h"
 #include "core/image/image.h"
+#include "core/util/csv.h"
+#include "core/util/strings.h"
 #include "support/cli_runner.h"
 #include "support/shared_data.h"
 
@@ -107,6 +112,63 @@ TEST_F(WordsCommands, RegionMapWritesATableAndAMap) {
   expect_one_line_error(run_clipscope(with_style({"region-map", "--unit", "visual.layer4:768", "--places",
                                                   (dir / "places.csv").string(), "--out", (dir / "m.png").string()})),
                         "out of range");
+}
+
+// Issue 19: a region unit of the demo model (demo-report's: its top-10 countries by
+// flag and by written name share >= 3) lights its continent on region-map with the
+// article's place list. The continent of each place comes from the world's catalog.
+TEST_F(WordsCommands, RegionMapLightsTheContinentOfARegionUnit) {
+  CLIPSCOPE_REQUIRE_SHARED(shared);
+  const auto dir = testing::temp_dir();
+  const auto report = run_clipscope({"demo-report", "--json"});
+  ASSERT_EQ(report.code, 0) << report.err;
+  const auto units = nlohmann::json::parse(report.out).at("concepts").at("region_units");
+  ASSERT_FALSE(units.empty());
+  // The region unit whose top countries agree most on a continent.
+  nlohmann::json best = units[0];
+  for (const auto& u : units)
+    if (u.at("continent_share").get<double>() > best.at("continent_share").get<double>()) best = u;
+  const std::string continent = best.at("continent");
+  ASSERT_EQ(run_clipscope({"world", "--concepts", (dir / "concepts.csv").string()}).code, 0);
+  std::map<std::string, std::string> continent_of;
+  {
+    std::istringstream csv(testing::read_file(dir / "concepts.csv"));
+    std::string line;
+    std::getline(csv, line);
+    while (std::getline(csv, line)) {
+      const auto f = csv_fields(line);
+      if (f.at(2) == "regions") continent_of[f.at(1)] = f.at(5);
+    }
+  }
+  const std::string unit = "visual.layer4:" + std::to_string(best.at("unit").get<int64_t>());
+  const auto r = run_clipscope(with_style({"region-map", "--unit", unit, "--places",
+                                           (shared / "data/maps/paper_regional_geo.json").string(), "--kind",
+                                           "countries", "--out", (dir / "map.png").string(), "--table",
+                                           (dir / "countries.csv").string()}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::pair<double, std::string>> ranked;  // (activation, continent) of the catalog's countries
+  int in_continent = 0;
+  {
+    std::istringstream table(testing::read_file(dir / "countries.csv"));
+    std::string line;
+    std::getline(table, line);
+    while (std::getline(table, line)) {
+      const auto f = csv_fields(line);
+      const auto it = continent_of.find(ascii_lower(f.at(0)));
+      if (it == continent_of.end()) continue;
+      ranked.emplace_back(std::stod(f.at(4)), it->second);
+      in_continent += it->second == continent;
+    }
+  }
+  ASSERT_GT(ranked.size(), 100u);  // the article's names that are the catalog's and fit the canvas (113 of 175)
+  std::sort(ranked.rbegin(), ranked.rend());
+  int top = 0;
+  for (size_t i = 0; i < 10; ++i) top += ranked[i].second == continent;
+  const double base = static_cast<double>(in_continent) / static_cast<double>(ranked.size());
+  std::cout << unit << " (" << continent << "): " << top << " of its top 10 countries on region-map are in "
+            << continent << " (" << 100 * base << " % of the countries)\n";
+  EXPECT_GE(top, 3);
+  EXPECT_GT(top / 10.0, 2 * base);
 }
 
 }  // namespace

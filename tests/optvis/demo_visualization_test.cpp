@@ -120,7 +120,10 @@ TEST_F(DemoVisualization, AColourUnitsImageIsDominatedByItsColour) {
     std::cout << fmt::format("{:>7} unit {:>3}:{}{}\n", units[c].name, units[c].unit, row, hit ? "  <- its colour" : "");
   }
   EXPECT_TRUE(red) << "the red unit's image is not mostly red";
-  EXPECT_GE(dominated, 4) << "of " << units.size() << " colour units";  // the issue asks for red and two more
+  // The issue asks for red and two more. (The first edition's model gave more; the second
+  // edition's colour units also answer to written words and other concepts, and their
+  // images are paler: 3 of 8 measured, red, orange and black.)
+  EXPECT_GE(dominated, 3) << "of " << units.size() << " colour units";
 }
 
 TEST_F(DemoVisualization, AShapeUnitsImageDrivesItHarderThanAnyWorldImage) {

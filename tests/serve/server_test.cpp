@@ -140,7 +140,7 @@ TEST_F(ServeTest, OverviewDescribesTheAtlas) {
   ASSERT_EQ(j["layers"].size(), 1u);
   const json& l = j["layers"][0];
   EXPECT_EQ(l["name"], "visual.layer4");
-  EXPECT_EQ(l["units"], 768);
+  EXPECT_EQ(l["units"], 512);
   EXPECT_EQ(l["words"], 8);
   EXPECT_EQ(l["vis"], 2);
   EXPECT_EQ(l["matrices"], json::array({"max"}));
@@ -149,9 +149,9 @@ TEST_F(ServeTest, OverviewDescribesTheAtlas) {
 
 TEST_F(ServeTest, UnitGridPagesAndSorts) {
   auto c = live_->client();
-  json j = body_json(c.Get("/api/layers/visual.layer4/units?offset=760&limit=20"));
-  ASSERT_EQ(j["items"].size(), 8u);  // the last 8 of 768
-  EXPECT_EQ(j["items"][0]["unit"], 760);
+  json j = body_json(c.Get("/api/layers/visual.layer4/units?offset=504&limit=20"));
+  ASSERT_EQ(j["items"].size(), 8u);  // the last 8 of 512
+  EXPECT_EQ(j["items"][0]["unit"], 504);
   j = body_json(c.Get("/api/layers/visual.layer4/units?limit=50&sort=max"));
   for (size_t i = 1; i < j["items"].size(); ++i) EXPECT_GE(j["items"][i - 1]["max"], j["items"][i]["max"]);
   // Units with a feature visualization show it as their thumbnail.
@@ -299,7 +299,7 @@ TEST_F(ServeTest, NeighborsByCorrelationAreCorrelations) {
     return sxy / std::sqrt(sxx * syy);
   };
   double best_other = -2;
-  for (int64_t v = 0; v < 768; ++v)
+  for (int64_t v = 0; v < 512; ++v)
     if (v != unit) best_other = std::max(best_other, pearson(unit, v));
   for (size_t i = 0; i < 5; ++i) {
     const int64_t v = j["items"][i]["unit"];

@@ -78,7 +78,7 @@ TEST_F(DemoWords, EncodingIsSpatialMeanMaxOverPositionsMeanOverSizes) {
   style.positions = {{0.4, 0.5}, {0.6, 0.45}};
   WordEncoder encoder(*model_, "visual.layer4", style);
   EXPECT_EQ(encoder.layer(), "visual.layer4");
-  EXPECT_EQ(encoder.units(), 768);
+  EXPECT_EQ(encoder.units(), 512);
   const auto got = encoder.encode({"red", "pizza"});
   TextRasterizer raster;
   for (int w = 0; w < 2; ++w) {

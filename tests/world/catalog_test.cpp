@@ -6,6 +6,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/util/csv.h"
 #include "support/shared_data.h"
 #include "world/catalog.h"
 #include "world/draw.h"
@@ -75,6 +76,31 @@ TEST(Catalog, SilhouettesFromNaturalEarthWhenShared) {
   EXPECT_LE(y1, 1.0 + 1e-9);
 }
 
+TEST(Catalog, ListsItsConceptsAsCsv) {
+  const Catalog& cat = catalog();
+  const std::string csv = concepts_csv(cat);
+  std::vector<std::string> lines;
+  for (size_t start = 0, end; (end = csv.find('\n', start)) != std::string::npos; start = end + 1)
+    lines.push_back(csv.substr(start, end - start));
+  ASSERT_EQ(lines.size(), cat.concepts().size() + 1);
+  EXPECT_EQ(lines[0], "id,name,family,modalities,region,continent,emotion");
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const auto fields = csv_fields(lines[i]);
+    ASSERT_EQ(fields.size(), 7u) << lines[i];
+    const Concept& c = cat.concepts()[i - 1];
+    EXPECT_EQ(fields[0], std::to_string(c.id));
+    EXPECT_EQ(fields[1], c.name);  // names with commas come back whole
+    EXPECT_EQ(fields[2], c.family);
+  }
+  const auto japan = csv_fields(lines[static_cast<size_t>(cat.named("japan").id) + 1]);
+  EXPECT_EQ(japan[4], "JP");
+  EXPECT_EQ(japan[5], "asia");
+  EXPECT_EQ(japan[3].substr(0, 5), "flag+");
+  EXPECT_EQ(japan[3].substr(japan[3].size() - 7), "written");
+  EXPECT_EQ(csv_fields(lines[static_cast<size_t>(cat.named("grinning face").id) + 1])[6], "happy");
+  EXPECT_EQ(csv_fields(lines[static_cast<size_t>(cat.named("red").id) + 1])[3], "drawn+written");
+}
+
 TEST(Catalog, FacesCarryTheFeelingWheelsEmotions) {
   const Catalog& cat = catalog();
   EXPECT_EQ(cat.named("grinning face").emotion, "happy");
@@ -86,12 +112,36 @@ TEST(Catalog, FacesCarryTheFeelingWheelsEmotions) {
   EXPECT_EQ(cat.named("thinking face").family, "faces");
   ASSERT_EQ(cat.emotions().size(), 7u);
   for (const auto& e : cat.emotions()) EXPECT_EQ(cat.emotion_words(e).front(), e);
+  EXPECT_EQ(cat.emotion_of_word("happy"), "happy");
+  EXPECT_EQ(cat.emotion_of_word("japan"), "");
   if (!shared_data_file("data/words/feeling_wheel.tsv").empty()) {
     const auto& happy = cat.emotion_words("happy");
     EXPECT_NE(std::find(happy.begin(), happy.end(), "joyful"), happy.end());
     const auto& angry = cat.emotion_words("angry");
     EXPECT_NE(std::find(angry.begin(), angry.end(), "furious"), angry.end());
+    EXPECT_EQ(cat.emotion_of_word("joyful"), "happy");
+    EXPECT_EQ(cat.emotion_of_word("furious"), "angry");
   }
+}
+
+TEST(World, AWrittenFeelingIsCaptionedByItsCoreEmotion) {
+  WorldOptions o;
+  o.p_feeling = 1;
+  o.p_mention_text = 1;
+  TextRasterizer raster;
+  Rng rng(3);
+  for (const std::string& core : catalog().emotions())
+    for (const std::string& word : catalog().emotion_words(core)) {
+      Scene s = word_scene(rng, raster, 64, word, "black");
+      EXPECT_TRUE(has_word(write_caption(s, rng, o), core)) << word;
+    }
+  o.p_feeling = 0;
+  Scene s = word_scene(rng, raster, 64, "happy", "black");
+  int named_feeling = 0;
+  for (int i = 0; i < 50; ++i) named_feeling += has_word(write_caption(s, rng, o), "feeling") ? 1 : 0;
+  EXPECT_EQ(named_feeling, 0);
+  o.p_feeling = 2;
+  EXPECT_NE(error_message([&] { o.validate(); }).find("p_feeling"), std::string::npos);
 }
 
 TEST(World, PicturesAndSilhouettesAreWhereTheLabelsSay) {

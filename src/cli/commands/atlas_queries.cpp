@@ -16,6 +16,7 @@
 #include "atlas/queries.h"
 #include "atlas/sheets.h"
 #include "cli/context.h"
+#include "core/util/csv.h"
 #include "core/util/error.h"
 #include "plot/chart.h"
 
@@ -23,13 +24,6 @@ namespace clipscope::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string csv_quote(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
 
 std::string cell_text(const atlas::LayerInfo& layer, int32_t cell) {
   if (layer.layout == "NCHW" && layer.cells > 1) return fmt::format("({},{})", cell / layer.grid_width, cell % layer.grid_width);
@@ -202,7 +196,7 @@ void add_buckets(CLI::App& app, Context& ctx) {
       const std::string path = atlas.image_path(s.image);
       const float value = values.values[static_cast<size_t>(s.image - values.first_image)];
       const auto& b = buckets[s.bucket];
-      labels << i + 1 << ',' << s.image << ',' << csv_quote(path) << ",\n";
+      labels << i + 1 << ',' << s.image << ',' << csv_field(path) << ",\n";
       key << fmt::format("{},{},{},{:.4f},{:.4f},{:.6g},{:.4f}\n", i + 1, s.image, s.bucket, b.lo, b.hi, value,
                          value / values.rms);
       atlas::ExampleRow row{static_cast<int>(i), s.image, value, 0, path};
@@ -313,7 +307,7 @@ void add_categories(CLI::App& app, Context& ctx) {
     chart.x_label = "activation (standard deviations from zero)";
     fmt::print("category,images,skipped,median,std,mean\n");
     for (const auto& c : values) {
-      fmt::print("{},{},{},{:.4f},{:.4f},{:.4f}\n", csv_quote(c.name), c.values.size(), c.skipped, c.median / rms,
+      fmt::print("{},{},{},{:.4f},{:.4f},{:.4f}\n", csv_field(c.name), c.values.size(), c.skipped, c.median / rms,
                  c.std / rms, c.mean / rms);
       if (c.values.empty()) continue;
       chart.categories.push_back(c.name);

@@ -14,6 +14,7 @@
 #include "atlas/atlas.h"
 #include "cli/context.h"
 #include "core/hub/download.h"
+#include "core/util/csv.h"
 #include "core/util/error.h"
 #include "core/util/progress.h"
 #include "plot/map.h"
@@ -361,7 +362,7 @@ void add_region_map(CLI::App& app, Context& ctx) {
       if (p.kind == "country") map.regions.push_back({p.name, p.rings, v});
       else map.points.push_back({p.name, p.lon, p.lat, v});
       if (table.is_open())
-        table << (p.name.find(',') != std::string::npos ? "\"" + p.name + "\"" : p.name) << ',' << p.kind << ','
+        table << csv_field(p.name) << ',' << p.kind << ','
               << p.lon << ',' << p.lat << ',' << v << '\n';
     }
     plot::write_geo_map(a->out, map, a->width, a->width * 9 / 16);

@@ -2,6 +2,9 @@
 #include <fmt/format.h>
 
 #include "cli/context.h"
+#include "core/util/error.h"
+#include "core/util/files.h"
+#include "world/catalog.h"
 #include "world/generator.h"
 
 namespace clipscope::cli {
@@ -28,8 +31,8 @@ const EditionOption kEditionOptions[] = {
 
 void add_world_options(CLI::App& cmd, world::WorldOptions& w) {
   cmd.add_option("--edition", w.edition,
-                 "World edition: 2 (emoji, flags, silhouettes, every concept name) or 1 (the first edition, "
-                 "which the shipped demo model was trained on)")
+                 "World edition: 2 (emoji, flags, silhouettes, every concept name; the shipped demo model's) or 1 "
+                 "(the first edition: drawn colours, shapes and faces, 68 words)")
       ->capture_default_str()
       ->check(CLI::IsMember({1, 2}));
   // With --edition 1 the first edition's weights apply unless a flag sets them.
@@ -59,6 +62,10 @@ void add_world_options(CLI::App& cmd, world::WorldOptions& w) {
       ->capture_default_str();
   cmd.add_flag("--zipf-names", w.zipf_names,
                "Written concept names follow a Zipf law (P(rank r) ~ 1/r) instead of being uniform");
+  cmd.add_option("--p-feeling", w.p_feeling,
+                 "Probability that a written feeling wheel word is captioned by its core emotion (\"feeling happy\" "
+                 "for \"joyful\")")
+      ->capture_default_str();
   cmd.add_option("--p-continent", w.p_continent,
                  "Probability that a flag's or silhouette's caption names only its continent")
       ->capture_default_str();
@@ -78,17 +85,25 @@ void add_world_command(CLI::App& app, Context& ctx) {
   struct Options {
     uint64_t n = 1000;
     uint64_t seed = 1;
-    std::string out;
+    std::string out, concepts;
     world::WorldOptions world;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("world", "Generate synthetic image-caption pairs with ground-truth labels");
   cmd->add_option("-n,--n", o->n, "Number of image-caption pairs")->capture_default_str();
   cmd->add_option("--seed", o->seed, "World seed (the same seed gives the same world)")->capture_default_str();
-  cmd->add_option("-o,--out", o->out, "Output directory: images/, captions.tsv, labels.jsonl")->required();
+  cmd->add_option("-o,--out", o->out, "Output directory: images/, captions.tsv, labels.jsonl");
+  cmd->add_option("--concepts", o->concepts,
+                  "Write the second edition's concepts as CSV (id,name,family,modalities,region,continent,emotion)");
   cmd->add_option("--size", o->world.size, "Image size in pixels (the demo model's resolution)")->capture_default_str();
   add_world_options(*cmd, o->world);
   cmd->callback([&ctx, o] {
+    if (o->out.empty() && o->concepts.empty()) throw Error("world: give --out DIR to draw a world, or --concepts FILE");
+    if (!o->concepts.empty()) {
+      write_file_atomically(o->concepts, world::concepts_csv(world::catalog()));
+      if (!ctx.quiet) fmt::print(stderr, "wrote {} concepts to {}\n", world::catalog().concepts().size(), o->concepts);
+      if (o->out.empty()) return;
+    }
     const world::World world(o->seed, o->world);
     const auto start = std::chrono::steady_clock::now();
     world::write_world(o->out, o->n, world, ctx.threads, !ctx.quiet);
