@@ -246,7 +246,7 @@ TrainResult train_demo(const TrainOptions& o) {
   if (trainer.steps_done() == 0) log << "step,loss,lr,logit_scale,heldout_top1,images_per_s,elapsed_s\n";
   BatchStream stream(world, o.batch, tokenizer, context, trainer.steps_done(), o.data_threads);
   Progress bar("train-demo", o.steps, "step", o.progress);
-  bar.set(trainer.steps_done());
+  bar.resume_at(trainer.steps_done());
   const auto start = std::chrono::steady_clock::now();
   const int64_t first = trainer.steps_done();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };

@@ -30,6 +30,11 @@ void Progress::set(int64_t done) {
   }
 }
 
+void Progress::resume_at(int64_t done) {
+  resumed_ = done;
+  set(done);
+}
+
 void Progress::set_total(int64_t total) { total_ = total; }
 
 void Progress::finish() {
@@ -53,7 +58,7 @@ std::string Progress::format_count(double v, const std::string& unit) {
 void Progress::draw(bool final) {
   if (!enabled_) return;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double rate = secs > 0 ? done_ / secs : 0;
+  const double rate = secs > 0 ? static_cast<double>(done_ - resumed_) / secs : 0;
   std::string line = label_ + ": " + format_count(static_cast<double>(done_), unit_);
   if (total_ > 0) {
     line += " / " + format_count(static_cast<double>(total_), unit_);

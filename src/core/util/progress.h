@@ -14,6 +14,9 @@ class Progress {
   ~Progress();
   void add(int64_t n = 1);
   void set(int64_t done);
+  // A resumed job: `done` units were finished before this run; the rate and the ETA
+  // count only what this run does.
+  void resume_at(int64_t done);
   void set_total(int64_t total);
   void finish();
   static std::string format_count(double value, const std::string& unit);
@@ -21,7 +24,7 @@ class Progress {
  private:
   void draw(bool final);
   std::string label_, unit_;
-  int64_t total_, done_ = 0;
+  int64_t total_, done_ = 0, resumed_ = 0;
   bool enabled_, tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
