@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/model/loader.h"
-#include "core/render/text.h"
+#include "core/raster/text.h"
 #include "demo/batches.h"
 #include "demo/train.h"
 #include "threads_flag.h"

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config ccache git ca-certificates
+  clang-format                      # scripts/format.sh (CI checks the formatting)
   libtorch-dev                      # LibTorch 1.13 (CPU)
   libopenblas0-openmp               # optimized BLAS sharing LibTorch's OpenMP threads (reference BLAS: up to 50x slower)
   libcpuinfo-dev                    # CPU features (native bf16) for --precision auto

@@ -45,10 +45,10 @@ std::vector<T> get_vector(std::string_view& in) {
 constexpr double kFixedScale = 1125899906842624.0;  // 2^50
 constexpr uint32_t kStateVersion = 1;
 
-__int128 to_fixed(double value) { return static_cast<__int128>(value * kFixedScale); }
-double from_fixed(__int128 value) { return static_cast<double>(value) / kFixedScale; }
+Int128 to_fixed(double value) { return static_cast<Int128>(value * kFixedScale); }
+double from_fixed(Int128 value) { return static_cast<double>(value) / kFixedScale; }
 
-void add_checked(__int128& total, __int128 term) {
+void add_checked(Int128& total, Int128 term) {
   if (__builtin_add_overflow(total, term, &total))
     throw Error("activation sum overflows the atlas's exact accumulator (values beyond 2^38?)");
 }
@@ -59,7 +59,7 @@ void add_checked(__int128& total, __int128 term) {
 
 ExtremeLists::ExtremeLists(int64_t units, int k, Extreme extreme)
     : k_(k), extreme_(extreme), heaps_(static_cast<size_t>(units)) {
-  if (k <= 0) throw Error(fmt::format("--k {}: must be positive", k));
+  if (k <= 0) throw ArgumentError("k", std::to_string(k), "must be positive");
 }
 
 bool ExtremeLists::before(const Example& a, const Example& b) const {
@@ -253,8 +253,8 @@ UnitStatistics UnitStatistics::deserialize(std::string_view& in) {
   for (auto& u : stats.units_) {
     u.count = get<int64_t>(in);
     u.nonfinite = get<int64_t>(in);
-    u.sum = get<__int128>(in);
-    u.sum_squares = get<__int128>(in);
+    u.sum = get<Int128>(in);
+    u.sum_squares = get<Int128>(in);
     u.min = get<float>(in);
     u.max = get<float>(in);
   }

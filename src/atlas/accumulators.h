@@ -12,6 +12,10 @@
 
 namespace clipscope::atlas {
 
+// Exact fixed-point sums need 128 bits (GCC's and Clang's extension: __extension__
+// keeps -Wpedantic quiet about it).
+__extension__ typedef __int128 Int128;
+
 // One dataset example of a unit: the image, its value, and the spatial cell (or
 // token) the value was read at.
 struct Example {
@@ -93,7 +97,7 @@ class UnitStatistics {
  private:
   struct Unit {
     int64_t count = 0, nonfinite = 0;
-    __int128 sum = 0, sum_squares = 0;
+    Int128 sum = 0, sum_squares = 0;
     float min = 0, max = 0;
   };
   std::vector<Unit> units_;

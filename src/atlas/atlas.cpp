@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/util/error.h"
+#include "core/util/strings.h"
+#include "core/util/sqlite.h"
 
 namespace clipscope::atlas {
 
@@ -78,43 +80,6 @@ CREATE TABLE accumulators(           -- exact running state, for resuming and me
   state BLOB NOT NULL
 );
 )sql";
-
-// Every SQLite failure (disk full, permissions, corruption) becomes one line
-// naming the database, with the system's reason when a system call failed
-// (SQLite says only "disk I/O error" for, e.g., "File too large").
-Error database_error(const fs::path& path, SQLite::Database* db, const SQLite::Exception& e) {
-  const int system_errno = db ? sqlite3_system_errno(db->getHandle()) : 0;
-  const int code = e.getErrorCode() & 0xff;  // the primary code, whether or not SQLite gave an extended one
-  const bool io = code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN || code == SQLITE_READONLY;
-  if (io && system_errno != 0) return Error(fmt::format("{}: {} ({})", path.string(), e.what(), std::strerror(system_errno)));
-  return Error(fmt::format("{}: {}", path.string(), e.what()));
-}
-
-template <typename F>
-auto guarded(const fs::path& path, SQLite::Database* db, F&& f) {
-  try {
-    return f();
-  } catch (const SQLite::Exception& e) {
-    throw database_error(path, db, e);
-  }
-}
-
-// Runs `body` in one transaction: all of it is written or none. The error is
-// described before the rollback, which forgets the system's reason.
-template <typename F>
-void in_transaction(const fs::path& path, SQLite::Database& db, F&& body) {
-  try {
-    SQLite::Transaction t(db);
-    try {
-      body();
-      t.commit();
-    } catch (const SQLite::Exception& e) {
-      throw database_error(path, &db, e);
-    }
-  } catch (const SQLite::Exception& e) {  // beginning the transaction
-    throw database_error(path, &db, e);
-  }
-}
 
 std::string now_utc() {
   const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -197,18 +162,13 @@ std::vector<std::string> json_strings(const std::string& text) { return json::pa
 Shard parse_shard(const std::string& spec) {
   Shard s;
   const auto slash = spec.find('/');
-  try {
-    if (slash == std::string::npos) throw std::invalid_argument("");
-    size_t used = 0;
-    s.index = std::stoi(spec.substr(0, slash), &used);
-    if (used != slash) throw std::invalid_argument("");
-    s.count = std::stoi(spec.substr(slash + 1), &used);
-    if (used != spec.size() - slash - 1) throw std::invalid_argument("");
-  } catch (const std::exception&) {
-    throw Error(fmt::format("--shard {}: expected i/n, e.g. 0/4", spec));
-  }
+  const auto index = slash == std::string::npos ? std::nullopt : to_number<int>(std::string_view(spec).substr(0, slash));
+  const auto count = slash == std::string::npos ? std::nullopt : to_number<int>(std::string_view(spec).substr(slash + 1));
+  if (!index || !count) throw ArgumentError("shard", spec, "expected i/n, e.g. 0/4");
+  s.index = *index;
+  s.count = *count;
   if (s.count < 1 || s.index < 0 || s.index >= s.count)
-    throw Error(fmt::format("--shard {}: needs 0 <= i < n", spec));
+    throw ArgumentError("shard", spec, "needs 0 <= i < n");
   return s;
 }
 
@@ -221,15 +181,12 @@ Shard shard_range(Shard shard, int64_t inputs_total, int batch_size) {
 
 UnitRef parse_unit(const std::string& spec) {
   const auto colon = spec.rfind(':');
+  const auto unit = colon == std::string::npos || colon == 0
+                       ? std::nullopt
+                       : to_number<int64_t>(std::string_view(spec).substr(colon + 1));
+  if (!unit || *unit < 0) throw ArgumentError("unit", spec, "expected LAYER:INDEX, e.g. visual.layer4:12");
   UnitRef ref;
-  try {
-    if (colon == std::string::npos || colon == 0) throw std::invalid_argument("");
-    size_t used = 0;
-    ref.unit = std::stoll(spec.substr(colon + 1), &used);
-    if (used != spec.size() - colon - 1 || ref.unit < 0) throw std::invalid_argument("");
-  } catch (const std::exception&) {
-    throw Error(fmt::format("--unit {}: expected LAYER:INDEX, e.g. visual.layer4:12", spec));
-  }
+  ref.unit = *unit;
   ref.layer = spec.substr(0, colon);
   return ref;
 }
@@ -248,7 +205,7 @@ Atlas Atlas::create(const fs::path& dir, const Settings& settings, const Shard& 
     if (ec) throw Error(fmt::format("{}: cannot create ({})", (dir / "matrix").string(), ec.message()));
   }
   const fs::path path = dir / kDatabaseName;
-  return guarded(path, nullptr, [&] {
+  return sqlite_guarded(path, nullptr, [&] {
     auto db = std::make_unique<SQLite::Database>(path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     SQLite::Transaction t(*db);
     db->exec(kSchema);
@@ -302,15 +259,16 @@ Atlas Atlas::create(const fs::path& dir, const Settings& settings, const Shard& 
 
 Atlas Atlas::open(const fs::path& dir, bool writable) {
   const fs::path path = dir / kDatabaseName;
-  if (!fs::is_directory(dir)) throw Error(fmt::format("--atlas {}: no such directory", dir.string()));
-  if (!fs::is_regular_file(path)) throw Error(fmt::format("--atlas {}: not an atlas (no {})", dir.string(), kDatabaseName));
-  return guarded(path, nullptr, [&] {
+  if (!fs::is_directory(dir)) throw ArgumentError("atlas", dir.string(), "no such directory");
+  if (!fs::is_regular_file(path))
+    throw ArgumentError("atlas", dir.string(), fmt::format("not an atlas (no {})", kDatabaseName));
+  return sqlite_guarded(path, nullptr, [&] {
     auto db = std::make_unique<SQLite::Database>(path.string(), writable ? SQLite::OPEN_READWRITE : SQLite::OPEN_READONLY);
     db->setBusyTimeout(5000);  // a reader may meet a running index's checkpoint
     Atlas atlas(dir, std::move(db));
     const auto version = atlas.meta("format_version");
     if (!version) throw Error(fmt::format("{}: not a clipscope atlas database", path.string()));
-    if (std::stoi(*version) != kFormatVersion)
+    if (to_number<int>(*version) != kFormatVersion)
       throw Error(fmt::format("{}: atlas format {} (this clipscope reads format {})", path.string(), *version,
                               kFormatVersion));
     atlas.load_layers();
@@ -344,7 +302,7 @@ fs::path Atlas::matrix_path(const std::string& layer, const std::string& quantit
 }
 
 std::optional<std::string> Atlas::meta(const std::string& key) const {
-  return guarded(dir_ / kDatabaseName, db_.get(), [&]() -> std::optional<std::string> {
+  return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&]() -> std::optional<std::string> {
     SQLite::Statement q(*db_, "SELECT value FROM meta WHERE key = ?");
     q.bind(1, key);
     if (!q.executeStep()) return std::nullopt;
@@ -365,25 +323,27 @@ Settings Atlas::settings() const {
   s.model_sha256 = get("model_sha256");
   s.architecture = meta("architecture").value_or("");
   s.precision = get("precision");
-  s.n_px = std::stoi(get("n_px"));
-  s.k = std::stoi(get("k"));
-  s.batch_size = std::stoi(get("batch_size"));
+  s.n_px = parse_number<int>(get("n_px"), "atlas metadata n_px");
+  s.k = parse_number<int>(get("k"), "atlas metadata k");
+  s.batch_size = parse_number<int>(get("batch_size"), "atlas metadata batch_size");
   s.layers = json_strings(get("layers"));
   s.matrix_layers = json_strings(get("matrix_layers"));
   s.matrix_quantities = json_strings(get("matrix_quantities"));
-  s.inputs_total = std::stoll(get("inputs_total"));
+  s.inputs_total = parse_number<int64_t>(get("inputs_total"), "atlas metadata inputs_total");
   s.inputs_sha256 = get("inputs_sha256");
   return s;
 }
 
 Shard Atlas::shard() const {
   Shard s = parse_shard(meta("shard").value_or("0/1"));
-  s.first = std::stoll(meta("first_input").value_or("0"));
-  s.end = std::stoll(meta("end_input").value_or("0"));
+  s.first = parse_number<int64_t>(meta("first_input").value_or("0"), "atlas metadata first_input");
+  s.end = parse_number<int64_t>(meta("end_input").value_or("0"), "atlas metadata end_input");
   return s;
 }
 
-int64_t Atlas::next_input() const { return std::stoll(meta("next_input").value_or("0")); }
+int64_t Atlas::next_input() const {
+  return parse_number<int64_t>(meta("next_input").value_or("0"), "atlas metadata next_input");
+}
 
 std::string Atlas::settings_difference(const Settings& other) const {
   const Settings ours = settings();
@@ -421,9 +381,9 @@ void Atlas::check_unit(const LayerInfo& layer, int64_t unit) const {
 }
 
 std::map<int, LayerAccumulator> Atlas::load_accumulators() const {
-  return guarded(dir_ / kDatabaseName, db_.get(), [&] {
+  return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
     std::map<int, LayerAccumulator> result;
-    const int k = std::stoi(meta("k").value_or("100"));
+    const int k = parse_number<int>(meta("k").value_or("100"), "atlas metadata k");
     for (const auto& l : layers_) result.emplace(l.id, LayerAccumulator(l.units, k));
     SQLite::Statement q(*db_, "SELECT layer, state FROM accumulators");
     while (q.executeStep()) {
@@ -437,7 +397,7 @@ std::map<int, LayerAccumulator> Atlas::load_accumulators() const {
 
 void Atlas::checkpoint(const std::vector<ImageRecord>& images, const std::map<int, LayerAccumulator>& accumulators,
                        int64_t next_input) {
-  in_transaction(dir_ / kDatabaseName, *db_, [&] {
+  sqlite_transaction(dir_ / kDatabaseName, *db_, [&] {
     SQLite::Statement add_image(*db_, "INSERT OR REPLACE INTO images(id, path, status, error) VALUES(?, ?, ?, ?)");
     for (const auto& image : images) {
       add_image.bind(1, static_cast<int64_t>(image.id));
@@ -461,7 +421,7 @@ void Atlas::checkpoint(const std::vector<ImageRecord>& images, const std::map<in
 }
 
 void Atlas::finalize(const std::map<int, LayerAccumulator>& accumulators) {
-  in_transaction(dir_ / kDatabaseName, *db_, [&] {
+  sqlite_transaction(dir_ / kDatabaseName, *db_, [&] {
     db_->exec("DELETE FROM examples; DELETE FROM unit_stats; DELETE FROM matrices;");
     ExampleInserter add_example(*db_);
     SQLite::Statement add_stats(*db_,
@@ -520,14 +480,14 @@ void Atlas::finalize(const std::map<int, LayerAccumulator>& accumulators) {
 }
 
 int64_t Atlas::image_count(bool readable_only) const {
-  return guarded(dir_ / kDatabaseName, db_.get(), [&] {
+  return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
     return db_->execAndGet(readable_only ? "SELECT count(*) FROM images WHERE status = 'ok'" : "SELECT count(*) FROM images")
         .getInt64();
   });
 }
 
 std::vector<ImageRecord> Atlas::skipped_images() const {
-  return guarded(dir_ / kDatabaseName, db_.get(), [&] {
+  return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
     std::vector<ImageRecord> out;
     SQLite::Statement q(*db_, "SELECT id, path, error FROM images WHERE status = 'skipped' ORDER BY id");
     while (q.executeStep()) out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString()});
@@ -536,7 +496,7 @@ std::vector<ImageRecord> Atlas::skipped_images() const {
 }
 
 std::string Atlas::image_path(int64_t id) const {
-  return guarded(dir_ / kDatabaseName, db_.get(), [&] {
+  return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
     SQLite::Statement q(*db_, "SELECT path FROM images WHERE id = ?");
     q.bind(1, static_cast<int64_t>(id));
     if (!q.executeStep()) throw Error(fmt::format("image {}: not in atlas {}", id, dir_.string()));
@@ -546,7 +506,7 @@ std::string Atlas::image_path(int64_t id) const {
 
 std::vector<ExampleRow> Atlas::examples(const LayerInfo& layer, int64_t unit, const std::string& list, int k) const {
   check_unit(layer, unit);
-  return guarded(dir_ / kDatabaseName, db_.get(), [&] {
+  return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
     SQLite::Statement q(*db_,
                         "SELECT e.rank, e.image, e.value, e.cell, i.path FROM examples e JOIN images i ON i.id = e.image "
                         "WHERE e.layer = ? AND e.unit = ? AND e.list = ? ORDER BY e.rank LIMIT ?");
@@ -578,7 +538,7 @@ SQLite::Statement stats_query(SQLite::Database& db, const LayerInfo& layer, int6
 
 Summary Atlas::summary(const LayerInfo& layer, int64_t unit, const std::string& quantity) const {
   check_unit(layer, unit);
-  return guarded(dir_ / kDatabaseName, db_.get(), [&] {
+  return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
     auto q = stats_query(*db_, layer, unit, quantity);
     Summary s;
     s.count = q.getColumn(0).getInt64();
@@ -594,7 +554,7 @@ Summary Atlas::summary(const LayerInfo& layer, int64_t unit, const std::string& 
 
 StdHistogram Atlas::histogram(const LayerInfo& layer, int64_t unit, const std::string& quantity) const {
   check_unit(layer, unit);
-  return guarded(dir_ / kDatabaseName, db_.get(), [&] {
+  return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
     auto q = stats_query(*db_, layer, unit, quantity);
     StdHistogram h;
     h.lo = q.getColumn(7).getDouble();
@@ -605,7 +565,7 @@ StdHistogram Atlas::histogram(const LayerInfo& layer, int64_t unit, const std::s
 }
 
 std::optional<fs::path> Atlas::matrix(const LayerInfo& layer, const std::string& quantity) const {
-  return guarded(dir_ / kDatabaseName, db_.get(), [&]() -> std::optional<fs::path> {
+  return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&]() -> std::optional<fs::path> {
     SQLite::Statement q(*db_, "SELECT file FROM matrices WHERE layer = ? AND quantity = ?");
     q.bind(1, layer.id);
     q.bind(2, quantity);

@@ -16,7 +16,7 @@ namespace clipscope::atlas {
 namespace fs = std::filesystem;
 
 std::vector<std::pair<std::string, std::vector<fs::path>>> category_folders(const fs::path& root) {
-  if (!fs::is_directory(root)) throw Error(fmt::format("--dir {}: no such directory", root.string()));
+  if (!fs::is_directory(root)) throw ArgumentError("dir", root.string(), "no such directory");
   std::vector<fs::path> folders;
   for (const auto& entry : fs::directory_iterator(root))
     if (entry.is_directory()) folders.push_back(entry.path());
@@ -27,7 +27,7 @@ std::vector<std::pair<std::string, std::vector<fs::path>>> category_folders(cons
     if (!images.empty()) categories.emplace_back(folder.filename().string(), std::move(images));
   }
   if (categories.empty())
-    throw Error(fmt::format("--dir {}: no subfolder with images (each subfolder is one category)", root.string()));
+    throw ArgumentError("dir", root.string(), "no subfolder with images (each subfolder is one category)");
   return categories;
 }
 
@@ -35,7 +35,8 @@ std::vector<CategoryValues> category_values(CLIP& model, const LayerInfo& layer,
                                             const std::vector<std::pair<std::string, std::vector<fs::path>>>& categories,
                                             int batch_size, bool progress) {
   if (unit < 0 || unit >= layer.units)
-    throw Error(fmt::format("--unit {}:{}: out of range ({} has units 0-{})", layer.name, unit, layer.name, layer.units - 1));
+    throw ArgumentError("unit", fmt::format("{}:{}", layer.name, unit),
+                        fmt::format("out of range ({} has units 0-{})", layer.name, layer.units - 1));
   std::vector<fs::path> paths;
   std::vector<size_t> category_of;
   for (size_t c = 0; c < categories.size(); ++c)

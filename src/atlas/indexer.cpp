@@ -12,6 +12,7 @@
 #include "atlas/matrix.h"
 #include "core/hub/download.h"
 #include "core/model/image_batches.h"
+#include "core/util/crash.h"
 #include "core/util/error.h"
 #include "core/util/progress.h"
 
@@ -69,10 +70,10 @@ LayerInfo describe_layer(CLIP& model, const std::string& requested, int id) {
   l.requested = requested;
   l.name = model->resolve_point(requested);
   if (l.name.rfind("visual", 0) != 0)
-    throw Error(fmt::format("--layers {}: a text-tower point; the atlas indexes image-tower points", requested));
+    throw ArgumentError("layers", requested, "a text-tower point; the atlas indexes image-tower points");
   const PointInfo& info = model->point(l.name);
   if (info.layout == Layout::Pattern)
-    throw Error(fmt::format("--layers {}: attention patterns have no units to index", requested));
+    throw ArgumentError("layers", requested, "attention patterns have no units to index");
   const auto pre = pre_relu_point(model, l.name);
   l.read_at = pre.value_or(l.name);
   l.relu = pre.has_value();
@@ -106,10 +107,10 @@ std::string inputs_digest(const std::vector<fs::path>& absolute_paths) {
 IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::vector<fs::path>& inputs,
                          const fs::path& dir, const IndexOptions& options) {
   const auto start = Clock::now();
-  if (options.layers.empty()) throw Error("--layers: name at least one layer");
-  if (inputs.empty()) throw Error("--images: no images to index");
+  if (options.layers.empty()) throw ArgumentError("layers", "", "name at least one layer");
+  if (inputs.empty()) throw ArgumentError("images", "", "no images to index");
   for (const auto& q : options.matrix_quantities)
-    if (q != "max" && q != "mean") throw Error(fmt::format("--matrix {}: expected max and/or mean", q));
+    if (q != "max" && q != "mean") throw ArgumentError("matrix", q, "expected max and/or mean");
 
   const auto paths = absolute_inputs(inputs);
   std::vector<LayerInfo> layers;
@@ -124,19 +125,19 @@ IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::
   for (const auto& name : options.layers) {
     layers.push_back(describe_layer(model, name, static_cast<int>(layers.size())));
     for (size_t i = 0; i + 1 < layers.size(); ++i)
-      if (layers[i].name == layers.back().name) throw Error(fmt::format("--layers {}: given twice", name));
+      if (layers[i].name == layers.back().name) throw ArgumentError("layers", name, "given twice");
     settings.layers.push_back(layers.back().name);
   }
   for (const auto& name : options.matrix_layers) settings.matrix_layers.push_back(model->resolve_point(name));
   for (const auto& name : settings.matrix_layers)
     if (std::find(settings.layers.begin(), settings.layers.end(), name) == settings.layers.end())
-      throw Error(fmt::format("--matrix-layers {}: not one of the indexed --layers", name));
+      throw ArgumentError("matrix_layers", name, "not one of the indexed layers");
   if (!settings.matrix_layers.empty() && options.matrix_quantities.empty())
-    throw Error("--matrix-layers: say which quantities to keep with --matrix max,mean");
+    throw ArgumentError("matrix_layers", "", "say which quantities to keep (matrix max and/or mean)");
   settings.matrix_quantities = settings.matrix_layers.empty() ? std::vector<std::string>{} : options.matrix_quantities;
   settings.inputs_total = static_cast<int64_t>(paths.size());
   settings.inputs_sha256 = inputs_digest(paths);
-  if (options.batch_size <= 0) throw Error(fmt::format("--batch-size {}: must be positive", options.batch_size));
+  if (options.batch_size <= 0) throw ArgumentError("batch_size", std::to_string(options.batch_size), "must be positive");
   const Shard shard = shard_range(options.shard, settings.inputs_total, options.batch_size);
 
   IndexResult result;
@@ -145,13 +146,13 @@ IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::
     atlas = std::make_unique<Atlas>(Atlas::open(dir, true));
     const std::string difference = atlas->settings_difference(settings);
     if (!difference.empty())
-      throw Error(fmt::format("--out {}: holds an atlas indexed with other settings ({}); use another directory or "
-                              "remove it",
-                              dir.string(), difference));
+      throw ArgumentError("out", dir.string(),
+                          fmt::format("holds an atlas indexed with other settings ({}); use another directory or remove it",
+                                      difference));
     const Shard theirs = atlas->shard();
     if (theirs.index != shard.index || theirs.count != shard.count)
-      throw Error(fmt::format("--out {}: holds shard {}/{}, not {}/{}", dir.string(), theirs.index, theirs.count,
-                              shard.index, shard.count));
+      throw ArgumentError("out", dir.string(),
+                          fmt::format("holds shard {}/{}, not {}/{}", theirs.index, theirs.count, shard.index, shard.count));
     if (atlas->complete()) {
       result.already_complete = true;
       result.images = atlas->image_count();
@@ -236,7 +237,7 @@ IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::
     take_skipped();
     bar.set(static_cast<int64_t>(batch->inputs_done));
     ++batches_done;
-    if (options.crash_after_batches > 0 && batches_done == options.crash_after_batches) throw CrashForTesting();
+    crash_point(batches_done, options.crash_after);
     const bool due = options.checkpoint_batches > 0
                          ? batches_done % options.checkpoint_batches == 0
                          : std::chrono::duration<double>(Clock::now() - last_checkpoint).count() >= options.checkpoint_seconds;

@@ -25,8 +25,9 @@ struct IndexOptions {
   int checkpoint_batches = 0;                  // > 0: every this many batches instead (tests)
   bool progress = true;
   std::string command_line;                    // recorded in the atlas
-  // Tests: throw after this many batches without checkpointing, as a killed run would stop.
-  int crash_after_batches = 0;
+  // Tests: throw CrashForTesting after this many batches, before their checkpoint, as a
+  // killed run would stop (core/util/crash.h).
+  int crash_after = 0;
 };
 
 struct ModelIdentity {
@@ -57,9 +58,5 @@ std::string inputs_digest(const std::vector<std::filesystem::path>& absolute_pat
 // settings match (Error naming the first difference when they do not).
 IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::vector<std::filesystem::path>& inputs,
                          const std::filesystem::path& dir, const IndexOptions& options);
-
-struct CrashForTesting : std::exception {
-  const char* what() const noexcept override { return "index stopped for a test"; }
-};
 
 }  // namespace clipscope::atlas

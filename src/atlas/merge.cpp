@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 MergeResult merge_atlases(const std::vector<fs::path>& shard_dirs, const fs::path& out, const std::string& command_line) {
   const auto start = std::chrono::steady_clock::now();
   if (shard_dirs.empty()) throw Error("merge: name the shard atlases to merge");
-  if (Atlas::exists(out)) throw Error(fmt::format("--out {}: already holds an atlas", out.string()));
+  if (Atlas::exists(out)) throw ArgumentError("out", out.string(), "already holds an atlas");
 
   std::vector<Atlas> shards;
   for (const auto& dir : shard_dirs) {

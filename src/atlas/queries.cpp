@@ -11,6 +11,7 @@
 #include "atlas/matrix.h"
 #include "core/util/csv.h"
 #include "core/util/error.h"
+#include "core/util/strings.h"
 
 namespace clipscope::atlas {
 
@@ -47,8 +48,35 @@ UnitValues unit_values(const Atlas& atlas, const LayerInfo& layer, int64_t unit,
   return v;
 }
 
+torch::Tensor correlation_rows(const fs::path& matrix, int64_t max_samples) {
+  if (max_samples < 2) throw ArgumentError("max_samples", std::to_string(max_samples), "must be at least 2");
+  const auto shape = matrix_shape(matrix);
+  const int64_t units = shape.at(0), columns = shape.at(1);
+  const int64_t stride = std::max<int64_t>(1, (columns + max_samples - 1) / max_samples);
+  const int64_t samples = (columns + stride - 1) / stride;
+  torch::Tensor rows = torch::zeros({units, samples});
+  auto r = rows.accessor<float, 2>();
+  for (int64_t u = 0; u < units; ++u) {
+    const auto values = read_matrix_row(matrix, u);
+    double sum = 0;
+    int64_t n = 0;
+    for (int64_t j = 0; j < samples; ++j)
+      if (const float v = values[static_cast<size_t>(j * stride)]; std::isfinite(v)) sum += v, ++n;
+    const double mean = n ? sum / static_cast<double>(n) : 0;
+    double squares = 0;
+    for (int64_t j = 0; j < samples; ++j) {
+      const float v = values[static_cast<size_t>(j * stride)];
+      const double d = std::isfinite(v) ? v - mean : 0;
+      r[u][j] = static_cast<float>(d);
+      squares += d * d;
+    }
+    if (squares > 0) rows[u].div_(std::sqrt(squares));
+  }
+  return rows;
+}
+
 std::vector<double> bucket_edges(const UnitValues& unit, int bins) {
-  if (bins < 1) throw Error(fmt::format("--bins {}: must be at least 1", bins));
+  if (bins < 1) throw ArgumentError("bins", std::to_string(bins), "must be at least 1");
   double lo = INFINITY, hi = -INFINITY;
   for (float v : unit.values)
     if (std::isfinite(v)) lo = std::min(lo, static_cast<double>(v)), hi = std::max(hi, static_cast<double>(v));
@@ -74,7 +102,7 @@ std::string normal_path(const fs::path& p) { return fs::absolute(p).lexically_no
 }  // namespace
 
 std::vector<Bucket> bucket_images(const UnitValues& unit, int bins, int per_bin, uint64_t seed) {
-  if (per_bin < 1) throw Error(fmt::format("--per-bin {}: must be at least 1", per_bin));
+  if (per_bin < 1) throw ArgumentError("per_bin", std::to_string(per_bin), "must be at least 1");
   const auto edges = bucket_edges(unit, bins);
   std::vector<std::vector<int64_t>> members(static_cast<size_t>(bins));
   for (size_t j = 0; j < unit.values.size(); ++j)
@@ -97,7 +125,7 @@ std::vector<Bucket> bucket_images(const UnitValues& unit, int bins, int per_bin,
 
 Labels read_labels(const Atlas& atlas, const fs::path& file, const std::string& key) {
   std::ifstream in(file);
-  if (!in) throw Error(fmt::format("--labels {}: cannot open", file.string()));
+  if (!in) throw ArgumentError("labels", file.string(), "cannot open");
   std::map<std::string, int64_t> id_of_path;
   std::set<int64_t> readable_ids;
   {
@@ -116,9 +144,8 @@ Labels read_labels(const Atlas& atlas, const fs::path& file, const std::string& 
     if (it == id_of_path.end()) it = id_of_path.find(normal_path(p));  // relative to the working directory
     if (it != id_of_path.end()) {
       id = it->second;
-    } else if (!image.empty() && image.size() < 19 && std::all_of(image.begin(), image.end(), ::isdigit) &&
-               readable_ids.count(std::stoll(image))) {
-      id = std::stoll(image);  // an image id, as buckets' labels.csv has
+    } else if (const auto number = to_number<int64_t>(image); number && readable_ids.count(*number)) {
+      id = *number;  // an image id, as buckets' labels.csv has
     }
     if (id < 0) return void(++labels.unmatched);
     labels.by_image[id] = label;
@@ -135,17 +162,17 @@ Labels read_labels(const Atlas& atlas, const fs::path& file, const std::string& 
       try {
         j = nlohmann::json::parse(line);
       } catch (const std::exception&) {
-        throw Error(fmt::format("--labels {}: line {} is not JSON", file.string(), number));
+        throw ArgumentError("labels", file.string(), fmt::format("line {} is not JSON", number));
       }
       if (!j.contains("image") || !j["image"].is_string())
-        throw Error(fmt::format("--labels {}: line {} has no \"image\" path", file.string(), number));
+        throw ArgumentError("labels", file.string(), fmt::format("line {} has no \"image\" path", number));
       const auto it = j.find(key);
       std::string label;
       if (it != j.end() && !it->is_null()) label = it->is_string() ? it->get<std::string>() : it->dump();
       assign(j["image"].get<std::string>(), label, base);
     }
   } else {
-    if (!std::getline(in, line)) throw Error(fmt::format("--labels {}: empty file", file.string()));
+    if (!std::getline(in, line)) throw ArgumentError("labels", file.string(), "empty file");
     const auto header = csv_fields(line);
     auto column = [&](std::initializer_list<const char*> names) {
       for (const char* name : names)
@@ -155,8 +182,8 @@ Labels read_labels(const Atlas& atlas, const fs::path& file, const std::string& 
     };
     const int image_col = column({"path", "image"}), label_col = column({key.c_str()});
     if (image_col < 0 || label_col < 0)
-      throw Error(fmt::format("--labels {}: the header needs an 'image' or 'path' column and a '{}' column",
-                              file.string(), key));
+      throw ArgumentError("labels", file.string(),
+                          fmt::format("the header needs an 'image' or 'path' column and a '{}' column", key));
     while (std::getline(in, line)) {
       if (line.empty() || line == "\r") continue;
       const auto fields = csv_fields(line);

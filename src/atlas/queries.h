@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <torch/types.h>
+
 #include "atlas/atlas.h"
 
 namespace clipscope::atlas {
@@ -34,6 +36,14 @@ struct UnitValues {
   double rms = 0;             // the unit's RMS over images: the "std from zero" unit
 };
 UnitValues unit_values(const Atlas& atlas, const LayerInfo& layer, int64_t unit, const std::string& quantity = "max");
+
+// What unit-unit correlations over an atlas's matrix are computed from: each
+// unit's values on an evenly spaced sample of at most `max_samples` of the
+// matrix's images, centred and scaled to length 1 (an unreadable image counts as
+// the unit's mean), so that rows[a] . rows[b] is the Pearson correlation of units
+// a and b over the sample. (units, samples) float32. A few seconds for a layer of
+// a large atlas: callers that ask often keep the result.
+torch::Tensor correlation_rows(const std::filesystem::path& matrix, int64_t max_samples = 8192);
 
 // Buckets uniformly spaced (in RMS units) between the unit's most inhibitory and
 // most excitatory value, with up to per_bin images drawn uniformly from each.

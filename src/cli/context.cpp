@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <future>
 
 #include "core/hub/download.h"
@@ -72,6 +73,18 @@ void add_truncate_option(CLI::App& cmd, bool& truncate) {
 void add_vocab_option(CLI::App& cmd, std::optional<std::string>& vocab) {
   cmd.add_option("--vocab", vocab,
                  "BPE merges file (default: the one beside the checkpoint, else $CLIPSCOPE_VOCAB, else OpenAI's bpe_simple_vocab_16e6.txt.gz, cached)");
+}
+
+std::string flag_message(const CLI::App& app, const ArgumentError& e) {
+  std::string flag = "--" + e.parameter();
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  for (const CLI::App* command = &app; command;) {  // the global options, then each command that ran
+    if (command->get_option_no_throw(flag))
+      return flag + (e.value().empty() ? "" : " " + e.value()) + ": " + e.problem();
+    const auto ran = command->get_subcommands();
+    command = ran.empty() ? nullptr : ran.front();
+  }
+  return e.what();
 }
 
 }  // namespace clipscope::cli

@@ -1,6 +1,7 @@
 #pragma once
 // What every subcommand shares: global options and the model/tokenizer they name.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include <filesystem>
 #include <functional>
@@ -11,6 +12,7 @@
 #include "core/model/clip.h"
 #include "core/model/loader.h"
 #include "core/text/tokenizer.h"
+#include "core/util/error.h"
 #include "world/scene.h"
 
 namespace clipscope::cli {
@@ -35,6 +37,11 @@ struct Context {
   Tokenizer load_tokenizer(const std::optional<std::string>& vocab, const std::string& model_spec,
                            const CLIP& model) const;
 };
+
+// A library's ArgumentError as the user typed it: the parameter replaced by the
+// flag of the command that ran ("batch_size 0: ..." -> "--batch-size 0: ..."),
+// or the library's message when no flag has the parameter's name.
+std::string flag_message(const CLI::App& app, const ArgumentError& e);
 
 // Each subcommand adds itself to the app; its callback runs after parsing.
 void add_models_commands(CLI::App& app, Context& ctx);  // models, fetch

@@ -4,8 +4,10 @@
 #include <c10/util/Exception.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/context.h"
+#include "core/util/crash.h"
 #include "core/util/error.h"
 
 int main(int argc, char** argv) {
@@ -45,6 +47,11 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const CrashForTesting&) {
+    std::_Exit(3);  // as a killed process stops: no cleanup
+  } catch (const ArgumentError& e) {
+    std::fprintf(stderr, "clipscope: %s\n", cli::flag_message(app, e).c_str());
+    return 1;
   } catch (const Error& e) {
     std::fprintf(stderr, "clipscope: %s\n", e.what());
     return 1;

@@ -10,7 +10,7 @@
 #include "core/model/clip.h"
 #include "core/model/points.h"
 #include "core/model/tensor_io.h"
-#include "core/render/text.h"
+#include "core/raster/text.h"
 #include "core/text/tokenizer.h"
 #include "demo/batches.h"
 #include "world/scene.h"

@@ -94,220 +94,259 @@ std::vector<MultimodalUnit> find_multimodal_units(const std::vector<std::string>
   return units;
 }
 
+// What every part of the report shares: the model's probe, the held-out world's
+// options and one random stream, drawn from in the order of the parts.
+struct Bench {
+  Bench(Probe& p, const ReportOptions& options)
+      : probe(p),
+        o(options),
+        world_options(o.world_edition == 1 ? world::WorldOptions::first_edition() : world::WorldOptions{}),
+        fonts(world::world_fonts(o.world_edition)),
+        rng(o.seed ^ 0x5EEDULL),
+        size(p.size()),
+        colors(color_names()),
+        shapes(world::shapes()) {
+    world_options.size = size;
+    world_options.validate();
+  }
+  Probe& probe;
+  const ReportOptions& o;
+  world::WorldOptions world_options;
+  const std::vector<std::string>& fonts;
+  world::Rng rng;
+  TextRasterizer raster;
+  int size;
+  std::vector<std::string> colors;
+  const std::vector<std::string>& shapes;
+};
+
+// Retrieval among groups of candidates.
+void measure_retrieval(Bench& b, Report& r) {
+  const ReportOptions& o = b.o;
+  std::vector<Scene> scenes;
+  std::vector<std::string> captions, keys;
+  for (int i = 0; i < o.retrieval_pairs; ++i) {
+    world::Rng item = world::Rng::for_item(o.seed, static_cast<uint64_t>(i));
+    scenes.push_back(world::sample_scene(item, b.raster, b.world_options));
+    captions.push_back(scenes.back().caption);
+    keys.push_back(ground_truth_key(scenes.back()));
+  }
+  const auto images = b.probe.image_features(b.probe.render(scenes));
+  const auto texts = b.probe.text_features(captions);
+  int64_t i2t = 0, t2i = 0, i2t_exact = 0, t2i_exact = 0, n = 0;
+  for (int start = 0; start + o.retrieval_candidates <= o.retrieval_pairs; start += o.retrieval_candidates) {
+    const auto sim = images.slice(0, start, start + o.retrieval_candidates)
+                         .matmul(texts.slice(0, start, start + o.retrieval_candidates).t());
+    const auto best_text = sim.argmax(1), best_image = sim.argmax(0);
+    // A retrieved pair is right when it is the true one, has the same caption ("a
+    // blue star" twice), or shows the same ground truth (any caption fits both).
+    auto same = [&](size_t x, size_t y) { return captions[x] == captions[y] || keys[x] == keys[y]; };
+    for (int i = 0; i < o.retrieval_candidates; ++i) {
+      const auto truth = static_cast<size_t>(start + i);
+      const auto text = static_cast<size_t>(start + best_text[i].item<int64_t>());
+      const auto image = static_cast<size_t>(start + best_image[i].item<int64_t>());
+      i2t += same(truth, text);
+      t2i += same(truth, image);
+      i2t_exact += text == truth;
+      t2i_exact += image == truth;
+      ++n;
+    }
+  }
+  r.image_to_text_top1 = static_cast<double>(i2t) / static_cast<double>(n);
+  r.text_to_image_top1 = static_cast<double>(t2i) / static_cast<double>(n);
+  r.image_to_text_exact = static_cast<double>(i2t_exact) / static_cast<double>(n);
+  r.text_to_image_exact = static_cast<double>(t2i_exact) / static_cast<double>(n);
+}
+
+// Zero-shot: colour and shape of single objects, counts, emotions, reading.
+void measure_zero_shot(Bench& b, const torch::Tensor& color_classes, const torch::Tensor& shape_classes, Report& r) {
+  const ReportOptions& o = b.o;
+  Probe& probe = b.probe;
+  const auto& colors = b.colors;
+  const auto& shapes = b.shapes;
+  std::vector<Scene> scenes;
+  std::vector<int64_t> color_truth, shape_truth;
+  for (int i = 0; i < o.zero_shot_images; ++i) {
+    const auto c = static_cast<size_t>(i) % colors.size();
+    const auto s = static_cast<size_t>(b.rng.integer(0, static_cast<int>(shapes.size()) - 1));
+    scenes.push_back(world::objects_scene(b.rng, b.size, colors[c], shapes[s], 1));
+    color_truth.push_back(static_cast<int64_t>(c));
+    shape_truth.push_back(static_cast<int64_t>(s));
+  }
+  const auto features = probe.image_features(probe.render(scenes));
+  r.zero_shot_color = fraction(Probe::classify(features, color_classes), color_truth);
+  r.zero_shot_shape = fraction(Probe::classify(features, shape_classes), shape_truth);
+
+  std::vector<std::vector<std::string>> count_prompts(static_cast<size_t>(world::max_count()));
+  for (int k = 1; k <= world::max_count(); ++k)
+    for (const auto& c : colors)
+      for (const auto& s : shapes)
+        count_prompts[static_cast<size_t>(k - 1)].push_back(world::count_words()[static_cast<size_t>(k - 1)] + " " + c +
+                                                             " " + (k == 1 ? s : world::plural(s)));
+  scenes.clear();
+  std::vector<int64_t> count_truth;
+  for (int i = 0; i < o.zero_shot_images; ++i) {
+    const int k = i % world::max_count() + 1;
+    scenes.push_back(world::objects_scene(b.rng, b.size, b.rng.pick(colors), b.rng.pick(shapes), k));
+    count_truth.push_back(k - 1);
+  }
+  r.zero_shot_count =
+      fraction(Probe::classify(probe.image_features(probe.render(scenes)), probe.classes(count_prompts)), count_truth);
+
+  std::vector<std::vector<std::string>> emotion_prompts;
+  for (const auto& e : world::emotions())
+    emotion_prompts.push_back({article(e) + " " + e + " face", "a drawing of " + article(e) + " " + e + " face",
+                               "a face that looks " + e});
+  scenes.clear();
+  std::vector<int64_t> emotion_truth;
+  for (int i = 0; i < o.zero_shot_images; ++i) {
+    const auto e = static_cast<size_t>(i) % world::emotions().size();
+    scenes.push_back(world::face_scene(b.rng, b.size, world::emotions()[e]));
+    emotion_truth.push_back(static_cast<int64_t>(e));
+  }
+  r.zero_shot_emotion =
+      fraction(Probe::classify(probe.image_features(probe.render(scenes)), probe.classes(emotion_prompts)), emotion_truth);
+
+  const auto& words = world::concept_words();
+  std::vector<std::vector<std::string>> word_prompts;
+  for (const auto& w : words) word_prompts.push_back({"the word " + w, "text: " + w, "a sign that says " + w});
+  scenes.clear();
+  std::vector<int64_t> word_truth;
+  for (int i = 0; i < o.zero_shot_images; ++i) {
+    const auto w = static_cast<size_t>(i) % words.size();
+    scenes.push_back(world::word_scene(b.rng, b.raster, b.size, words[w], "", b.fonts));
+    word_truth.push_back(static_cast<int64_t>(w));
+  }
+  r.zero_shot_reading =
+      fraction(Probe::classify(probe.image_features(probe.render(scenes)), probe.classes(word_prompts)), word_truth);
+}
+
+// Multimodal units: objects vs written words at the same unit.
+void measure_multimodal_units(Bench& b, Report& r) {
+  const ReportOptions& o = b.o;
+  std::vector<Scene> words;
+  std::vector<std::string> word_of_row;
+  std::vector<std::string> all_words = world::concept_words();
+  all_words.insert(all_words.end(), world::other_words().begin(), world::other_words().end());
+  const int per_word = std::max(4, o.unit_images / 5);
+  for (const auto& w : all_words)
+    for (int i = 0; i < per_word; ++i) {
+      words.push_back(black_on_white(b.rng, b.raster, b.size, w, b.fonts));
+      word_of_row.push_back(w);
+    }
+  const auto word_acts = b.probe.unit_means(b.probe.render(words), r.unit_layer);
+  auto family = [&](const std::vector<std::string>& concepts, bool by_color) {
+    std::vector<Scene> objects;
+    std::vector<int64_t> concept_of_row;
+    for (size_t k = 0; k < concepts.size(); ++k)
+      for (int i = 0; i < o.unit_images; ++i) {
+        const std::string color = by_color ? concepts[k] : b.rng.pick(b.colors);
+        const std::string shape = by_color ? b.rng.pick(b.shapes) : concepts[k];
+        objects.push_back(world::objects_scene(b.rng, b.size, color, shape, b.rng.integer(1, world::max_count())));
+        concept_of_row.push_back(static_cast<int64_t>(k));
+      }
+    return find_multimodal_units(concepts, b.probe.unit_means(b.probe.render(objects), r.unit_layer), concept_of_row,
+                                 word_acts, word_of_row);
+  };
+  auto multimodal = [](const std::vector<MultimodalUnit>& units) {
+    return static_cast<int>(std::count_if(units.begin(), units.end(),
+                                          [](const MultimodalUnit& u) { return u.object_z >= 2 && u.word_z >= 2; }));
+  };
+  r.color_units = family(b.colors, true);
+  r.shape_units = family(b.shapes, false);
+  r.multimodal_colors = multimodal(r.color_units);
+  r.multimodal_shapes = multimodal(r.shape_units);
+}
+
+// Typographic attacks: a wrong concept word written (in white) on the object.
+void measure_attacks(Bench& b, const torch::Tensor& color_classes, const torch::Tensor& shape_classes, Report& r) {
+  auto attack = [&](const std::vector<std::string>& concepts, const torch::Tensor& classes, bool by_color, double& clean,
+                    double& attacked, double& flip) {
+    std::vector<Scene> with_text, without_text;
+    std::vector<int64_t> truth, written;
+    for (int i = 0; i < b.o.attack_images; ++i) {
+      const auto k = static_cast<size_t>(i) % concepts.size();
+      auto wrong = k;
+      while (wrong == k) wrong = static_cast<size_t>(b.rng.integer(0, static_cast<int>(concepts.size()) - 1));
+      const std::string color = by_color ? concepts[k] : b.rng.pick(b.colors);
+      const std::string shape = by_color ? b.rng.pick(b.shapes) : concepts[k];
+      Scene s = world::object_with_word_scene(b.rng, b.raster, b.size, color, shape, concepts[wrong], "white", b.fonts);
+      with_text.push_back(s);
+      s.text.clear();
+      without_text.push_back(s);
+      truth.push_back(static_cast<int64_t>(k));
+      written.push_back(static_cast<int64_t>(wrong));
+    }
+    const auto attacked_pred = Probe::classify(b.probe.image_features(b.probe.render(with_text)), classes);
+    clean = fraction(Probe::classify(b.probe.image_features(b.probe.render(without_text)), classes), truth);
+    attacked = fraction(attacked_pred, truth);
+    flip = fraction(attacked_pred, written);
+  };
+  attack(b.colors, color_classes, true, r.attack_color_clean, r.attack_color_attacked, r.attack_color_flip);
+  attack(b.shapes, shape_classes, false, r.attack_shape_clean, r.attack_shape_attacked, r.attack_shape_flip);
+}
+
+// Stroop: colour words in every ink, "my favorite word, written in the color {}".
+void measure_stroop(Bench& b, Report& r) {
+  const auto& colors = b.colors;
+  const int per_cell = b.o.stroop_images;
+  std::vector<std::vector<std::string>> prompts;
+  for (const auto& c : colors) prompts.push_back({"my favorite word, written in the color " + c});
+  const auto classes = b.probe.classes(prompts);
+  std::vector<Scene> scenes;
+  for (const auto& word : colors)
+    for (const auto& ink : colors)
+      for (int i = 0; i < per_cell; ++i) {
+        Scene s = world::word_scene(b.rng, b.raster, b.size, word, ink, b.fonts);
+        s.background = "white";
+        scenes.push_back(s);
+      }
+  const auto predicted = Probe::classify(b.probe.image_features(b.probe.render(scenes)), classes);
+  const size_t n = colors.size();
+  r.stroop_colors = colors;
+  r.stroop_ink.assign(n, std::vector<double>(n, 0.0));
+  r.stroop_word.assign(n, std::vector<double>(n, 0.0));
+  double congruent = 0, incongruent_ink = 0, incongruent_word = 0;
+  size_t row = 0;
+  for (size_t w = 0; w < n; ++w)
+    for (size_t ink = 0; ink < n; ++ink) {
+      for (int i = 0; i < per_cell; ++i, ++row) {
+        r.stroop_ink[w][ink] += predicted[row] == static_cast<int64_t>(ink) ? 1.0 / per_cell : 0.0;
+        r.stroop_word[w][ink] += predicted[row] == static_cast<int64_t>(w) ? 1.0 / per_cell : 0.0;
+      }
+      if (w == ink) congruent += r.stroop_ink[w][ink] / static_cast<double>(n);
+      else {
+        incongruent_ink += r.stroop_ink[w][ink] / static_cast<double>(n * (n - 1));
+        incongruent_word += r.stroop_word[w][ink] / static_cast<double>(n * (n - 1));
+      }
+    }
+  r.stroop_congruent_ink = congruent;
+  r.stroop_incongruent_ink = incongruent_ink;
+  r.stroop_incongruent_word = incongruent_word;
+}
+
 }  // namespace
 
 Report demo_report(CLIP& model, const Tokenizer& tokenizer, const ReportOptions& o, bool progress) {
   Probe probe(model, tokenizer, o.batch);
-  const int size = probe.size();
-  world::WorldOptions world_options = o.world_edition == 1 ? world::WorldOptions::first_edition() : world::WorldOptions{};
-  world_options.size = size;
-  const auto& fonts = world::world_fonts(o.world_edition);
-  const world::World held_out(o.seed, world_options);
-  world::Rng rng(o.seed ^ 0x5EEDULL);
-  TextRasterizer raster;
+  Bench bench(probe, o);
   Progress bar("demo-report", 6, "part", progress);
   Report r;
   r.world_edition = o.world_edition;
   r.unit_layer = model->resolve_point(o.unit_layer);
-  const auto colors = color_names();
-  const auto& shapes = world::shapes();
 
-  {  // Retrieval among groups of candidates.
-    std::vector<Scene> scenes;
-    std::vector<std::string> captions, keys;
-    for (int i = 0; i < o.retrieval_pairs; ++i) {
-      world::Rng item = world::Rng::for_item(o.seed, static_cast<uint64_t>(i));
-      scenes.push_back(world::sample_scene(item, raster, world_options));
-      captions.push_back(scenes.back().caption);
-      keys.push_back(ground_truth_key(scenes.back()));
-    }
-    const auto images = probe.image_features(probe.render(scenes));
-    const auto texts = probe.text_features(captions);
-    int64_t i2t = 0, t2i = 0, i2t_exact = 0, t2i_exact = 0, n = 0;
-    for (int start = 0; start + o.retrieval_candidates <= o.retrieval_pairs; start += o.retrieval_candidates) {
-      const auto sim = images.slice(0, start, start + o.retrieval_candidates)
-                           .matmul(texts.slice(0, start, start + o.retrieval_candidates).t());
-      const auto best_text = sim.argmax(1), best_image = sim.argmax(0);
-      // A retrieved pair is right when it is the true one, has the same caption ("a
-      // blue star" twice), or shows the same ground truth (any caption fits both).
-      auto same = [&](size_t a, size_t b) { return captions[a] == captions[b] || keys[a] == keys[b]; };
-      for (int i = 0; i < o.retrieval_candidates; ++i) {
-        const auto truth = static_cast<size_t>(start + i);
-        const auto text = static_cast<size_t>(start + best_text[i].item<int64_t>());
-        const auto image = static_cast<size_t>(start + best_image[i].item<int64_t>());
-        i2t += same(truth, text);
-        t2i += same(truth, image);
-        i2t_exact += text == truth;
-        t2i_exact += image == truth;
-        ++n;
-      }
-    }
-    r.image_to_text_top1 = static_cast<double>(i2t) / static_cast<double>(n);
-    r.text_to_image_top1 = static_cast<double>(t2i) / static_cast<double>(n);
-    r.image_to_text_exact = static_cast<double>(i2t_exact) / static_cast<double>(n);
-    r.text_to_image_exact = static_cast<double>(t2i_exact) / static_cast<double>(n);
-    bar.add();
-  }
-
+  measure_retrieval(bench, r);
+  bar.add();
   const auto color_classes = probe.classes(object_prompts(true));
   const auto shape_classes = probe.classes(object_prompts(false));
-  {  // Zero-shot: colour and shape of single objects, counts, emotions, reading.
-    std::vector<Scene> scenes;
-    std::vector<int64_t> color_truth, shape_truth;
-    for (int i = 0; i < o.zero_shot_images; ++i) {
-      const auto c = static_cast<size_t>(i) % colors.size();
-      const auto s = static_cast<size_t>(rng.integer(0, static_cast<int>(shapes.size()) - 1));
-      scenes.push_back(world::objects_scene(rng, size, colors[c], shapes[s], 1));
-      color_truth.push_back(static_cast<int64_t>(c));
-      shape_truth.push_back(static_cast<int64_t>(s));
-    }
-    const auto features = probe.image_features(probe.render(scenes));
-    r.zero_shot_color = fraction(Probe::classify(features, color_classes), color_truth);
-    r.zero_shot_shape = fraction(Probe::classify(features, shape_classes), shape_truth);
-
-    std::vector<std::vector<std::string>> count_prompts(static_cast<size_t>(world::max_count()));
-    for (int k = 1; k <= world::max_count(); ++k)
-      for (const auto& c : colors)
-        for (const auto& s : shapes)
-          count_prompts[static_cast<size_t>(k - 1)].push_back(world::count_words()[static_cast<size_t>(k - 1)] + " " + c + " " +
-                                                               (k == 1 ? s : world::plural(s)));
-    scenes.clear();
-    std::vector<int64_t> count_truth;
-    for (int i = 0; i < o.zero_shot_images; ++i) {
-      const int k = i % world::max_count() + 1;
-      scenes.push_back(world::objects_scene(rng, size, rng.pick(colors), rng.pick(shapes), k));
-      count_truth.push_back(k - 1);
-    }
-    r.zero_shot_count = fraction(Probe::classify(probe.image_features(probe.render(scenes)), probe.classes(count_prompts)), count_truth);
-
-    std::vector<std::vector<std::string>> emotion_prompts;
-    for (const auto& e : world::emotions())
-      emotion_prompts.push_back({article(e) + " " + e + " face", "a drawing of " + article(e) + " " + e + " face",
-                                 "a face that looks " + e});
-    scenes.clear();
-    std::vector<int64_t> emotion_truth;
-    for (int i = 0; i < o.zero_shot_images; ++i) {
-      const auto e = static_cast<size_t>(i) % world::emotions().size();
-      scenes.push_back(world::face_scene(rng, size, world::emotions()[e]));
-      emotion_truth.push_back(static_cast<int64_t>(e));
-    }
-    r.zero_shot_emotion = fraction(Probe::classify(probe.image_features(probe.render(scenes)), probe.classes(emotion_prompts)), emotion_truth);
-
-    const auto& words = world::concept_words();
-    std::vector<std::vector<std::string>> word_prompts;
-    for (const auto& w : words) word_prompts.push_back({"the word " + w, "text: " + w, "a sign that says " + w});
-    scenes.clear();
-    std::vector<int64_t> word_truth;
-    for (int i = 0; i < o.zero_shot_images; ++i) {
-      const auto w = static_cast<size_t>(i) % words.size();
-      scenes.push_back(world::word_scene(rng, raster, size, words[w], "", fonts));
-      word_truth.push_back(static_cast<int64_t>(w));
-    }
-    r.zero_shot_reading = fraction(Probe::classify(probe.image_features(probe.render(scenes)), probe.classes(word_prompts)), word_truth);
-    bar.add();
-  }
-
-  {  // Multimodal units: objects vs written words at the same unit.
-    std::vector<Scene> words;
-    std::vector<std::string> word_of_row;
-    std::vector<std::string> all_words = world::concept_words();
-    all_words.insert(all_words.end(), world::other_words().begin(), world::other_words().end());
-    const int per_word = std::max(4, o.unit_images / 5);
-    for (const auto& w : all_words)
-      for (int i = 0; i < per_word; ++i) {
-        words.push_back(black_on_white(rng, raster, size, w, fonts));
-        word_of_row.push_back(w);
-      }
-    const auto word_acts = probe.unit_means(probe.render(words), r.unit_layer);
-    auto family = [&](const std::vector<std::string>& concepts, bool by_color) {
-      std::vector<Scene> objects;
-      std::vector<int64_t> concept_of_row;
-      for (size_t k = 0; k < concepts.size(); ++k)
-        for (int i = 0; i < o.unit_images; ++i) {
-          const std::string color = by_color ? concepts[k] : rng.pick(colors);
-          const std::string shape = by_color ? rng.pick(shapes) : concepts[k];
-          objects.push_back(world::objects_scene(rng, size, color, shape, rng.integer(1, world::max_count())));
-          concept_of_row.push_back(static_cast<int64_t>(k));
-        }
-      return find_multimodal_units(concepts, probe.unit_means(probe.render(objects), r.unit_layer), concept_of_row,
-                                   word_acts, word_of_row);
-    };
-    auto multimodal = [](const std::vector<MultimodalUnit>& units) {
-      return static_cast<int>(std::count_if(units.begin(), units.end(), [](const MultimodalUnit& u) {
-        return u.object_z >= 2 && u.word_z >= 2;
-      }));
-    };
-    r.color_units = family(colors, true);
-    r.shape_units = family(shapes, false);
-    r.multimodal_colors = multimodal(r.color_units);
-    r.multimodal_shapes = multimodal(r.shape_units);
-    bar.add();
-  }
-
-  {  // Typographic attacks: a wrong concept word written (in white) on the object.
-    auto attack = [&](const std::vector<std::string>& concepts, const torch::Tensor& classes, bool by_color,
-                      double& clean, double& attacked, double& flip) {
-      std::vector<Scene> with_text, without_text;
-      std::vector<int64_t> truth, written;
-      for (int i = 0; i < o.attack_images; ++i) {
-        const auto k = static_cast<size_t>(i) % concepts.size();
-        auto wrong = k;
-        while (wrong == k) wrong = static_cast<size_t>(rng.integer(0, static_cast<int>(concepts.size()) - 1));
-        const std::string color = by_color ? concepts[k] : rng.pick(colors);
-        const std::string shape = by_color ? rng.pick(shapes) : concepts[k];
-        Scene s = world::object_with_word_scene(rng, raster, size, color, shape, concepts[wrong], "white", fonts);
-        with_text.push_back(s);
-        s.text.clear();
-        without_text.push_back(s);
-        truth.push_back(static_cast<int64_t>(k));
-        written.push_back(static_cast<int64_t>(wrong));
-      }
-      const auto attacked_pred = Probe::classify(probe.image_features(probe.render(with_text)), classes);
-      clean = fraction(Probe::classify(probe.image_features(probe.render(without_text)), classes), truth);
-      attacked = fraction(attacked_pred, truth);
-      flip = fraction(attacked_pred, written);
-    };
-    attack(colors, color_classes, true, r.attack_color_clean, r.attack_color_attacked, r.attack_color_flip);
-    attack(shapes, shape_classes, false, r.attack_shape_clean, r.attack_shape_attacked, r.attack_shape_flip);
-    bar.add();
-  }
-
-  {  // Stroop: colour words in every ink, "my favorite word, written in the color {}".
-    std::vector<std::vector<std::string>> prompts;
-    for (const auto& c : colors) prompts.push_back({"my favorite word, written in the color " + c});
-    const auto classes = probe.classes(prompts);
-    std::vector<Scene> scenes;
-    for (const auto& word : colors)
-      for (const auto& ink : colors)
-        for (int i = 0; i < o.stroop_images; ++i) {
-          Scene s = world::word_scene(rng, raster, size, word, ink, fonts);
-          s.background = "white";
-          scenes.push_back(s);
-        }
-    const auto predicted = Probe::classify(probe.image_features(probe.render(scenes)), classes);
-    const size_t n = colors.size();
-    r.stroop_colors = colors;
-    r.stroop_ink.assign(n, std::vector<double>(n, 0.0));
-    r.stroop_word.assign(n, std::vector<double>(n, 0.0));
-    double congruent = 0, incongruent_ink = 0, incongruent_word = 0;
-    size_t row = 0;
-    for (size_t w = 0; w < n; ++w)
-      for (size_t ink = 0; ink < n; ++ink) {
-        for (int i = 0; i < o.stroop_images; ++i, ++row) {
-          r.stroop_ink[w][ink] += predicted[row] == static_cast<int64_t>(ink) ? 1.0 / o.stroop_images : 0.0;
-          r.stroop_word[w][ink] += predicted[row] == static_cast<int64_t>(w) ? 1.0 / o.stroop_images : 0.0;
-        }
-        if (w == ink) congruent += r.stroop_ink[w][ink] / static_cast<double>(n);
-        else {
-          incongruent_ink += r.stroop_ink[w][ink] / static_cast<double>(n * (n - 1));
-          incongruent_word += r.stroop_word[w][ink] / static_cast<double>(n * (n - 1));
-        }
-      }
-    r.stroop_congruent_ink = congruent;
-    r.stroop_incongruent_ink = incongruent_ink;
-    r.stroop_incongruent_word = incongruent_word;
-    bar.add();
-  }
+  measure_zero_shot(bench, color_classes, shape_classes, r);
+  bar.add();
+  measure_multimodal_units(bench, r);
+  bar.add();
+  measure_attacks(bench, color_classes, shape_classes, r);
+  bar.add();
+  measure_stroop(bench, r);
+  bar.add();
   bar.finish();
   if (o.concepts) {
     ConceptOptions co = o.concept_options;

@@ -18,6 +18,7 @@
 #include "core/text/bpe_learn.h"
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
+#include "core/util/files.h"
 #include "core/util/progress.h"
 #include "demo/batches.h"
 #include "world/catalog.h"
@@ -45,7 +46,7 @@ CLIPConfig demo_config(int64_t vocab_size, int64_t resolution, int64_t width) {
 bool use_bf16(const std::string& precision) {
   if (precision == "fp32") return false;
   if (precision == "bf16") return true;
-  if (precision != "auto") throw Error(fmt::format("--precision {}: expected fp32, bf16 or auto", precision));
+  if (precision != "auto") throw ArgumentError("precision", precision, "expected fp32, bf16 or auto");
   return cpu_has_native_bf16();
 }
 
@@ -146,15 +147,13 @@ void Trainer::save_checkpoint(const fs::path& path) const {
   archive.write("optimizer", optimizer_archive);
   archive.write("steps_done", c10::IValue(steps_done_));
   archive.write("fingerprint", c10::IValue(fingerprint(options_)));
-  const fs::path partial = path.string() + ".part";
-  try {
-    archive.save_to(partial.string());
-  } catch (const c10::Error& e) {
-    throw Error(fmt::format("{}: cannot write the checkpoint ({})", partial.string(), e.what_without_backtrace()));
-  }
-  std::error_code ec;
-  fs::rename(partial, path, ec);
-  if (ec) throw Error(fmt::format("{}: cannot write the checkpoint ({})", path.string(), ec.message()));
+  write_atomically(path, [&](const fs::path& part) {
+    try {
+      archive.save_to(part.string());
+    } catch (const c10::Error& e) {
+      throw Error(fmt::format("{}: cannot write the checkpoint ({})", path.string(), e.what_without_backtrace()));
+    }
+  });
 }
 
 void Trainer::load_checkpoint(const fs::path& path) {

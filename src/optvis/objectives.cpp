@@ -10,6 +10,7 @@
 
 #include "core/model/tensor_io.h"
 #include "core/util/error.h"
+#include "core/util/strings.h"
 
 namespace clipscope::optvis {
 
@@ -263,21 +264,7 @@ struct Call {
 
 bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' || c == ':'; }
 
-std::string trim(const std::string& s) {
-  const auto a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
-std::optional<double> as_number(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  try {
-    size_t used = 0;
-    const double v = std::stod(s, &used);
-    if (used == s.size()) return v;
-  } catch (const std::exception&) {
-  }
-  return std::nullopt;
-}
+std::optional<double> as_number(std::string_view s) { return to_number<double>(s); }
 
 class Parser {
  public:
@@ -374,10 +361,10 @@ class Parser {
   }
 
   void add_arg(Call& c, const std::string& raw) {
-    const std::string a = trim(raw);
+    const std::string a(trim(raw));
     if (a.empty()) fail(fmt::format("{}(): an argument is empty", c.name));
     const auto eq = a.find('=');
-    if (eq != std::string::npos) c.named[trim(a.substr(0, eq))] = trim(a.substr(eq + 1));
+    if (eq != std::string::npos) c.named[std::string(trim(a.substr(0, eq)))] = trim(a.substr(eq + 1));
     else {
       if (!c.named.empty()) fail(fmt::format("{}(): '{}' comes after a named argument", c.name, a));
       c.positional.push_back(a);

@@ -9,6 +9,7 @@
 #include <numbers>
 
 #include "core/util/error.h"
+#include "core/util/strings.h"
 
 namespace clipscope::optvis {
 
@@ -45,12 +46,6 @@ void require_images(const torch::Tensor& t, const std::string& name) {
     throw Error("transform " + name + ": expected images (N, C, H, W), got shape " + std::string(c10::str(t.sizes())));
 }
 
-std::string trim(const std::string& s) {
-  const auto begin = s.find_first_not_of(" \t\n\r");
-  if (begin == std::string::npos) return "";
-  return s.substr(begin, s.find_last_not_of(" \t\n\r") - begin + 1);
-}
-
 // Splits on commas outside parentheses.
 std::vector<std::string> split_top_level(const std::string& s, const std::string& whole) {
   std::vector<std::string> pieces;
@@ -60,31 +55,23 @@ std::vector<std::string> split_top_level(const std::string& s, const std::string
     if (c == '(') ++depth;
     if (c == ')' && --depth < 0) throw Error("transforms \"" + whole + "\": unbalanced ')'");
     if (c == ',' && depth == 0) {
-      pieces.push_back(trim(current));
+      pieces.emplace_back(trim(current));
       current.clear();
     } else {
       current += c;
     }
   }
   if (depth != 0) throw Error("transforms \"" + whole + "\": unbalanced '('");
-  pieces.push_back(trim(current));
+  pieces.emplace_back(trim(current));
   return pieces;
 }
 
-double parse_double(const std::string& text, const std::string& piece) {
-  double v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v))
-    throw Error("transform \"" + piece + "\": \"" + text + "\" is not a number");
-  return v;
+double parse_double(std::string_view text, const std::string& piece) {
+  return parse_number<double>(text, "transform \"" + piece + "\": argument");
 }
 
-int64_t parse_int(const std::string& text, const std::string& piece) {
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
-    throw Error("transform \"" + piece + "\": \"" + text + "\" is not an integer");
-  return v;
+int64_t parse_int(std::string_view text, const std::string& piece) {
+  return parse_number<int64_t>(text, "transform \"" + piece + "\": argument");
 }
 
 // Rethrows a constructor's complaint with the piece that caused it.
@@ -118,7 +105,7 @@ void parse_piece(const std::string& piece, std::vector<Transform>& out) {
   const auto open = piece.find('(');
   if (open == std::string::npos || piece.back() != ')')
     throw Error("transform \"" + piece + "\": expected name(arguments), \"standard\", \"facet:RES\" or \"none\"");
-  const std::string name = trim(piece.substr(0, open));
+  const std::string name(trim(piece.substr(0, open)));
   const std::string inside = piece.substr(open + 1, piece.size() - open - 2);
   std::vector<std::string> args;
   if (!trim(inside).empty()) args = split_top_level(inside, piece);
@@ -287,7 +274,7 @@ std::vector<Transform> facet_transforms(int64_t resolution) {
 }
 
 std::vector<Transform> parse_transforms(const std::string& spec) {
-  const std::string s = trim(spec);
+  const std::string s(trim(spec));
   if (s.empty()) throw Error("transforms: empty spec (use \"none\" for no transforms)");
   std::vector<Transform> out;
   for (const auto& piece : split_top_level(s, s)) parse_piece(piece, out);

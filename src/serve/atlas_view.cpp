@@ -7,7 +7,6 @@
 #include <cmath>
 #include <fstream>
 
-#include "atlas/matrix.h"
 #include "core/image/preprocess.h"
 #include "plot/sheet.h"
 #include "serve/http_error.h"
@@ -84,9 +83,10 @@ AtlasView::AtlasView(const ViewOptions& options)
       condprob_bins_(options.condprob_bins),
       images_(options.image_cache_bytes) {
   if (!atlas_.complete())
-    throw Error(fmt::format("--atlas {}: the atlas is still being indexed (status '{}'); run the same clipscope index "
-                            "command again to finish it",
-                            options.atlas.string(), atlas_.status()));
+    throw ArgumentError("atlas", options.atlas.string(),
+                        fmt::format("the atlas is still being indexed (status '{}'); run the same clipscope index "
+                                    "command again to finish it",
+                                    atlas_.status()));
   settings_ = atlas_.settings();
   n_px_ = settings_.n_px;
   readable_images_ = atlas_.image_count(true);
@@ -322,28 +322,7 @@ torch::Tensor AtlasView::correlation_rows(const atlas::LayerInfo& l) const {
     throw bad_request(fmt::format("neighbors by correlation: {} has no max matrix (index with --matrix max)", l.name));
   // Correlations over an evenly spaced sample of at most 8,192 images: a few
   // seconds once per layer, then one matrix-vector product per request.
-  const auto shape = atlas::matrix_shape(*path);
-  const int64_t columns = shape.at(1);
-  const int64_t stride = std::max<int64_t>(1, (columns + 8191) / 8192);
-  const int64_t samples = (columns + stride - 1) / stride;
-  torch::Tensor rows = torch::zeros({l.units, samples});
-  auto r = rows.accessor<float, 2>();
-  for (int64_t u = 0; u < l.units; ++u) {
-    const auto values = atlas::read_matrix_row(*path, u);
-    double sum = 0;
-    int64_t n = 0;
-    for (int64_t j = 0; j < samples; ++j)
-      if (const float v = values[static_cast<size_t>(j * stride)]; std::isfinite(v)) sum += v, ++n;
-    const double mean = n ? sum / static_cast<double>(n) : 0;
-    double squares = 0;
-    for (int64_t j = 0; j < samples; ++j) {
-      const float v = values[static_cast<size_t>(j * stride)];
-      const double d = std::isfinite(v) ? v - mean : 0;  // unreadable images count as the mean
-      r[u][j] = static_cast<float>(d);
-      squares += d * d;
-    }
-    if (squares > 0) rows[u].div_(std::sqrt(squares));
-  }
+  torch::Tensor rows = atlas::correlation_rows(*path, 8192);
   correlation_rows_[l.id] = rows;
   return rows;
 }

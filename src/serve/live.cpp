@@ -9,8 +9,7 @@
 #include "atlas/indexer.h"
 #include "core/model/tensor_io.h"
 #include "optvis/objectives.h"
-#include "optvis/param.h"
-#include "optvis/render.h"
+#include "optvis/visualize.h"
 #include "serve/http_error.h"
 #include "zeroshot/zeroshot.h"
 
@@ -228,46 +227,25 @@ void LiveModel::run_render(int64_t id) {
     std::lock_guard lock(jobs_mutex_);
     job = jobs_[static_cast<size_t>(id)];
   }
-  // lucid's defaults (docs/optvis.md): FFT, decorrelated colours, standard transforms, Adam 0.05.
-  const optvis::Objective objective = optvis::channel(job.layer, job.unit);
-  optvis::ParamOptions param;
-  param.height = param.width = model_->config().image_resolution;
-  param.seed = options_.seed;
-  param.device = model_->device();
-  optvis::RenderOptions render;
-  render.steps = job.steps;
-  render.seed = options_.seed;
-  render.on_step = [&](int step, double) {
+  // A folder like `clipscope visualize` writes, with lucid's defaults (docs/optvis.md), so
+  // that a restarted server finds it too. A new render of the unit replaces the old one.
+  const fs::path dir = view_.visualization_dir() / "serve" / fmt::format("{}_{}", job.layer, job.unit);
+  optvis::VisualizeOptions o;
+  o.unit = fmt::format("{}:{}", job.layer, job.unit);
+  o.steps = job.steps;
+  o.seed = options_.seed;
+  o.command = "clipscope serve";
+  o.on_step = [&](int64_t done, int64_t) {
     std::lock_guard lock(jobs_mutex_);
     if (stopping_) throw Error("the server is stopping");
-    jobs_[static_cast<size_t>(id)].step = std::min(step, render.steps);
+    jobs_[static_cast<size_t>(id)].step = static_cast<int>(std::min<int64_t>(done, job.steps));
   };
-  torch::Tensor image;
-  double activation = 0;
   {
     std::lock_guard lock(model_mutex_);
-    auto image_param = optvis::make_image_param(param);
-    image = optvis::render(model_, objective, *image_param, render).back().images;
-    activation = optvis::evaluate(model_, optvis::channel(job.layer, job.unit, 0), image);
+    std::error_code ec;
+    fs::remove(dir / "visualize.json", ec);
+    optvis::visualize(model_, o, dir);
   }
-  // A folder like `clipscope visualize` writes, so a restarted server finds it too.
-  const std::string stem = fmt::format("{}_{}", job.layer, job.unit);
-  const fs::path dir = view_.visualization_dir() / "serve" / stem;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw Error(fmt::format("{}: cannot create ({})", dir.string(), ec.message()));
-  write_png(dir / (stem + ".png"), tensor_to_image(image[0]));
-  const json report = {
-      {"command", "clipscope serve"},
-      {"method", "lucid"},
-      {"steps", job.steps},
-      {"seed", options_.seed},
-      {"complete", true},
-      {"renders", {{{"objective", objective.description},
-                    {"images", {{{"file", stem + ".png"}, {"layer", job.layer}, {"unit", job.unit}, {"activation", activation}}}}}}}};
-  const fs::path tmp = dir / "visualize.json.tmp";
-  std::ofstream(tmp) << report.dump(2) << "\n";
-  fs::rename(tmp, dir / "visualize.json");
   view_.visualizations().add_report(dir / "visualize.json", [&](const std::string& name) -> std::optional<std::string> {
     return view_.layer(name).name;
   });

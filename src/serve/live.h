@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/model/clip.h"
-#include "core/render/text.h"
+#include "core/raster/text.h"
 #include "core/text/tokenizer.h"
 #include "serve/atlas_view.h"
 #include "words/encoder.h"

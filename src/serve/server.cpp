@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/util/error.h"
+#include "core/util/strings.h"
 #include "serve/assets.h"
 #include "serve/http_error.h"
 
@@ -20,25 +22,24 @@ void send_json(httplib::Response& res, const json& body, int status = 200) {
   res.set_content(body.dump(), "application/json");
 }
 
-// Runs a handler; an HttpError becomes its status, any other failure a 500, both
-// with {"error": message}.
+// Runs a handler; an HttpError becomes its status, a library's ArgumentError a 400,
+// any other failure a 500, all with {"error": message}.
 template <typename F>
 void guarded(httplib::Response& res, F&& handler) {
   try {
     handler();
   } catch (const HttpError& e) {
     send_json(res, {{"error", e.what()}}, e.status);
+  } catch (const ArgumentError& e) {  // a library's complaint about a value the request gave
+    send_json(res, {{"error", e.what()}}, 400);
   } catch (const std::exception& e) {
     send_json(res, {{"error", e.what()}}, 500);
   }
 }
 
 int64_t parse_integer(const std::string& text, const std::string& what) {
-  int64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty())
-    throw bad_request(fmt::format("{} '{}': not an integer", what, text));
-  return value;
+  if (const auto value = to_number<int64_t>(text)) return *value;
+  throw bad_request(fmt::format("{} '{}': not an integer", what, text));
 }
 
 // An optional integer query parameter within [lo, hi].
@@ -180,12 +181,13 @@ void Server::routes() {
 int Server::bind() {
   if (options_.port == 0) {
     const int port = http_.bind_to_any_port(options_.host);
-    if (port <= 0) throw Error(fmt::format("--host {}: cannot listen there", options_.host));
+    if (port <= 0) throw ArgumentError("host", options_.host, "cannot listen there");
     return port;
   }
   if (!http_.bind_to_port(options_.host, options_.port))
-    throw Error(fmt::format("--port {}: cannot listen on {}:{} (in use, or not an address of this machine?)",
-                            options_.port, options_.host, options_.port));
+    throw ArgumentError("port", std::to_string(options_.port),
+                        fmt::format("cannot listen on {}:{} (in use, or not an address of this machine?)", options_.host,
+                                    options_.port));
   return options_.port;
 }
 

@@ -105,13 +105,12 @@ TourResult build_tour(CLIP& model, const atlas::ModelIdentity& identity, const T
   const bool have_world = fs::exists(r.world / "labels.jsonl");
   if (!have_world) {
     say(o, fmt::format("drawing {} images of the world (seed {}) into {}", o.images, o.world_seed, r.world.string()));
-    const fs::path part = o.dir / "world.part";
-    fs::remove_all(part, ec);
     world::WorldOptions wo;
     wo.size = static_cast<int>(model->config().image_resolution);
-    world::write_world(part, o.images, world::World(o.world_seed, wo), 0, o.progress);
-    fs::rename(part, r.world, ec);
-    if (ec) throw Error(fmt::format("{}: cannot rename to {} ({})", part.string(), r.world.string(), ec.message()));
+    write_atomically(r.world, [&](const fs::path& part) {
+      fs::remove_all(part, ec);  // an interrupted run's
+      world::write_world(part, o.images, world::World(o.world_seed, wo), 0, o.progress);
+    });
   }
   done("world", have_world);
 

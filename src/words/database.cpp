@@ -14,8 +14,11 @@
 #include "atlas/atlas.h"
 #include "core/hub/download.h"
 #include "core/model/precision.h"
+#include "core/util/crash.h"
 #include "core/util/error.h"
+#include "core/util/strings.h"
 #include "core/util/progress.h"
+#include "core/util/sqlite.h"
 
 namespace clipscope::words {
 
@@ -58,15 +61,6 @@ CREATE TABLE IF NOT EXISTS unit_top_words(
 ) WITHOUT ROWID;
 )sql";
 
-template <typename F>
-auto guarded(const fs::path& path, F&& f) {
-  try {
-    return f();
-  } catch (const SQLite::Exception& e) {
-    throw Error(fmt::format("{}: {}", path.string(), e.what()));
-  }
-}
-
 std::string to_blob(const torch::Tensor& row) {
   const torch::Tensor t = row.to(torch::kCPU, torch::kFloat32).contiguous();
   return std::string(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()) * sizeof(float));
@@ -94,12 +88,6 @@ WordSet read_set(SQLite::Statement& q) {
 }
 constexpr const char* kSetColumns = "id, layer, units, style, baseline, model_sha256, words_total, words_sha256, k, status";
 
-std::string trim(const std::string& s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return "";
-  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
-
 }  // namespace
 
 WordDatabase::WordDatabase(fs::path path, std::unique_ptr<SQLite::Database> db)
@@ -108,19 +96,19 @@ WordDatabase::WordDatabase(fs::path path, std::unique_ptr<SQLite::Database> db)
 WordDatabase WordDatabase::open(const fs::path& dir, bool writable) {
   const auto atlas = atlas::Atlas::open(dir, writable);  // checks it is an atlas
   const fs::path path = dir / atlas::kDatabaseName;
-  return guarded(path, [&] {
+  return sqlite_guarded(path, nullptr, [&] {
     auto db = std::make_unique<SQLite::Database>(path.string(), writable ? SQLite::OPEN_READWRITE : SQLite::OPEN_READONLY);
     db->setBusyTimeout(5000);
     if (writable) db->exec(kSchema);
     else if (!db->tableExists("word_sets"))
-      throw Error(fmt::format("--atlas {}: has no word database (build one with clipscope words --into {})", dir.string(),
-                              dir.string()));
+      throw ArgumentError("atlas", dir.string(),
+                          fmt::format("has no word database (build one with clipscope words --into {})", dir.string()));
     return WordDatabase(path, std::move(db));
   });
 }
 
 std::vector<WordSet> WordDatabase::sets() const {
-  return guarded(path_, [&] {
+  return sqlite_guarded(path_, db_.get(), [&] {
     std::vector<WordSet> out;
     SQLite::Statement q(*db_, fmt::format("SELECT {} FROM word_sets ORDER BY id", kSetColumns));
     while (q.executeStep()) out.push_back(read_set(q));
@@ -150,7 +138,7 @@ WordSet WordDatabase::set(const std::string& layer) const {
 }
 
 std::vector<WordEntry> WordDatabase::entries(const WordSet& set) const {
-  return guarded(path_, [&] {
+  return sqlite_guarded(path_, db_.get(), [&] {
     std::vector<WordEntry> out;
     SQLite::Statement q(*db_, "SELECT id, word, error FROM words WHERE set_id = ? ORDER BY id");
     q.bind(1, set.id);
@@ -162,7 +150,7 @@ std::vector<WordEntry> WordDatabase::entries(const WordSet& set) const {
 }
 
 std::pair<std::vector<std::string>, torch::Tensor> WordDatabase::matrix(const WordSet& set) const {
-  return guarded(path_, [&] {
+  return sqlite_guarded(path_, db_.get(), [&] {
     std::vector<std::string> words;
     std::vector<torch::Tensor> rows;
     SQLite::Statement q(*db_, "SELECT word, acts FROM words WHERE set_id = ? AND status = 'ok' ORDER BY id");
@@ -177,7 +165,7 @@ std::pair<std::vector<std::string>, torch::Tensor> WordDatabase::matrix(const Wo
 }
 
 torch::Tensor WordDatabase::baseline(const WordSet& set) const {
-  return guarded(path_, [&] {
+  return sqlite_guarded(path_, db_.get(), [&] {
     SQLite::Statement q(*db_, "SELECT baseline_acts FROM word_sets WHERE id = ?");
     q.bind(1, set.id);
     if (!q.executeStep()) throw Error(fmt::format("{}: word set {} vanished", path_.string(), set.layer));
@@ -186,7 +174,7 @@ torch::Tensor WordDatabase::baseline(const WordSet& set) const {
 }
 
 std::vector<RankedUnit> WordDatabase::word_units(const WordSet& set, const std::string& word, int k) const {
-  return guarded(path_, [&] {
+  return sqlite_guarded(path_, db_.get(), [&] {
     SQLite::Statement find(*db_, "SELECT id, status, error FROM words WHERE set_id = ? AND word = ? ORDER BY id LIMIT 1");
     find.bind(1, set.id);
     find.bind(2, word);
@@ -210,7 +198,7 @@ std::vector<RankedUnit> WordDatabase::word_units(const WordSet& set, const std::
 std::vector<RankedWord> WordDatabase::unit_words(const WordSet& set, int64_t unit, int k) const {
   if (unit < 0 || unit >= set.units)
     throw Error(fmt::format("unit {}:{}: out of range ({} has units 0-{})", set.layer, unit, set.layer, set.units - 1));
-  return guarded(path_, [&] {
+  return sqlite_guarded(path_, db_.get(), [&] {
     std::vector<RankedWord> out;
     SQLite::Statement q(*db_,
                         "SELECT w.word, t.value FROM unit_top_words t JOIN words w ON w.set_id = t.set_id AND w.id = t.word "
@@ -225,12 +213,12 @@ std::vector<RankedWord> WordDatabase::unit_words(const WordSet& set, int64_t uni
 
 std::vector<WordEntry> read_word_list(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("--words {}: cannot open", path.string()));
+  if (!in) throw ArgumentError("words", path.string(), "cannot open");
   std::vector<WordEntry> out;
   std::unordered_map<std::string, int64_t> first_line;
   std::string line;
   for (int64_t id = 0; std::getline(in, line); ++id) {
-    WordEntry e{id, trim(line), ""};
+    WordEntry e{id, std::string(trim(line)), ""};
     if (e.word.empty()) e.error = "empty line";
     else if (e.word.size() > 200) e.error = fmt::format("{} bytes long (at most 200)", e.word.size());
     else if (auto [it, fresh] = first_line.emplace(e.word, id); !fresh)
@@ -238,8 +226,8 @@ std::vector<WordEntry> read_word_list(const fs::path& path) {
     if (e.word.size() > 200) e.word = e.word.substr(0, 200);
     out.push_back(std::move(e));
   }
-  if (in.bad()) throw Error(fmt::format("--words {}: read error", path.string()));
-  if (out.empty()) throw Error(fmt::format("--words {}: is empty", path.string()));
+  if (in.bad()) throw ArgumentError("words", path.string(), "read error");
+  if (out.empty()) throw ArgumentError("words", path.string(), "is empty");
   return out;
 }
 
@@ -299,14 +287,14 @@ std::string set_difference(const WordSet& stored, const WordSet& wanted) {
 
 BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, const fs::path& list, const fs::path& dir,
                            const BuildOptions& options) {
-  if (options.k < 1) throw Error(fmt::format("--k {}: must be positive", options.k));
+  if (options.k < 1) throw ArgumentError("k", std::to_string(options.k), "must be positive");
   auto entries = read_word_list(list);
   WordEncoder encoder(model, options.layer, options.style, options.batch_size);
   TextRasterizer raster;
   for (auto& e : entries)
     if (e.error.empty()) e.error = word_problem(raster, e.word, options.style);
   const std::string baseline_problem = word_problem(raster, options.baseline, options.style);
-  if (!baseline_problem.empty()) throw Error(fmt::format("--baseline '{}': {}", options.baseline, baseline_problem));
+  if (!baseline_problem.empty()) throw ArgumentError("baseline", fmt::format("'{}'", options.baseline), baseline_problem);
 
   // The atlas: the one at `dir` (same model), or a new one without images.
   if (!atlas::Atlas::exists(dir)) {
@@ -321,9 +309,10 @@ BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, co
     const auto existing = atlas::Atlas::open(dir);
     const auto sha = existing.meta("model_sha256").value_or("");
     if (sha != model_id.sha256)
-      throw Error(fmt::format("--into {}: the atlas comes from another checkpoint (sha256 {} vs {}); word activations must "
-                              "come from the atlas's model",
-                              dir.string(), sha.substr(0, 12), model_id.sha256.substr(0, 12)));
+      throw ArgumentError("into", dir.string(),
+                          fmt::format("the atlas comes from another checkpoint (sha256 {} vs {}); word activations must "
+                                      "come from the atlas's model",
+                                      sha.substr(0, 12), model_id.sha256.substr(0, 12)));
   }
   auto db = WordDatabase::open(dir, true);
   SQLite::Database& sql = db.database();
@@ -344,13 +333,14 @@ BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, co
   if (auto stored = db.find_set(wanted.layer)) {
     const std::string difference = set_difference(*stored, wanted);
     if (!difference.empty())
-      throw Error(fmt::format("--into {}: has a word set for {} built with other settings ({}); use another atlas",
-                              dir.string(), wanted.layer, difference));
+      throw ArgumentError("into", dir.string(),
+                          fmt::format("has a word set for {} built with other settings ({}); use another atlas",
+                                      wanted.layer, difference));
     set = *stored;
     if (set.status == "complete") {
       result.already_complete = true;
     }
-    guarded(db.path(), [&] {
+    sqlite_guarded(db.path(), &sql, [&] {
       SQLite::Statement q(sql, "SELECT id FROM words WHERE set_id = ?");
       q.bind(1, set.id);
       while (q.executeStep()) done.insert(q.getColumn(0).getInt64());
@@ -358,7 +348,7 @@ BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, co
     result.resumed_from = static_cast<int64_t>(done.size());
   } else {
     const std::string blob = to_blob(encoder.encode({options.baseline})[0]);
-    guarded(db.path(), [&] {
+    sqlite_guarded(db.path(), &sql, [&] {
       SQLite::Statement q(sql,
                           "INSERT INTO word_sets(layer, units, style, baseline, baseline_acts, model_sha256, words_total, "
                           "words_sha256, k, status) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, 'encoding')");
@@ -394,7 +384,7 @@ BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, co
                                                : encoder.encode(words, [&](int64_t n) {
                                                    bar.set(static_cast<int64_t>(first) + n);
                                                  }) - baseline;
-      guarded(db.path(), [&] {
+      sqlite_guarded(db.path(), &sql, [&] {
         SQLite::Transaction t(sql);
         SQLite::Statement add(sql, "INSERT INTO words(set_id, id, word, status, error, acts) VALUES(?, ?, ?, ?, ?, ?)");
         int64_t row = 0;
@@ -420,7 +410,7 @@ BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, co
       });
       encoded_now += static_cast<int64_t>(words.size());
       bar.set(static_cast<int64_t>(last));
-      if (options.crash_after_chunks > 0 && ++chunks == options.crash_after_chunks) throw atlas::CrashForTesting();
+      crash_point(++chunks, options.crash_after);
     }
     bar.finish();
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -431,7 +421,7 @@ BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, co
     std::vector<int64_t> ids;
     for (const auto& e : db.entries(set))
       if (e.error.empty()) ids.push_back(e.id);
-    guarded(db.path(), [&] {
+    sqlite_guarded(db.path(), &sql, [&] {
       SQLite::Transaction t(sql);
       write_top_tables(sql, set, ids, m);
       SQLite::Statement q(sql, "UPDATE word_sets SET status = 'complete' WHERE id = ?");

@@ -92,7 +92,7 @@ struct BuildOptions {
   int batch_size = 32;  // images per forward pass
   int chunk_words = 256;  // words committed per transaction
   bool progress = true;
-  int crash_after_chunks = 0;  // tests: throw CrashForTesting after this many chunks
+  int crash_after = 0;  // tests: throw CrashForTesting after this many chunks (core/util/crash.h)
 };
 
 struct BuildResult {

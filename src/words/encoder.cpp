@@ -9,19 +9,12 @@
 #include "core/model/points.h"
 #include "core/model/tensor_io.h"
 #include "core/util/error.h"
+#include "core/util/strings.h"
 
 namespace clipscope::words {
 
 namespace {
 
-double parse_number(const std::string& option, const std::string& text) {
-  const char* begin = text.c_str();
-  char* end = nullptr;
-  const double v = std::strtod(begin, &end);
-  if (text.empty() || end != begin + text.size() || !std::isfinite(v))
-    throw Error(fmt::format("{} {}: not a number", option, text));
-  return v;
-}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -60,21 +53,26 @@ WordStyle WordStyle::from_json(const nlohmann::json& j) {
 }
 
 void WordStyle::validate() const {
-  if (canvas < 8 || canvas > 4096) throw Error(fmt::format("--canvas {}: must be 8 to 4096 pixels", canvas));
-  if (sizes.empty()) throw Error("--sizes: needs at least one size");
+  if (canvas < 8 || canvas > 4096) throw ArgumentError("canvas", std::to_string(canvas), "must be 8 to 4096 pixels");
+  if (sizes.empty()) throw ArgumentError("sizes", "", "needs at least one size");
   for (double s : sizes)
-    if (!(s > 0) || s > canvas) throw Error(fmt::format("--sizes {}: must be between 0 and the canvas side ({})", s, canvas));
-  if (positions.empty()) throw Error("--positions: needs at least one position");
+    if (!(s > 0) || s > canvas)
+      throw ArgumentError("sizes", fmt::format("{}", s), fmt::format("must be between 0 and the canvas side ({})", canvas));
+  if (positions.empty()) throw ArgumentError("positions", "", "needs at least one position");
   for (const auto& [x, y] : positions)
     if (!(x >= 0 && x <= 1 && y >= 0 && y <= 1))
-      throw Error(fmt::format("--positions {},{}: must be fractions of the canvas side in [0, 1]", x, y));
-  if (!(stroke >= 0) || stroke > 50) throw Error(fmt::format("--stroke {}: must be 0 to 50 pixels", stroke));
+      throw ArgumentError("positions", fmt::format("{},{}", x, y), "must be fractions of the canvas side in [0, 1]");
+  if (!(stroke >= 0) || stroke > 50) throw ArgumentError("stroke", fmt::format("{}", stroke), "must be 0 to 50 pixels");
 }
 
 std::vector<double> parse_sizes(const std::string& spec) {
   std::vector<double> sizes;
-  for (const auto& part : split(spec, ',')) sizes.push_back(parse_number("--sizes", part));
-  if (sizes.empty()) throw Error(fmt::format("--sizes {}: expected sizes in pixels, e.g. 16,20,24", spec));
+  for (const auto& part : split(spec, ',')) {
+    const auto size = to_number<double>(trim(part));
+    if (!size) throw ArgumentError("sizes", spec, fmt::format("'{}' is not a number", part));
+    sizes.push_back(*size);
+  }
+  if (sizes.empty()) throw ArgumentError("sizes", spec, "expected sizes in pixels, e.g. 16,20,24");
   return sizes;
 }
 
@@ -82,18 +80,10 @@ std::vector<std::array<double, 2>> parse_positions(const std::string& spec) {
   if (spec == "center" || spec == "centre") return {{0.5, 0.5}};
   const auto x = spec.find('x');
   if (x != std::string::npos && spec.find(',') == std::string::npos) {
-    int rows = 0, columns = 0;
-    try {
-      size_t used = 0;
-      rows = std::stoi(spec.substr(0, x), &used);
-      if (used != x) throw std::invalid_argument("");
-      columns = std::stoi(spec.substr(x + 1), &used);
-      if (used != spec.size() - x - 1) throw std::invalid_argument("");
-    } catch (const std::exception&) {
-      rows = columns = 0;
-    }
+    const int rows = to_number<int>(std::string_view(spec).substr(0, x)).value_or(0);
+    const int columns = to_number<int>(std::string_view(spec).substr(x + 1)).value_or(0);
     if (rows < 1 || columns < 1 || rows > 16 || columns > 16)
-      throw Error(fmt::format("--positions {}: a grid is ROWSxCOLUMNS, each 1 to 16 (e.g. 3x3)", spec));
+      throw ArgumentError("positions", spec, "a grid is ROWSxCOLUMNS, each 1 to 16 (e.g. 3x3)");
     // Centres of a rows x columns grid of equal cells.
     std::vector<std::array<double, 2>> out;
     for (int r = 0; r < rows; ++r)
@@ -104,8 +94,10 @@ std::vector<std::array<double, 2>> parse_positions(const std::string& spec) {
   for (const auto& pair : split(spec, ';')) {
     const auto xy = split(pair, ',');
     if (xy.size() != 2)
-      throw Error(fmt::format("--positions {}: expected center, a grid like 3x3, or x,y;x,y fractions", spec));
-    out.push_back({parse_number("--positions", xy[0]), parse_number("--positions", xy[1])});
+      throw ArgumentError("positions", spec, "expected center, a grid like 3x3, or x,y;x,y fractions");
+    const auto x = to_number<double>(trim(xy[0])), y = to_number<double>(trim(xy[1]));
+    if (!x || !y) throw ArgumentError("positions", spec, fmt::format("'{}' is not a pair of numbers", pair));
+    out.push_back({*x, *y});
   }
   return out;
 }
@@ -144,7 +136,7 @@ Image render_word(TextRasterizer& raster, const std::string& word, const WordSty
 WordEncoder::WordEncoder(CLIP& model, const std::string& layer, WordStyle style, int batch_size)
     : model_(model), style_(std::move(style)), batch_size_(batch_size) {
   style_.validate();
-  if (batch_size_ < 1) throw Error(fmt::format("--batch-size {}: must be positive", batch_size_));
+  if (batch_size_ < 1) throw ArgumentError("batch_size", std::to_string(batch_size_), "must be positive");
   layer_ = model_->resolve_point(layer);
   // One blank canvas tells the layer's width (and that the layer is a per-image point).
   const torch::Tensor probe = run({blank_image(style_.canvas, style_.canvas, style_.background)});

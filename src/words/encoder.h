@@ -15,7 +15,7 @@
 
 #include "core/image/image.h"
 #include "core/model/clip.h"
-#include "core/render/text.h"
+#include "core/raster/text.h"
 
 namespace clipscope::words {
 

@@ -4,9 +4,13 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/util/csv.h"
+#include "core/raster/text.h"
 #include "core/util/error.h"
+#include "core/util/files.h"
+#include "core/util/strings.h"
 
 namespace clipscope::words {
 
@@ -59,15 +63,13 @@ std::vector<Place> read_csv(const fs::path& path) {
   for (int line_no = 2; std::getline(in, line); ++line_no) {
     if (line.empty() || line == "\r") continue;
     const std::vector<std::string> fields = csv_fields(line);
+    const auto lon = fields.size() < 3 ? std::nullopt : to_number<double>(trim(fields[1]));
+    const auto lat = fields.size() < 3 ? std::nullopt : to_number<double>(trim(fields[2]));
+    if (!lon || !lat) throw Error(fmt::format("{}:{}: expected name,lon,lat", path.string(), line_no));
     Place p;
-    try {
-      if (fields.size() < 3) throw std::invalid_argument("");
-      p.name = fields[0];
-      p.lon = std::stod(fields[1]);
-      p.lat = std::stod(fields[2]);
-    } catch (const std::exception&) {
-      throw Error(fmt::format("{}:{}: expected name,lon,lat", path.string(), line_no));
-    }
+    p.name = fields[0];
+    p.lon = *lon;
+    p.lat = *lat;
     p.kind = "city";
     out.push_back(p);
   }
@@ -109,6 +111,49 @@ std::vector<Place> read_places(const fs::path& path) {
   }
   if (out.empty()) throw Error(fmt::format("{}: no places", path.string()));
   return out;
+}
+
+PlaceResponses place_responses(CLIP& model, const std::string& layer, int64_t unit, const std::vector<Place>& places,
+                               const std::string& baseline, const WordStyle& style, int batch_size,
+                               const std::function<void(int64_t, int64_t)>& progress) {
+  TextRasterizer raster;
+  if (const std::string problem = word_problem(raster, baseline, style); !problem.empty())
+    throw ArgumentError("baseline", "'" + baseline + "'", problem);
+  PlaceResponses r;
+  r.unit = unit;
+  r.baseline = baseline;
+  std::vector<std::string> names;
+  for (const auto& p : places) {
+    if (std::string problem = word_problem(raster, p.name, style); !problem.empty()) {
+      r.skipped.emplace_back(p.name, std::move(problem));
+      continue;
+    }
+    names.push_back(p.name);
+    r.places.push_back(p);
+  }
+  if (names.empty()) throw ArgumentError("places", "", "no place name can be rasterized");
+  WordEncoder encoder(model, layer, style, batch_size);
+  r.layer = encoder.layer();
+  if (unit < 0 || unit >= encoder.units())
+    throw ArgumentError("unit", fmt::format("{}:{}", r.layer, unit),
+                        fmt::format("out of range ({} has units 0-{})", r.layer, encoder.units() - 1));
+  const auto total = static_cast<int64_t>(names.size());
+  const torch::Tensor acts = encoder.encode(names, [&](int64_t n) {
+    if (progress) progress(n, total);
+  }).select(1, unit);
+  const double base = encoder.encode({baseline})[0][unit].item<double>();
+  for (int64_t i = 0; i < total; ++i) r.values.push_back(acts[i].item<double>() - base);
+  return r;
+}
+
+void write_place_table(const fs::path& csv, const PlaceResponses& responses) {
+  std::ostringstream table;
+  table << "name,kind,lon,lat,activation\n";
+  for (size_t i = 0; i < responses.places.size(); ++i) {
+    const Place& p = responses.places[i];
+    table << csv_field(p.name) << ',' << p.kind << ',' << p.lon << ',' << p.lat << ',' << responses.values[i] << '\n';
+  }
+  write_file_atomically(csv, table.str());
 }
 
 }  // namespace clipscope::words

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/util/error.h"
+#include "core/util/strings.h"
 
 namespace clipscope::words {
 
@@ -52,7 +53,7 @@ double Embeddings::cosine(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 std::vector<RankedWord> Embeddings::nearest(const torch::Tensor& query, int k, const std::set<std::string>& exclude) const {
-  if (k < 1) throw Error(fmt::format("--k {}: must be positive", k));
+  if (k < 1) throw ArgumentError("k", std::to_string(k), "must be positive");
   torch::Tensor q = query.to(torch::kFloat64).clone();
   if (!masked_.empty()) q.index_fill_(0, torch::tensor(masked_), 0.0);
   q = q / q.norm().clamp_min(1e-12);
@@ -145,7 +146,7 @@ std::vector<LexicalUnit> find_lexical_units(const std::vector<std::string>& word
 
 std::vector<int64_t> read_unit_list(const std::string& path, int64_t units) {
   std::ifstream in(path);
-  if (!in) throw Error(fmt::format("--mask-units {}: cannot open", path));
+  if (!in) throw ArgumentError("mask_units", path, "cannot open");
   std::vector<int64_t> out;
   std::string line;
   for (int line_no = 1; std::getline(in, line); ++line_no) {
@@ -154,15 +155,9 @@ std::vector<int64_t> read_unit_list(const std::string& path, int64_t units) {
       if (c == ',') c = ' ';
     std::istringstream fields(line);
     for (std::string f; fields >> f;) {
-      size_t used = 0;
-      int64_t u = -1;
-      try {
-        u = std::stoll(f, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != f.size() || u < 0 || u >= units)
-        throw Error(fmt::format("--mask-units {}:{}: '{}' is not a unit index 0-{}", path, line_no, f, units - 1));
+      const int64_t u = to_number<int64_t>(f).value_or(-1);
+      if (u < 0 || u >= units)
+        throw Error(fmt::format("unit mask {}:{}: '{}' is not a unit index 0-{}", path, line_no, f, units - 1));
       out.push_back(u);
     }
   }

@@ -16,7 +16,7 @@
 #include <set>
 #include <sstream>
 
-#include "core/render/emoji.h"
+#include "core/raster/emoji.h"
 #include "core/util/csv.h"
 #include "core/util/error.h"
 #include "core/util/strings.h"

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "core/render/emoji.h"
+#include "core/raster/emoji.h"
 
 namespace clipscope::world {
 

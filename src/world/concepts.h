@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "core/render/text.h"
+#include "core/raster/text.h"
 
 namespace clipscope::world {
 

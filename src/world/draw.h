@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "core/image/image.h"
-#include "core/render/emoji.h"
-#include "core/render/text.h"
+#include "core/raster/emoji.h"
+#include "core/raster/text.h"
 #include "world/rng.h"
 
 namespace clipscope::world {

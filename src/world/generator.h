@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "core/image/image.h"
-#include "core/render/text.h"
+#include "core/raster/text.h"
 #include "world/scene.h"
 
 namespace clipscope::world {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/image/image.h"
-#include "core/render/text.h"
+#include "core/raster/text.h"
 #include "world/concepts.h"
 #include "world/rng.h"
 

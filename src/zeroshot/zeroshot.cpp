@@ -7,6 +7,7 @@
 #include "core/hub/download.h"
 #include "core/model/tensor_io.h"
 #include "core/util/error.h"
+#include "core/util/files.h"
 
 namespace clipscope {
 
@@ -79,14 +80,11 @@ torch::Tensor zero_shot_weights_cached(CLIP& model, const Tokenizer& tokenizer, 
   }
   torch::Tensor weights = zero_shot_weights(model, tokenizer, labels, templates, truncate);
   std::filesystem::create_directories(file.parent_path(), ec);
-  const auto part = file.string() + ".part";
   try {
-    write_npy_tensor(part, weights);
-    std::filesystem::rename(part, file, ec);
+    write_atomically(file, [&](const std::filesystem::path& part) { write_npy_tensor(part, weights); });
   } catch (const Error&) {
     // The cache is an optimization: a read-only or full cache directory is not an error.
   }
-  std::filesystem::remove(part, ec);
   return weights;
 }
 

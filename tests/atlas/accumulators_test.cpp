@@ -512,8 +512,12 @@ TEST(Summarize, MatchesBruteForce) {
             const double pre = static_cast<double>(sum / cells), post = static_cast<double>(positive / cells);
             EXPECT_NEAR(b.pre_mean[row], pre, 1e-6 * std::max(1.0, std::fabs(pre)));
             EXPECT_NEAR(b.mean[row], relu ? post : pre, 1e-6 * std::max(1.0, std::fabs(post)));
-            if (!relu) EXPECT_EQ(b.mean[row], b.pre_mean[row]);
-            if (relu) EXPECT_GE(b.mean[row], 0.0f);
+            if (!relu) {
+              EXPECT_EQ(b.mean[row], b.pre_mean[row]);
+            }
+            if (relu) {
+              EXPECT_GE(b.mean[row], 0.0f);
+            }
           }
       }
     }

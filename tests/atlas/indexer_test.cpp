@@ -19,6 +19,7 @@
 #include "core/image/stream.h"
 #include "core/model/image_batches.h"
 #include "core/model/loader.h"
+#include "core/util/crash.h"
 #include "support/shared_data.h"
 #include "world/generator.h"
 
@@ -246,11 +247,11 @@ TEST_F(AtlasIndexing, AKilledRunResumesToTheUninterruptedAtlas) {
   const auto killed = fresh("killed");
   auto o = options();
   o.checkpoint_batches = 2;
-  o.crash_after_batches = 5;
+  o.crash_after = 5;
   EXPECT_THROW(index(killed, o), CrashForTesting);
   EXPECT_EQ(meta(killed, "status"), "indexing");
   EXPECT_EQ(meta(killed, "next_input"), std::to_string(4 * o.batch_size));  // the checkpoint after batch 4
-  o.crash_after_batches = 0;
+  o.crash_after = 0;
   const auto resumed = index(killed, o);
   EXPECT_EQ(resumed.resumed_at, 4 * o.batch_size);
   testing::expect_same_text(dump(killed), dump(whole), "resumed and uninterrupted atlases");

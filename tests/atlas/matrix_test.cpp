@@ -84,7 +84,9 @@ TEST(MatrixWriter, ColumnsReadBackAsRows) {
       uint16_t bits;
       std::memcpy(&bits, a.data.data() + (u * columns + j) * 2, 2);
       const float got = static_cast<float>(c10::Half(bits, c10::Half::from_bits()));
-      if (written[static_cast<size_t>(j)]) EXPECT_EQ(got, as_half(v.at(u, j)));
+      if (written[static_cast<size_t>(j)]) {
+        EXPECT_EQ(got, as_half(v.at(u, j)));
+      }
       else EXPECT_TRUE(std::isnan(got));
     }
 }
@@ -104,7 +106,9 @@ TEST(MatrixWriter, StridedColumnsAndSpecialValues) {
     const auto row = read_matrix_row(file, u);
     for (int64_t j = 0; j < columns; ++j) {
       const float want = as_half(source[static_cast<size_t>(u * columns + j)]);
-      if (std::isnan(want)) EXPECT_TRUE(std::isnan(row[static_cast<size_t>(j)]));
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(row[static_cast<size_t>(j)]));
+      }
       else EXPECT_EQ(row[static_cast<size_t>(j)], want) << "unit " << u << " column " << j;
     }
   }
@@ -205,7 +209,9 @@ TEST(MatrixCopy, PlacesColumnsIntoBiggerMatrix) {
   for (int64_t u = 0; u < units; ++u) {
     const auto row = read_matrix_row(dir / "fresh.npy", u);
     for (int64_t j = 0; j < m; ++j) {
-      if (j < m - n) EXPECT_TRUE(std::isnan(row[static_cast<size_t>(j)])) << j;
+      if (j < m - n) {
+        EXPECT_TRUE(std::isnan(row[static_cast<size_t>(j)])) << j;
+      }
       else EXPECT_EQ(row[static_cast<size_t>(j)], as_half(small.at(u, j - (m - n))));
     }
   }

@@ -117,10 +117,14 @@ TEST(CropAround, InsideImageAndContainsCell) {
         // Centred on the cell unless that would leave the image.
         const double dx = (crop.x + crop.width / 2.0) - (c.x + c.width / 2.0);
         const bool at_edge_x = crop.x == 0 || crop.x + crop.width == g.n_px;
-        if (!at_edge_x) EXPECT_LE(std::fabs(dx), 1.0);
+        if (!at_edge_x) {
+          EXPECT_LE(std::fabs(dx), 1.0);
+        }
         const double dy = (crop.y + crop.height / 2.0) - (c.y + c.height / 2.0);
         const bool at_edge_y = crop.y == 0 || crop.y + crop.height == g.n_px;
-        if (!at_edge_y) EXPECT_LE(std::fabs(dy), 1.0);
+        if (!at_edge_y) {
+          EXPECT_LE(std::fabs(dy), 1.0);
+        }
       }
     }
   }
@@ -219,7 +223,9 @@ TEST(BucketImages, EveryFiniteValueInExactlyOneBucket) {
   EXPECT_EQ(total, finite);
   // No value was so close to an edge that the two bucketings could disagree.
   for (float v : u.values)
-    if (std::isfinite(v) && v / u.rms > edges.front() && v / u.rms < edges.back()) ASSERT_GT(near_edge(v / u.rms, edges), 1e-9);
+    if (std::isfinite(v) && v / u.rms > edges.front() && v / u.rms < edges.back()) {
+      ASSERT_GT(near_edge(v / u.rms, edges), 1e-9);
+    }
 }
 
 TEST(BucketImages, DeterministicForASeed) {
@@ -308,7 +314,9 @@ TEST(CondProb, AgainstBruteForce) {
                                                                : 0.0;
       EXPECT_DOUBLE_EQ(p, want) << cp.labels[l] << " bucket " << b;
     }
-    if (labelled[static_cast<size_t>(b)] > 0) EXPECT_NEAR(sum, 1.0, 1e-12) << "bucket " << b;
+    if (labelled[static_cast<size_t>(b)] > 0) {
+      EXPECT_NEAR(sum, 1.0, 1e-12) << "bucket " << b;
+    }
     else EXPECT_EQ(sum, 0.0);
   }
   // "high" owns the top buckets and is absent from the bottom ones.
@@ -483,6 +491,48 @@ TEST(MatrixUnitValues, ReadsTheAtlasMatrixAndRms) {
   const std::string no_matrix = error_message([&] { unit_values(atlas, layer, 0, "mean"); });
   EXPECT_NE(no_matrix.find("--matrix"), std::string::npos) << no_matrix;
   EXPECT_NE(error_message([&] { unit_values(atlas, layer, units, "max"); }), "");
+}
+
+// ---- correlation_rows: Pearson correlations as dot products ------------------------
+
+TEST(CorrelationRows, DotProductsArePearsonCorrelationsOverTheSample) {
+  const fs::path file = temp_dir() / "corr.npy";
+  const int64_t units = 4, columns = 9;
+  std::vector<float> x(columns);
+  for (int64_t j = 0; j < columns; ++j) x[static_cast<size_t>(j)] = static_cast<float>((j * 7) % 5) - 1.5f;
+  {
+    MatrixWriter w(file, units, columns);
+    for (int64_t j = 0; j < columns; ++j) {
+      const float v = x[static_cast<size_t>(j)];
+      // unit 0: x; 1: 2x + 1 (correlation 1); 2: -x (-1); 3: x with an unreadable image (NaN).
+      const float column[] = {v, 2 * v + 1, -v, j == 4 ? std::numeric_limits<float>::quiet_NaN() : v};
+      w.set_column(j, column, 1);
+    }
+    w.flush(columns);
+  }
+  const torch::Tensor rows = correlation_rows(file);
+  ASSERT_EQ(rows.sizes(), (std::vector<int64_t>{units, columns}));
+  const torch::Tensor c = rows.matmul(rows.t());
+  EXPECT_NEAR(c[0][0].item<double>(), 1, 1e-5);
+  EXPECT_NEAR(c[0][1].item<double>(), 1, 1e-3);  // float16 storage
+  EXPECT_NEAR(c[0][2].item<double>(), -1, 1e-3);
+  // The unreadable image counts as unit 3's mean: the correlation with unit 0 is what
+  // numpy gives for x with x[4] replaced by the mean of the others.
+  std::vector<double> y(x.begin(), x.end());
+  double mean = 0;
+  for (int64_t j = 0; j < columns; ++j)
+    if (j != 4) mean += y[static_cast<size_t>(j)] / (columns - 1);
+  y[4] = mean;
+  double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
+  for (int64_t j = 0; j < columns; ++j) mx += x[static_cast<size_t>(j)] / columns, my += y[static_cast<size_t>(j)] / columns;
+  for (int64_t j = 0; j < columns; ++j) {
+    const double a = x[static_cast<size_t>(j)] - mx, b = y[static_cast<size_t>(j)] - my;
+    sxy += a * b, sxx += a * a, syy += b * b;
+  }
+  EXPECT_NEAR(c[0][3].item<double>(), sxy / std::sqrt(sxx * syy), 1e-3);
+  // An evenly spaced sample: 9 columns, at most 4 samples -> every 3rd image.
+  EXPECT_EQ(correlation_rows(file, 4).size(1), 3);
+  EXPECT_NE(error_message([&] { correlation_rows(file, 1); }).find("max_samples 1"), std::string::npos);
 }
 
 }  // namespace

@@ -67,7 +67,7 @@ TEST_F(OptvisCommands, AKilledRunResumesToTheImagesOfAnUninterruptedOne) {
     v.insert(v.end(), extra.begin(), extra.end());
     return v;
   };
-  const auto killed = run_clipscope(args(dir / "resumed", {"--stop-after-renders", "1"}));
+  const auto killed = run_clipscope(args(dir / "resumed", {"--crash-after", "1"}));
   ASSERT_EQ(killed.code, 3) << killed.err;
   const auto partial = read_json(dir / "resumed/visualize.json");
   EXPECT_EQ(partial["renders"].size(), 1u);
@@ -118,7 +118,7 @@ TEST_F(OptvisCommands, BadArgumentsGetOneLineNamingThem) {
                         "jitter(x)");
   expect_one_line_error(run_clipscope({"visualize", "--out", out}), "--unit");
   expect_one_line_error(run_clipscope({"visualize", "--objective", "visual.layer4:1", "--facet", "p.npy", "--out", out}),
-                        "--facet needs --unit");
+                        "--facet p.npy: needs a unit");
   expect_one_line_error(run_clipscope({"visualize", "--unit", "visual.layer4:1", "--facet", "/nonexistent/p.npy", "--out", out}),
                         "/nonexistent/p");
 }

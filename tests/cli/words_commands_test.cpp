@@ -53,7 +53,7 @@ TEST_F(WordsCommands, DiffRanksUnitsAndJsonAgreesWithTheTable) {
   EXPECT_NE(json.out.find("\"unit\": " + std::to_string(unit)), std::string::npos) << json.out;
   expect_one_line_error(run_clipscope(with_style({"diff", "--text", "\u4e2d"})), "no glyph for U+4E2D");
   expect_one_line_error(run_clipscope(with_style({"diff", "--text", "red", "--layer", "visual.layer9"})), "visual.layer9");
-  expect_one_line_error(run_clipscope({"diff", "--text", "red", "--sizes", "20,x"}), "--sizes x");
+  expect_one_line_error(run_clipscope({"diff", "--text", "red", "--sizes", "20,x"}), "--sizes 20,x: 'x' is not a number");
 }
 
 TEST_F(WordsCommands, WordsBuildsADatabaseThatTheQueriesRead) {

@@ -60,7 +60,9 @@ TEST(DemoModel, MeetsTheReportTargets) {
   EXPECT_EQ(targets.size(), 12u);
   for (const auto& target : targets) {
     const auto floor = kNotYetMet.find(target.name);
-    if (floor == kNotYetMet.end()) EXPECT_TRUE(target.met()) << target.name << " = " << target.value << " < " << target.goal;
+    if (floor == kNotYetMet.end()) {
+      EXPECT_TRUE(target.met()) << target.name << " = " << target.value << " < " << target.goal;
+    }
     else EXPECT_GE(target.value, floor->second) << target.name << " fell below its floor";
   }
 

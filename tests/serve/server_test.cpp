@@ -305,7 +305,9 @@ TEST_F(ServeTest, NeighborsByCorrelationAreCorrelations) {
     const int64_t v = j["items"][i]["unit"];
     EXPECT_NE(v, unit);
     EXPECT_NEAR(j["items"][i]["score"].get<double>(), pearson(unit, v), 1e-4);
-    if (i) EXPECT_LE(j["items"][i]["score"], j["items"][i - 1]["score"]);
+    if (i) {
+      EXPECT_LE(j["items"][i]["score"], j["items"][i - 1]["score"]);
+    }
   }
   EXPECT_NEAR(j["items"][0]["score"].get<double>(), best_other, 1e-4);
   const json w = body_json(live_->client().Get("/api/units/visual.layer4/20/neighbors?by=words&k=3"));

@@ -17,6 +17,7 @@
 #include "core/model/loader.h"
 #include "core/model/points.h"
 #include "core/model/tensor_io.h"
+#include "core/util/crash.h"
 #include "support/shared_data.h"
 #include "words/database.h"
 #include "words/encoder.h"
@@ -263,14 +264,14 @@ TEST_F(DemoWords, AKilledBuildResumesToTheSameDatabase) {
   const auto dir = testing::temp_dir();
   write_list(dir / "words.txt", true);
   auto o = build_options();
-  o.crash_after_chunks = 2;
-  EXPECT_THROW(build_word_set(*model_, kDemoIdentity, dir / "words.txt", dir / "killed", o), atlas::CrashForTesting);
+  o.crash_after = 2;
+  EXPECT_THROW(build_word_set(*model_, kDemoIdentity, dir / "words.txt", dir / "killed", o), CrashForTesting);
   {
     const auto db = WordDatabase::open(dir / "killed");
     EXPECT_EQ(db.set().status, "encoding");
     EXPECT_EQ(db.entries(db.set()).size(), 32u);  // two chunks of 16
   }
-  o.crash_after_chunks = 0;
+  o.crash_after = 0;
   const auto resumed = build_word_set(*model_, kDemoIdentity, dir / "words.txt", dir / "killed", o);
   EXPECT_EQ(resumed.resumed_from, 32);
   build_word_set(*model_, kDemoIdentity, dir / "words.txt", dir / "whole", o);

@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "core/render/text.h"
+#include "core/raster/text.h"
 #include "support/shared_data.h"
 #include "words/database.h"
 #include "words/encoder.h"
@@ -28,15 +28,15 @@ TEST(WordStyleOptions, SizesAndPositionsParse) {
   EXPECT_DOUBLE_EQ(grid[5][0], 5.0 / 6);
   EXPECT_DOUBLE_EQ(grid[5][1], 0.75);
   EXPECT_EQ(parse_positions("0.25,0.5;0.75,0.5").size(), 2u);
-  EXPECT_NE(error_message([] { parse_sizes("20,big"); }).find("--sizes big: not a number"), std::string::npos);
-  EXPECT_NE(error_message([] { parse_positions("0x3"); }).find("--positions 0x3"), std::string::npos);
-  EXPECT_NE(error_message([] { parse_positions("0.5"); }).find("--positions 0.5"), std::string::npos);
+  EXPECT_NE(error_message([] { parse_sizes("20,big"); }).find("sizes 20,big: 'big' is not a number"), std::string::npos);
+  EXPECT_NE(error_message([] { parse_positions("0x3"); }).find("positions 0x3"), std::string::npos);
+  EXPECT_NE(error_message([] { parse_positions("0.5"); }).find("positions 0.5"), std::string::npos);
   WordStyle bad;
   bad.positions = {{1.5, 0.5}};
   EXPECT_NE(error_message([&] { bad.validate(); }).find("[0, 1]"), std::string::npos);
   bad = {};
   bad.sizes = {300};
-  EXPECT_NE(error_message([&] { bad.validate(); }).find("--sizes 300"), std::string::npos);
+  EXPECT_NE(error_message([&] { bad.validate(); }).find("sizes 300"), std::string::npos);
 }
 
 TEST(WordLists, EmptyDuplicateAndOverlongLinesAreKeptWithTheirReason) {

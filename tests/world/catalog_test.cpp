@@ -189,8 +189,10 @@ TEST(World, PicturesAndSilhouettesAreWhereTheLabelsSay) {
     columns += any;
   }
   EXPECT_GT(inked, 20);
-  if (outline.picture.angle == 0) EXPECT_LT(columns, 20);  // upright Chile is narrow
-  EXPECT_EQ(outline.labels()["modality"], "silhouette");
+  if (outline.picture.angle == 0) {
+    EXPECT_LT(columns, 20);  // upright Chile is narrow
+        EXPECT_EQ(outline.labels()["modality"], "silhouette");
+  }
   EXPECT_EQ(outline.labels()["continent"], "south america");
 }
 
@@ -214,7 +216,9 @@ TEST(World, SecondEditionCaptionsNameWhatIsShown) {
   for (SceneKind k : {SceneKind::Objects, SceneKind::Face, SceneKind::Word, SceneKind::ObjectWithWord, SceneKind::Picture,
                       SceneKind::PictureWithWord})
     EXPECT_GT(kinds[k], 30) << kind_name(k);
-  if (!cat.regions_with_silhouettes().empty()) EXPECT_GT(kinds[SceneKind::Silhouette], 100);
+  if (!cat.regions_with_silhouettes().empty()) {
+    EXPECT_GT(kinds[SceneKind::Silhouette], 100);
+  }
   EXPECT_GT(named, pictures * 7 / 10);
   EXPECT_GT(continent_only, 10);
   // Long names are written on two lines that both stay on the canvas.
@@ -235,7 +239,9 @@ TEST(World, FirstEditionKeepsItsKindsAndFonts) {
   for (uint64_t i = 0; i < 500; ++i) {
     const Scene s = world.sample(i, raster).scene;
     ASSERT_LT(static_cast<int>(s.kind), static_cast<int>(SceneKind::Picture)) << s.caption;
-    if (s.has_text()) EXPECT_NE(std::find(dejavu.begin(), dejavu.end(), s.font), dejavu.end()) << s.font;
+    if (s.has_text()) {
+      EXPECT_NE(std::find(dejavu.begin(), dejavu.end(), s.font), dejavu.end()) << s.font;
+    }
   }
   EXPECT_EQ(world_fonts(1).size(), 6u);
   EXPECT_GT(world_fonts(2).size(), 12u);

@@ -148,10 +148,11 @@ TEST(World, CaptionsSayWhatTheLabelsSay) {
         EXPECT_TRUE(contains_word(c, s.color)) << c;
         EXPECT_TRUE(contains_word(c, s.count == 1 ? s.shape : plural(s.shape))) << c;
         // The count is said, except in the bare "green stars".
-        if (s.count > 1 && c != s.color + " " + plural(s.shape))
+        if (s.count > 1 && c != s.color + " " + plural(s.shape)) {
           EXPECT_TRUE(contains_word(c, count_words()[static_cast<size_t>(s.count - 1)]) ||
                       contains_word(c, std::to_string(s.count)))
               << c;
+        }
         break;
       }
       case SceneKind::Face:
@@ -194,7 +195,9 @@ TEST(World, CaptionCouplingIsConfigurable) {
   for (uint64_t i = 0; i < 300; ++i) {
     const Scene s = world.sample(i, raster).scene;
     ASSERT_TRUE(s.has_text());
-    if (s.text != s.color && s.text != s.shape) EXPECT_FALSE(contains_word(s.caption, s.text)) << s.caption;
+    if (s.text != s.color && s.text != s.shape) {
+      EXPECT_FALSE(contains_word(s.caption, s.text)) << s.caption;
+    }
   }
 }
 

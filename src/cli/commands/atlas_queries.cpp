@@ -13,6 +13,7 @@
 
 #include "atlas/categories.h"
 #include "atlas/indexer.h"
+#include "atlas/labelling.h"
 #include "atlas/queries.h"
 #include "atlas/sheets.h"
 #include "cli/context.h"
@@ -167,51 +168,13 @@ void add_buckets(CLI::App& app, Context& ctx) {
     const auto atlas = atlas::Atlas::open(a->atlas);
     const auto ref = atlas::parse_unit(a->unit);
     const auto& layer = atlas.layer(ref.layer);
-    const auto values = atlas::unit_values(atlas, layer, ref.unit, "max");
-    const auto buckets = atlas::bucket_images(values, a->bins, a->per_bin, a->seed);
-    struct Sample {
-      int64_t image;
-      size_t bucket;
-    };
-    std::vector<Sample> samples;
-    for (size_t b = 0; b < buckets.size(); ++b)
-      for (auto id : buckets[b].sample) samples.push_back({id, b});
-    std::mt19937_64 rng(a->seed + 1);
-    std::shuffle(samples.begin(), samples.end(), rng);
-
-    std::error_code ec;
-    fs::create_directories(a->out, ec);
-    if (ec) throw Error(fmt::format("--out {}: cannot create ({})", a->out, ec.message()));
-    const fs::path out(a->out);
-    std::ofstream labels(out / "labels.csv"), key(out / "key.csv");
-    if (!labels || !key) throw Error(fmt::format("--out {}: cannot write", a->out));
-    labels << "sample,image,path,label\n";
-    key << "sample,image,bucket,bucket_lo,bucket_hi,value,std_from_zero\n";
-    std::vector<plot::Tile> tiles;
-    atlas::SheetOptions options;
-    options.full = true;
-    const int n_px = atlas.settings().n_px;
-    for (size_t i = 0; i < samples.size(); ++i) {
-      const auto& s = samples[i];
-      const std::string path = atlas.image_path(s.image);
-      const float value = values.values[static_cast<size_t>(s.image - values.first_image)];
-      const auto& b = buckets[s.bucket];
-      labels << i + 1 << ',' << s.image << ',' << csv_field(path) << ",\n";
-      key << fmt::format("{},{},{},{:.4f},{:.4f},{:.6g},{:.4f}\n", i + 1, s.image, s.bucket, b.lo, b.hi, value,
-                         value / values.rms);
-      atlas::ExampleRow row{static_cast<int>(i), s.image, value, 0, path};
-      auto tile = atlas::example_tile(layer, row, n_px, options, fmt::format("#{}", i + 1));
-      tile.outline.reset();  // activation-blind: no hint where the unit fired
-      tiles.push_back(std::move(tile));
-    }
-    if (!labels.flush() || !key.flush()) throw Error(fmt::format("--out {}: write failed", a->out));
-    if (tiles.empty()) throw Error("buckets: no images to sample");
-    plot::write_contact_sheet(out / "sheet.png", tiles, 8, 128, "label each numbered image in labels.csv");
+    const auto kit = atlas::write_labelling_kit(atlas, layer, ref.unit, a->bins, a->per_bin, a->seed, a->out);
+    const auto& buckets = kit.buckets;
     if (!ctx.quiet) {
       for (size_t b = 0; b < buckets.size(); ++b)
         fmt::print(stderr, "bucket {:2} [{:+.2f}, {:+.2f}) std: {} images, {} sampled\n", b, buckets[b].lo,
                    buckets[b].hi, buckets[b].population, buckets[b].sample.size());
-      fmt::print(stderr, "wrote {} samples to {}/labels.csv, sheet.png and key.csv\n", samples.size(), a->out);
+      fmt::print(stderr, "wrote {} samples to {}/labels.csv, sheet.png and key.csv\n", kit.samples, a->out);
     }
   });
 }

@@ -7,8 +7,9 @@
 
 #include "cli/context.h"
 #include "core/image/image.h"
-#include "core/render/text.h"
+#include "core/raster/text.h"
 #include "core/util/error.h"
+#include "core/util/strings.h"
 
 namespace clipscope::cli {
 namespace {
@@ -16,12 +17,8 @@ namespace {
 // "center" (or "centre") is the middle of the canvas; anything else must be a number of pixels.
 double parse_position(const std::string& option, const std::string& value, int extent) {
   if (value == "center" || value == "centre") return extent / 2.0;
-  const char* begin = value.c_str();
-  char* end = nullptr;
-  const double v = std::strtod(begin, &end);
-  if (value.empty() || end != begin + value.size() || !std::isfinite(v))
-    throw Error(fmt::format("{} {}: not a number of pixels or 'center'", option, value));
-  return v;
+  if (const auto v = to_number<double>(value)) return *v;
+  throw Error(fmt::format("{} {}: not a number of pixels or 'center'", option, value));
 }
 
 }  // namespace

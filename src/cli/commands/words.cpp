@@ -14,11 +14,11 @@
 #include "atlas/atlas.h"
 #include "cli/context.h"
 #include "core/hub/download.h"
-#include "core/util/csv.h"
 #include "core/util/error.h"
 #include "core/util/progress.h"
 #include "plot/map.h"
 #include "words/database.h"
+#include "words/difference.h"
 #include "words/encoder.h"
 #include "words/regions.h"
 #include "words/wordvec.h"
@@ -58,11 +58,6 @@ words::WordStyle style_of(const StyleArgs& a) {
   return s;
 }
 
-void check_word(TextRasterizer& raster, const std::string& option, const std::string& word, const words::WordStyle& s) {
-  const std::string problem = words::word_problem(raster, word, s);
-  if (!problem.empty()) throw Error(fmt::format("{} '{}': {}", option, word, problem));
-}
-
 void add_diff(CLI::App& app, Context& ctx) {
   struct Args {
     std::string model, precision, layer = "visual.layer4", text, baseline = "eeeeee";
@@ -82,28 +77,18 @@ void add_diff(CLI::App& app, Context& ctx) {
   cmd->add_flag("--json", a->json, "JSON instead of a table");
   add_style_options(*cmd, a->style, "20", "center");
   cmd->callback([&ctx, a] {
-    if (a->k < 1) throw Error(fmt::format("--k {}: must be positive", a->k));
     const words::WordStyle style = style_of(a->style);
-    TextRasterizer raster;
-    check_word(raster, "--text", a->text, style);
-    check_word(raster, "--baseline", a->baseline, style);
     CLIP model = ctx.load_model(a->model, a->precision);
-    words::WordEncoder encoder(model, a->layer, style);
-    const torch::Tensor acts = encoder.encode({a->text, a->baseline});
-    const torch::Tensor difference = acts[0] - acts[1];
-    const auto [values, units] = difference.topk(std::min<int64_t>(a->k, encoder.units()));
-    nlohmann::json rows = nlohmann::json::array();
-    if (!a->json) fmt::print("# {} - '{}' at {}\n{:>4} {:>6} {:>10} {:>10} {:>10}\n", a->text, a->baseline, encoder.layer(),
-                             "rank", "unit", "difference", "text", "baseline");
-    for (int64_t r = 0; r < units.size(0); ++r) {
-      const int64_t u = units[r].item<int64_t>();
-      const double d = values[r].item<double>(), t = acts[0][u].item<double>(), b = acts[1][u].item<double>();
-      if (a->json) rows.push_back({{"rank", r}, {"unit", u}, {"difference", d}, {"text", t}, {"baseline", b}});
-      else fmt::print("{:>4} {:>6} {:>10.4f} {:>10.4f} {:>10.4f}\n", r, u, d, t, b);
+    const words::Difference d = words::difference_engine(model, a->layer, a->text, a->baseline, style, a->k);
+    if (a->json) {
+      fmt::print("{}\n", d.to_json().dump(2));
+      return;
     }
-    if (a->json)
-      fmt::print("{}\n", nlohmann::json{{"layer", encoder.layer()}, {"text", a->text}, {"baseline", a->baseline}, {"units", rows}}
-                             .dump(2));
+    fmt::print("# {} - '{}' at {}\n{:>4} {:>6} {:>10} {:>10} {:>10}\n", d.text, d.baseline, d.layer, "rank", "unit",
+               "difference", "text", "baseline");
+    for (size_t r = 0; r < d.units.size(); ++r)
+      fmt::print("{:>4} {:>6} {:>10.4f} {:>10.4f} {:>10.4f}\n", r, d.units[r].unit, d.units[r].difference, d.units[r].text,
+                 d.units[r].baseline);
   });
 }
 
@@ -125,7 +110,7 @@ void add_words(CLI::App& app, Context& ctx) {
   cmd->add_option("--baseline", a->baseline, "Text whose activations are subtracted")->default_val("eeeeee");
   cmd->add_option("-k,--k", a->k, "Top units per word and top words per unit to tabulate")->default_val(50);
   cmd->add_option("-b,--batch-size", a->batch_size, "Images per forward pass")->default_val(32);
-  cmd->add_option("--crash-after-chunks", a->crash_after, "Testing: stop abruptly after N committed chunks")
+  cmd->add_option("--crash-after", a->crash_after, "Testing: stop abruptly after N committed chunks")
       ->group("");  // hidden
   add_style_options(*cmd, a->style, "20", "center");
   cmd->callback([&ctx, a] {
@@ -136,15 +121,10 @@ void add_words(CLI::App& app, Context& ctx) {
     o.k = a->k;
     o.batch_size = a->batch_size;
     o.progress = !ctx.quiet;
-    o.crash_after_chunks = a->crash_after;
+    o.crash_after = a->crash_after;
     if (!fs::is_regular_file(a->list)) throw Error(fmt::format("--words {}: no such file", a->list));
     auto [model, identity] = ctx.load_identified_model(a->model, a->precision);
-    words::BuildResult r;
-    try {
-      r = words::build_word_set(model, identity, a->list, a->into, o);
-    } catch (const atlas::CrashForTesting&) {
-      std::_Exit(3);
-    }
+    const words::BuildResult r = words::build_word_set(model, identity, a->list, a->into, o);
     if (r.already_complete && !ctx.quiet) fmt::print(stderr, "{}: word set already complete; nothing to do\n", a->into);
     std::map<std::string, int> reasons;
     for (const auto& e : r.skipped_entries) {
@@ -319,56 +299,32 @@ void add_region_map(CLI::App& app, Context& ctx) {
     std::erase_if(places, [&](const words::Place& p) {
       return (a->kind == "countries" && p.kind != "country") || (a->kind == "cities" && p.kind != "city");
     });
-    TextRasterizer raster;
-    check_word(raster, "--baseline", a->baseline, style);
-    std::vector<std::string> names;
-    std::vector<const words::Place*> drawn;
-    int skipped = 0;
-    for (const auto& p : places) {
-      const std::string problem = words::word_problem(raster, p.name, style);
-      if (!problem.empty()) {
-        ++skipped;
-        if (!ctx.quiet) fmt::print(stderr, "skipping '{}': {}\n", p.name, problem);
-        continue;
-      }
-      names.push_back(p.name);
-      drawn.push_back(&p);
-    }
-    if (names.empty()) throw Error(fmt::format("--places {}: no place name can be rasterized", a->places));
     CLIP model = ctx.load_model(a->model, a->precision);
-    words::WordEncoder encoder(model, ref.layer, style, a->batch_size);
-    if (ref.unit >= encoder.units())
-      throw Error(fmt::format("--unit {}: out of range ({} has units 0-{})", a->unit, encoder.layer(), encoder.units() - 1));
-    Progress bar("place names", static_cast<int64_t>(names.size()), "names", !ctx.quiet);
-    const torch::Tensor acts = encoder.encode(names, [&](int64_t n) { bar.set(n); }).select(1, ref.unit);
+    Progress bar("place names", static_cast<int64_t>(places.size()), "names", !ctx.quiet);
+    const words::PlaceResponses r = words::place_responses(model, ref.layer, ref.unit, places, a->baseline, style,
+                                                           a->batch_size, [&](int64_t n, int64_t total) {
+                                                             bar.set_total(total);
+                                                             bar.set(n);
+                                                           });
     bar.finish();
-    const double baseline = encoder.encode({a->baseline})[0][ref.unit].item<double>();
+    if (!ctx.quiet)
+      for (const auto& [name, problem] : r.skipped) fmt::print(stderr, "skipping '{}': {}\n", name, problem);
     plot::GeoMap map;
-    map.title = a->title.empty() ? fmt::format("{}:{}: place names, activation minus '{}'", encoder.layer(), ref.unit,
-                                               a->baseline)
+    map.title = a->title.empty() ? fmt::format("{}:{}: place names, activation minus '{}'", r.layer, r.unit, a->baseline)
                                  : a->title;
     map.value_label = fmt::format("activation minus '{}'", a->baseline);
     if (!a->background.empty()) map.background = a->background;
     map.label_top = a->label_top;
-    std::ofstream table;
-    if (!a->table.empty()) {
-      table.open(a->table);
-      if (!table) throw Error(fmt::format("--table {}: cannot write", a->table));
-      table << "name,kind,lon,lat,activation\n";
+    for (size_t i = 0; i < r.places.size(); ++i) {
+      const auto& p = r.places[i];
+      if (p.kind == "country") map.regions.push_back({p.name, p.rings, r.values[i]});
+      else map.points.push_back({p.name, p.lon, p.lat, r.values[i]});
     }
-    for (size_t i = 0; i < drawn.size(); ++i) {
-      const auto& p = *drawn[i];
-      const double v = acts[static_cast<int64_t>(i)].item<double>() - baseline;
-      if (p.kind == "country") map.regions.push_back({p.name, p.rings, v});
-      else map.points.push_back({p.name, p.lon, p.lat, v});
-      if (table.is_open())
-        table << csv_field(p.name) << ',' << p.kind << ','
-              << p.lon << ',' << p.lat << ',' << v << '\n';
-    }
+    if (!a->table.empty()) words::write_place_table(a->table, r);
     plot::write_geo_map(a->out, map, a->width, a->width * 9 / 16);
     if (!ctx.quiet)
-      fmt::print(stderr, "wrote {} ({} places{}){}\n", a->out, drawn.size(),
-                 skipped ? fmt::format(", {} skipped", skipped) : "", a->table.empty() ? "" : " and " + a->table);
+      fmt::print(stderr, "wrote {} ({} places{}){}\n", a->out, r.places.size(),
+                 r.skipped.empty() ? "" : fmt::format(", {} skipped", r.skipped.size()), a->table.empty() ? "" : " and " + a->table);
   });
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/util/error.h"
+#include "core/util/files.h"
 #include "core/util/progress.h"
 
 namespace clipscope {
@@ -243,8 +244,7 @@ void download_file(const std::string& url, const fs::path& dest, const std::stri
     fs::create_directories(dest.parent_path(), ec);
     if (ec) throw Error(fmt::format("{}: cannot create directory: {}", dest.parent_path().string(), ec.message()));
   }
-  fs::path part = dest;
-  part += ".part";
+  const fs::path part = partial_path(dest);
   PartFileGuard guard(part);
 
   const int attempts = std::max(1, options.attempts);
@@ -255,9 +255,7 @@ void download_file(const std::string& url, const fs::path& dest, const std::stri
       if (!expected.empty() && result.sha256 != expected)
         throw Error(fmt::format("{}: checksum mismatch (expected {}, got {}) for {}", dest.filename().string(),
                                 expected, result.sha256, url));
-      std::error_code ec;
-      fs::rename(part, dest, ec);  // atomic replacement on POSIX
-      if (ec) throw Error(fmt::format("{}: cannot move the download into place: {}", dest.string(), ec.message()));
+      commit_partial(part, dest);
       guard.release();
       return;
     }

@@ -11,6 +11,7 @@
 #include "core/image/image.h"
 #include "core/image/preprocess.h"
 #include "core/util/error.h"
+#include "core/util/strings.h"
 
 namespace clipscope {
 
@@ -26,13 +27,6 @@ std::string lower_extension(const fs::path& path) {
 
 bool is_image_extension(const std::string& ext) { return ext == ".jpg" || ext == ".jpeg" || ext == ".png"; }
 bool is_list_extension(const std::string& ext) { return ext == ".txt" || ext == ".lst"; }
-
-std::string trim(const std::string& s) {
-  size_t begin = 0, end = s.size();
-  while (begin < end && std::isspace(static_cast<unsigned char>(s[begin]))) ++begin;
-  while (end > begin && std::isspace(static_cast<unsigned char>(s[end - 1]))) --end;
-  return s.substr(begin, end - begin);
-}
 
 void walk_directory(const fs::path& dir, std::vector<fs::path>& out) {
   std::vector<fs::path> found;
@@ -66,7 +60,7 @@ void read_list(const fs::path& list, std::vector<fs::path>& out) {
   while (std::getline(in, line)) {
     if (first && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // editors' UTF-8 BOM
     first = false;
-    line = trim(line);  // also drops the '\r' of CRLF files
+    line = std::string(trim(line));  // also drops the '\r' of CRLF files
     if (line.empty() || line[0] == '#') continue;
     out.emplace_back(line);
   }

@@ -10,6 +10,7 @@
 #include "core/model/safetensors.h"
 #include "core/model/torch_pickle.h"
 #include "core/util/error.h"
+#include "core/util/files.h"
 #include "core/util/strings.h"
 
 namespace clipscope {
@@ -159,14 +160,7 @@ void save_state_dict(const fs::path& path, const StateDict& sd) {
   c10::Dict<std::string, torch::Tensor> dict;
   for (const auto& [key, tensor] : sd) dict.insert(key, tensor.detach().to(torch::kCPU).contiguous());
   const std::vector<char> bytes = torch::pickle_save(dict);
-  const fs::path tmp = path.string() + ".part";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) throw Error(fmt::format("{}: cannot open for writing", tmp.string()));
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!f) throw Error(fmt::format("{}: write failed", tmp.string()));
-  }
-  fs::rename(tmp, path);
+  write_file_atomically(path, std::string_view(bytes.data(), bytes.size()));
 }
 
 size_t load_state_dict(torch::nn::Module& module, const StateDict& sd, const std::string& source) {

@@ -21,13 +21,13 @@ torch::Device parse_device(const std::string& spec) {
   if (spec == "cpu") return torch::kCPU;
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
     if (!torch::cuda::is_available())
-      throw Error(fmt::format("--device {}: CUDA is not available in this LibTorch build or on this machine", spec));
+      throw ArgumentError("device", spec, "CUDA is not available in this LibTorch build or on this machine");
     try {
       return torch::Device(spec);
     } catch (const c10::Error&) {
     }
   }
-  throw Error(fmt::format("--device {}: expected cpu, cuda or cuda:N", spec));
+  throw ArgumentError("device", spec, "expected cpu, cuda or cuda:N");
 }
 
 void set_threads(int threads) {

@@ -11,60 +11,11 @@
 #include <vector>
 
 #include "core/model/config.h"
+#include "core/model/fast_path.h"
 #include "core/model/points.h"
+#include "core/model/redirected_relu.h"
 
 namespace clipscope {
-
-// ----- Redirected ReLU ------------------------------------------------------------
-// Feature visualization's gradient override (lucid's redirected_relu_grad): early in
-// an optimization most units are dead, so plain ReLUs pass no gradient. While a
-// guard is alive on this thread, the image tower's ReLUs compute relu(x) but pass
-// the incoming gradient g of the loss (minimized) as: the ReLU's own gradient where
-// that is non-zero for a batch element; otherwise g, except where x < 0 and g > 0
-// (which would push an already negative input lower).
-class RedirectedReluGuard {
- public:
-  explicit RedirectedReluGuard(bool enabled = true);
-  ~RedirectedReluGuard();
-  RedirectedReluGuard(const RedirectedReluGuard&) = delete;
-  RedirectedReluGuard& operator=(const RedirectedReluGuard&) = delete;
-
- private:
-  bool previous_;
-};
-bool redirected_relu_enabled();
-torch::Tensor redirected_relu(const torch::Tensor& x);
-
-// ----- Fast path ----------------------------------------------------------------
-// Inference-only copies of weights, made by CLIPImpl::set_precision and never
-// trained or saved: batch norms folded into the convolutions before them, weights
-// in the compute dtype, convolutions channels-last. The exact modules stay beside
-// them, so a block asked for a point the fast path does not have (a convolution's
-// output before its batch norm) runs exactly. A module's fast dtype is nullopt
-// when the fast path is off.
-using FastDtype = std::optional<torch::ScalarType>;
-
-// conv -> batch norm as one convolution: w' = w * g / s, b' = beta - mean * g / s, s = sqrt(var + eps).
-struct FoldedConv {
-  FoldedConv() = default;
-  // bn may be empty (a convolution alone, e.g. the ViT's patch embedding).
-  FoldedConv(const torch::nn::Conv2d& conv, const torch::nn::BatchNorm2d& bn, torch::ScalarType dtype);
-  torch::Tensor operator()(const torch::Tensor& x) const;
-  torch::Tensor weight, bias;
-  std::vector<int64_t> stride, padding;
-};
-
-// A linear layer's weights in the compute dtype; the input is cast to it.
-struct FastLinear {
-  FastLinear() = default;
-  FastLinear(const torch::Tensor& weight, const torch::Tensor& bias, torch::ScalarType dtype);
-  torch::Tensor operator()(const torch::Tensor& x) const;
-  explicit operator bool() const { return weight.defined(); }
-  torch::Tensor weight, bias;
-};
-
-// Activations on the fast path: the compute dtype, channels-last for image maps.
-torch::Tensor to_fast(const torch::Tensor& x, torch::ScalarType dtype);
 
 // ----- ModifiedResNet -----------------------------------------------------------
 

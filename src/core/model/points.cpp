@@ -36,7 +36,7 @@ Reduce parse_reduce(const std::string& name) {
   if (name == "none") return Reduce::None;
   if (name == "mean") return Reduce::Mean;
   if (name == "max") return Reduce::Max;
-  throw Error(fmt::format("--reduce {}: expected none, mean or max", name));
+  throw ArgumentError("reduce", name, "expected none, mean or max");
 }
 
 torch::Tensor reduce_positions(const torch::Tensor& t, Layout layout, Reduce reduce) {

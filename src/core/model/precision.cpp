@@ -30,7 +30,7 @@ Precision parse_precision(const std::string& spec, torch::Device device) {
     if (device.is_cuda()) return Precision::BF16;
     return cpu_has_native_bf16() ? Precision::BF16 : Precision::FP32;
   }
-  throw Error(fmt::format("--precision {}: expected exact, fp32, bf16 or auto", spec));
+  throw ArgumentError("precision", spec, "expected exact, fp32, bf16 or auto");
 }
 
 std::string_view precision_name(Precision precision) {

@@ -12,24 +12,39 @@ namespace clipscope {
 
 namespace fs = std::filesystem;
 
-void write_file_atomically(const fs::path& path, std::string_view bytes) {
-  const fs::path part = path.string() + ".part";
-  std::FILE* f = std::fopen(part.c_str(), "wb");
-  if (!f) throw Error(fmt::format("{}: cannot write ({})", path.string(), std::strerror(errno)));
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0;
-  const int saved = errno;
-  const bool closed = std::fclose(f) == 0;
+fs::path partial_path(const fs::path& path) { return path.string() + ".part"; }
+
+void commit_partial(const fs::path& part, const fs::path& path) {
   std::error_code ec;
-  if (!written || !closed) {
-    fs::remove(part, ec);
-    throw Error(fmt::format("{}: cannot write ({})", path.string(), std::strerror(written ? errno : saved)));
-  }
   fs::rename(part, path, ec);
-  if (ec) {
+  if (!ec) return;
+  std::error_code ignored;
+  fs::remove_all(part, ignored);
+  throw Error(fmt::format("{}: cannot write ({})", path.string(), ec.message()));
+}
+
+void write_atomically(const fs::path& path, const std::function<void(const fs::path& part)>& write) {
+  const fs::path part = partial_path(path);
+  try {
+    write(part);
+  } catch (...) {
     std::error_code ignored;
-    fs::remove(part, ignored);
-    throw Error(fmt::format("{}: cannot write ({})", path.string(), ec.message()));
+    fs::remove_all(part, ignored);
+    throw;
   }
+  commit_partial(part, path);
+}
+
+void write_file_atomically(const fs::path& path, std::string_view bytes) {
+  write_atomically(path, [&](const fs::path& part) {
+    std::FILE* f = std::fopen(part.c_str(), "wb");
+    if (!f) throw Error(fmt::format("{}: cannot write ({})", path.string(), std::strerror(errno)));
+    const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0;
+    const int saved = errno;
+    const bool closed = std::fclose(f) == 0;
+    if (!written || !closed)
+      throw Error(fmt::format("{}: cannot write ({})", path.string(), std::strerror(written ? errno : saved)));
+  });
 }
 
 }  // namespace clipscope

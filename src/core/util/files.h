@@ -1,13 +1,26 @@
 #pragma once
 // Writing files so that a reader never sees half of one: the bytes go to
-// "<path>.part", which is flushed and then renamed over `path`.
+// "<path>.part", which is completed and then renamed over `path`. The one place
+// clipscope does this; every writer of a result, cache or checkpoint uses it.
 #include <filesystem>
+#include <functional>
 #include <string_view>
 
 namespace clipscope {
 
-// Throws Error naming the file when it cannot be written or renamed; the ".part"
-// file is removed on failure.
+// "<path>.part": where a file or directory is written before it replaces `path`.
+std::filesystem::path partial_path(const std::filesystem::path& path);
+
+// Renames `part` over `path` (atomic on POSIX). On failure removes `part` and
+// throws Error naming `path`.
+void commit_partial(const std::filesystem::path& part, const std::filesystem::path& path);
+
+// Calls write(partial_path(path)), then commit_partial. If `write` throws, the
+// partial file or directory is removed and the exception propagates.
+void write_atomically(const std::filesystem::path& path, const std::function<void(const std::filesystem::path& part)>& write);
+
+// write_atomically for bytes in memory. Throws Error naming the file when it
+// cannot be written (a full disk included) or renamed.
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);
 
 }  // namespace clipscope

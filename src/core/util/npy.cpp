@@ -9,6 +9,8 @@
 #include <regex>
 
 #include "core/util/error.h"
+#include "core/util/files.h"
+#include "core/util/strings.h"
 
 namespace clipscope {
 namespace {
@@ -17,7 +19,7 @@ constexpr char kMagic[] = "\x93NUMPY";
 
 size_t dtype_size(const std::string& descr) {
   if (descr.size() < 3) return 0;
-  return static_cast<size_t>(std::stoul(descr.substr(2)));
+  return to_number<size_t>(std::string_view(descr).substr(2)).value_or(0);
 }
 
 template <typename T>
@@ -116,7 +118,7 @@ NpyHeader read_npy_header(std::istream& f, const std::filesystem::path& path) {
   const std::string dims = m[1];
   std::regex num("\\d+");
   for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
-    h.shape.push_back(std::stoll(it->str()));
+    h.shape.push_back(parse_number<int64_t>(it->str(), fmt::format("{}: .npy shape", path.string())));
   h.data_offset = static_cast<size_t>(f.tellg());
   return h;
 }
@@ -156,7 +158,7 @@ void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& sh
 namespace clipscope {
 
 NpyRowWriter::NpyRowWriter(std::filesystem::path path, std::vector<int64_t> row_shape)
-    : path_(std::move(path)), part_(path_.string() + ".part"), row_shape_(std::move(row_shape)) {
+    : path_(std::move(path)), part_(partial_path(path_)), row_shape_(std::move(row_shape)) {
   row_floats_ = 1;
   for (auto d : row_shape_) row_floats_ *= static_cast<size_t>(d);
   // Room in the header for any row count, so close() can rewrite it in place.
@@ -191,10 +193,8 @@ void NpyRowWriter::close() {
   file_.write(preamble.data(), static_cast<std::streamsize>(preamble.size()));
   file_.close();
   if (!file_) throw Error(fmt::format("{}: write failed (disk full?)", part_.string()));
-  std::error_code ec;
-  std::filesystem::rename(part_, path_, ec);
-  if (ec) throw Error(fmt::format("{}: cannot rename from {}: {}", path_.string(), part_.string(), ec.message()));
-  closed_ = true;
+  closed_ = true;  // committed or removed: the destructor has nothing left to clean up
+  commit_partial(part_, path_);
 }
 
 }  // namespace clipscope

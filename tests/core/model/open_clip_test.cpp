@@ -85,7 +85,9 @@ TEST_P(OpenClipParity, FeaturesMatchTheReference) {
   const bool laion = GetParam().reference == "laion_vit_gelu";
   EXPECT_EQ(model->config().activation, laion ? Activation::GELU : Activation::QuickGELU);
   EXPECT_LE(notes.size(), laion ? 0u : 1u);
-  if (!laion && !notes.empty()) EXPECT_NE(notes[0].find("assuming QuickGELU"), std::string::npos) << notes[0];
+  if (!laion && !notes.empty()) {
+    EXPECT_NE(notes[0].find("assuming QuickGELU"), std::string::npos) << notes[0];
+  }
 }
 
 std::vector<Case> cases() {

@@ -197,7 +197,9 @@ TEST(LearnBpe, FrequentWordsBecomeSingleTokens) {
     const auto ids = tok.encode(text);
     if (count >= 2) {
       EXPECT_EQ(ids.size(), 1u) << "\"" << word << "\" (seen " << count << " times)";
-      if (ids.size() == 1) EXPECT_EQ(tok.token_string(ids[0]), word + "</w>");
+      if (ids.size() == 1) {
+        EXPECT_EQ(tok.token_string(ids[0]), word + "</w>");
+      }
     }
   }
   EXPECT_GT(tok.encode("zyzzyva").size(), 1u);
@@ -216,7 +218,7 @@ TEST(LearnBpe, DecodeRoundTripsLowercaseText) {
   const auto words = world_words(100);
   const auto merges = learn_bpe(world_captions(4000, words), 300);
   const Tokenizer tok(write_learned(merges, "roundtrip.txt"), 0);
-  for (const std::string text : {words[0] + " " + words[1] + " " + words[2], std::string("a photo of ") + words[5],
+  for (const std::string& text : {words[0] + " " + words[1] + " " + words[2], std::string("a photo of ") + words[5],
                                  std::string("unseen qwxj words"), std::string("caf\u00e9 \u4e2d\u6587 7")}) {
     EXPECT_EQ(tok.decode(tok.encode(text)), text + " ") << text;
   }

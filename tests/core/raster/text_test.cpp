@@ -1,6 +1,6 @@
 // Text rasterization: placement, size, colour, rotation, fonts, clipping, errors.
 // Needs FreeType and the DejaVu fonts (fonts-dejavu-core, installed by scripts/install-deps.sh).
-#include "core/render/text.h"
+#include "core/raster/text.h"
 
 #include <gtest/gtest.h>
 

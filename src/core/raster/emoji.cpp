@@ -1,4 +1,4 @@
-#include "core/render/emoji.h"
+#include "core/raster/emoji.h"
 
 #include <ft2build.h>
 #include FT_FREETYPE_H

@@ -2,7 +2,7 @@
 // reads its colour bitmap, and the picture is scaled by area averaging.
 #include <gtest/gtest.h>
 
-#include "core/render/emoji.h"
+#include "core/raster/emoji.h"
 #include "support/shared_data.h"
 
 namespace clipscope {

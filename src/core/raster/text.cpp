@@ -1,4 +1,4 @@
-#include "core/render/text.h"
+#include "core/raster/text.h"
 
 #include <ft2build.h>
 #include FT_FREETYPE_H
@@ -475,11 +475,6 @@ constexpr NamedColor kColors[] = {
 
 Rgb parse_color(std::string_view spec) {
   const auto fail = [&] { return Error(fmt::format("colour \"{}\": not a colour name, #rrggbb or r,g,b", spec)); };
-  const auto trim = [](std::string_view t) {
-    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.remove_prefix(1);
-    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.remove_suffix(1);
-    return t;
-  };
   std::string s(trim(spec));
   for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   if (s.empty()) throw fail();
