@@ -72,7 +72,8 @@ void BM_AccumulateBatch_RN50x4(benchmark::State& state) {
     for (auto& id : ids) id = next++;
     acc.add(summarize(values.data(), batch, units, cells, true), ids);
   }
-  state.counters["img/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["img/s"] =
+      benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_AccumulateBatch_RN50x4)->Unit(benchmark::kMillisecond);
 

@@ -196,7 +196,8 @@ void set_counters(benchmark::State& state, int64_t batch, double flops_per_image
 // Times fn over the benchmark loop and reports items/s relative to the exact path's
 // rate for the same key, measured earlier in this run (rows register exact first).
 template <typename Fn>
-void timed_loop(benchmark::State& state, clipscope::Precision precision, const std::string& key, int64_t items, Fn&& fn) {
+void timed_loop(benchmark::State& state, clipscope::Precision precision, const std::string& key, int64_t items,
+                Fn&& fn) {
   static std::map<std::string, double> exact_rate;
   fn();  // warm-up (allocator, kernel setup, oneDNN primitive creation)
   StallMeter stall;
@@ -205,8 +206,10 @@ void timed_loop(benchmark::State& state, clipscope::Precision precision, const s
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   stall.report(state);
   const double rate = static_cast<double>(state.iterations() * items) / seconds;
-  if (precision == clipscope::Precision::Exact) exact_rate[key] = rate;
-  else if (exact_rate.count(key)) state.counters["speedup_vs_exact"] = rate / exact_rate[key];
+  if (precision == clipscope::Precision::Exact)
+    exact_rate[key] = rate;
+  else if (exact_rate.count(key))
+    state.counters["speedup_vs_exact"] = rate / exact_rate[key];
 }
 
 CLIP& model_at(const char* name, clipscope::Precision precision) {
@@ -243,7 +246,8 @@ void BM_Text(benchmark::State& state, const char* name, clipscope::Precision pre
     Tensor embedding = model->encode_text(tokens);
     benchmark::DoNotOptimize(embedding.data_ptr());
   });
-  state.counters["texts/s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+  state.counters["texts/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
   state.counters["threads"] = at::get_num_threads();
 }
 
@@ -298,20 +302,33 @@ void register_benchmarks() {
       for (Precision p : {Precision::Exact, Precision::FP32, Precision::BF16}) {
         const std::string name = "Forward/" + m + "/" + std::string(clipscope::precision_name(p));
         auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Forward, plan.model, p)
-                      ->Arg(batch)->Unit(benchmark::kMillisecond)->UseRealTime();
-        if (batch == 1) b->MinTime(plan.min_time_b1);
-        else b->Iterations(batch == 32 ? plan.iters_b32 : 4);
+                      ->Arg(batch)
+                      ->Unit(benchmark::kMillisecond)
+                      ->UseRealTime();
+        if (batch == 1)
+          b->MinTime(plan.min_time_b1);
+        else
+          b->Iterations(batch == 32 ? plan.iters_b32 : 4);
       }
     }
     for (Precision p : {Precision::Exact, Precision::FP32, Precision::BF16}) {
       const std::string name = "Text/" + m + "/" + std::string(clipscope::precision_name(p));
       benchmark::RegisterBenchmark(name.c_str(), BM_Text, plan.model, p)
-          ->Arg(80)->MinTime(2.0)->Unit(benchmark::kMillisecond)->UseRealTime();
+          ->Arg(80)
+          ->MinTime(2.0)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
     }
     benchmark::RegisterBenchmark(("FwdBwd/" + m).c_str(), BM_FwdBwd, plan.model)
-        ->Arg(1)->MinTime(plan.min_time_b1)->Unit(benchmark::kMillisecond)->UseRealTime();
+        ->Arg(1)
+        ->MinTime(plan.min_time_b1)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
     benchmark::RegisterBenchmark(("FwdBwd/" + m).c_str(), BM_FwdBwd, plan.model)
-        ->Arg(8)->Iterations(plan.iters_b32)->Unit(benchmark::kMillisecond)->UseRealTime();
+        ->Arg(8)
+        ->Iterations(plan.iters_b32)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
   }
 }
 
@@ -326,15 +343,18 @@ int main(int argc, char** argv) {
   const std::string blas = loaded_blas();
   benchmark::AddCustomContext("blas", blas);
   if (blas.find("/blas/libblas.so") != std::string::npos)
-    benchmark::AddCustomContext("blas_note", "reference BLAS (unoptimized, single-threaded): matrix products are slow; "
-                                             "install libopenblas0-openmp (docs/performance.md)");
+    benchmark::AddCustomContext("blas_note",
+                                "reference BLAS (unoptimized, single-threaded): matrix products are slow; "
+                                "install libopenblas0-openmp (docs/performance.md)");
   else if (blas.find("openblas-pthread") != std::string::npos && at::get_num_threads() > 1 &&
            std::getenv("OPENBLAS_NUM_THREADS") == nullptr)
-    benchmark::AddCustomContext("blas_note", "pthread OpenBLAS next to LibTorch's OpenMP threads oversubscribes the "
-                                             "cores; prefer libopenblas0-openmp or set OPENBLAS_NUM_THREADS=1");
+    benchmark::AddCustomContext("blas_note",
+                                "pthread OpenBLAS next to LibTorch's OpenMP threads oversubscribes the "
+                                "cores; prefer libopenblas0-openmp or set OPENBLAS_NUM_THREADS=1");
   benchmark::AddCustomContext("allocator", loaded_libraries({"libtcmalloc", "libjemalloc"}) + " (else glibc malloc)");
   benchmark::AddCustomContext("native_bf16", clipscope::cpu_has_native_bf16() ? "yes" : "no");
-  benchmark::AddCustomContext("weights", "random (CLIPConfig::preset, seed 0), eval mode; --precision as in the row name");
+  benchmark::AddCustomContext("weights",
+                              "random (CLIPConfig::preset, seed 0), eval mode; --precision as in the row name");
   benchmark::AddCustomContext("flop_reference", "open_clip docs/model_profile.csv image_gflops per image");
   {
     std::string info = at::get_parallel_info();  // multi-line; keep the backend lines

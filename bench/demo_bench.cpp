@@ -50,7 +50,8 @@ void WorldSample(benchmark::State& state) {
     for (int t = 0; t < threads; ++t)
       pool.emplace_back([&] {
         TextRasterizer raster;
-        for (uint64_t i; (i = index.fetch_add(1)) < next + kPerIteration;) benchmark::DoNotOptimize(world.sample(i, raster));
+        for (uint64_t i; (i = index.fetch_add(1)) < next + kPerIteration;)
+          benchmark::DoNotOptimize(world.sample(i, raster));
       });
     for (auto& t : pool) t.join();
     next += kPerIteration;
@@ -68,7 +69,8 @@ void DemoTrainStep(benchmark::State& state) {
   const auto images = torch::randn({n, 3, size, size});
   const auto tokens = torch::randint(1, vocab - 2, {n, 32}, torch::kLong);
   for (auto _ : state) benchmark::DoNotOptimize(trainer.step(images, tokens));
-  state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations() * n), benchmark::Counter::kIsRate);
+  state.counters["images/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * n), benchmark::Counter::kIsRate);
 }
 BENCHMARK(DemoTrainStep)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(5);
 

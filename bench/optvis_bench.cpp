@@ -151,8 +151,8 @@ void BM_Render(benchmark::State& state, Precision precision) {
   if (stall0 >= 0 && stall1 >= 0 && wall_us > 0) state.counters["cpu_stall_%"] = 100 * (stall1 - stall0) / wall_us;
 
   state.counters["steps/s"] = benchmark::Counter(kStepsPerIteration, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["images/s"] =
-      benchmark::Counter(static_cast<double>(kStepsPerIteration * batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["images/s"] = benchmark::Counter(static_cast<double>(kStepsPerIteration * batch),
+                                                  benchmark::Counter::kIsIterationInvariantRate);
   state.counters["ms/step"] = wall_us / 1000 / static_cast<double>(state.iterations() * kStepsPerIteration);
   state.counters["objective"] = objective_value;  // last step's, with transforms (sanity: finite, rising)
   state.counters["threads"] = at::get_num_threads();
@@ -171,9 +171,10 @@ Tensor input_gradient(CLIP& model, const optvis::Objective& objective, const Ten
 }
 
 std::string compare_gradients(const Tensor& reference, const Tensor& other) {
-  const double cosine = torch::nn::functional::cosine_similarity(reference.unsqueeze(0), other.unsqueeze(0),
-                                                                 torch::nn::functional::CosineSimilarityFuncOptions().dim(1))
-                            .item<double>();
+  const double cosine =
+      torch::nn::functional::cosine_similarity(reference.unsqueeze(0), other.unsqueeze(0),
+                                               torch::nn::functional::CosineSimilarityFuncOptions().dim(1))
+          .item<double>();
   const double rel = ((other - reference).norm() / reference.norm()).item<double>();
   const double norm_ratio = (other.norm() / reference.norm()).item<double>();
   return fmt::format("cosine {:.4f}, relative error {:.3f}, norm ratio {:.3f}", cosine, rel, norm_ratio);
@@ -217,10 +218,11 @@ void bf16_check() {
       objective.description, start_value, fp32_value, bf16_value, bf16_value / fp32_value, fp32_last, bf16_last,
       image_diff);
   benchmark::AddCustomContext("bf16_check_objective", objective_line);
-  benchmark::AddCustomContext("bf16_check_grad_first_image", "bf16 vs fp32: " + compare_gradients(g_fp32_first, g_bf16_first) +
-                                                                 "; fp32 vs exact: " +
-                                                                 compare_gradients(g_exact_first, g_fp32_first));
-  benchmark::AddCustomContext("bf16_check_grad_final_image", "bf16 vs fp32: " + compare_gradients(g_fp32_final, g_bf16_final));
+  benchmark::AddCustomContext("bf16_check_grad_first_image",
+                              "bf16 vs fp32: " + compare_gradients(g_fp32_first, g_bf16_first) +
+                                  "; fp32 vs exact: " + compare_gradients(g_exact_first, g_fp32_first));
+  benchmark::AddCustomContext("bf16_check_grad_final_image",
+                              "bf16 vs fp32: " + compare_gradients(g_fp32_final, g_bf16_final));
   benchmark::AddCustomContext("bf16_check_seconds", fmt::format("{:.1f}", seconds));
   fmt::print(stderr, "bf16 check ({:.1f} s):\n  {}\n  first image: bf16 vs fp32 {}\n  final image: bf16 vs fp32 {}\n",
              seconds, objective_line, compare_gradients(g_fp32_first, g_bf16_first),
@@ -231,8 +233,16 @@ void bf16_check() {
 void register_benchmarks() {
   for (Precision p : {Precision::Exact, Precision::FP32, Precision::BF16}) {
     const std::string name = "Render/" + std::string(precision_name(p));
-    benchmark::RegisterBenchmark(name.c_str(), BM_Render, p)->Arg(1)->MinTime(5.0)->Unit(benchmark::kMillisecond)->UseRealTime();
-    benchmark::RegisterBenchmark(name.c_str(), BM_Render, p)->Arg(8)->Iterations(4)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(name.c_str(), BM_Render, p)
+        ->Arg(1)
+        ->MinTime(5.0)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(name.c_str(), BM_Render, p)
+        ->Arg(8)
+        ->Iterations(4)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
   }
 }
 
@@ -240,8 +250,10 @@ bool take_flag(int& argc, char** argv, const char* flag) {
   bool found = false;
   int kept = 0;
   for (int i = 0; i < argc; ++i) {
-    if (i > 0 && std::strcmp(argv[i], flag) == 0) found = true;
-    else argv[kept++] = argv[i];
+    if (i > 0 && std::strcmp(argv[i], flag) == 0)
+      found = true;
+    else
+      argv[kept++] = argv[i];
   }
   argc = kept;
   return found;
@@ -258,10 +270,11 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
   benchmark::AddCustomContext("native_bf16", clipscope::cpu_has_native_bf16() ? "yes" : "no");
   benchmark::AddCustomContext(
-      "render", fmt::format("random RN50 (seed 0), 224 px, {}, {}, Adam 0.05, redirect_relu_steps 0, {} steps per iteration, "
-                            "objective sum_b channel({}, u_b, batch=b), u_b the b-th live unit",
-                            lucid_param(1, 0).describe(), optvis::describe(optvis::standard_transforms()),
-                            kStepsPerIteration, kPoint));
+      "render",
+      fmt::format("random RN50 (seed 0), 224 px, {}, {}, Adam 0.05, redirect_relu_steps 0, {} steps per iteration, "
+                  "objective sum_b channel({}, u_b, batch=b), u_b the b-th live unit",
+                  lucid_param(1, 0).describe(), optvis::describe(optvis::standard_transforms()), kStepsPerIteration,
+                  kPoint));
   {
     const auto& units = live_units();
     std::string first;

@@ -110,7 +110,8 @@ void build_atlas(const fs::path& dir, int64_t images) {
       a.checkpoint(records, accumulators, i + 1);
       records.clear();
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      fmt::print(stderr, "\rsynthetic atlas: {}/{} images, {:.0f} img/s", i + 1, images, static_cast<double>(i + 1) / s);
+      fmt::print(stderr, "\rsynthetic atlas: {}/{} images, {:.0f} img/s", i + 1, images,
+                 static_cast<double>(i + 1) / s);
     }
   }
   matrix.flush(images);
@@ -127,8 +128,10 @@ void build_atlas(const fs::path& dir, int64_t images) {
   auto db = words::WordDatabase::open(dir, true);
   SQLite::Database& d = db.database();
   SQLite::Transaction t(d);
-  SQLite::Statement set(d, "INSERT INTO word_sets(id, layer, units, style, baseline, baseline_acts, model_sha256, words_total, "
-                           "words_sha256, k, status) VALUES(1, ?, ?, '{}', 'eeeeee', ?, ?, ?, '', ?, 'complete')");
+  SQLite::Statement set(
+      d,
+      "INSERT INTO word_sets(id, layer, units, style, baseline, baseline_acts, model_sha256, words_total, "
+      "words_sha256, k, status) VALUES(1, ?, ?, '{}', 'eeeeee', ?, ?, ?, '', ?, 'complete')");
   std::vector<float> zeros(kUnits, 0.0f);
   set.bind(1, layer.name);
   set.bind(2, kUnits);
@@ -187,9 +190,12 @@ int main(int argc, char** argv) {
   bool keep = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--images" && i + 1 < argc) images = std::stoll(argv[++i]);
-    else if (a == "--requests" && i + 1 < argc) requests = std::stoi(argv[++i]);
-    else if (a == "--rebuild") keep = false;
+    if (a == "--images" && i + 1 < argc)
+      images = std::stoll(argv[++i]);
+    else if (a == "--requests" && i + 1 < argc)
+      requests = std::stoi(argv[++i]);
+    else if (a == "--rebuild")
+      keep = false;
   }
   at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const fs::path dir = fs::temp_directory_path() / fmt::format("clipscope_serve_bench_{}", images);
@@ -220,14 +226,14 @@ int main(int argc, char** argv) {
   report("GET /api/units/L/U?k=20 (unit page)",
          measure(client, requests, [&](int) { return fmt::format("/api/units/visual.layer4.5/{}?k=20", unit(rng)); }));
   report("GET /api/atlas", measure(client, 50, [](int) { return std::string("/api/atlas"); }));
-  report("GET /api/layers/L/units?limit=120",
-         measure(client, 50, [&](int i) { return fmt::format("/api/layers/visual.layer4.5/units?offset={}&limit=120", i * 40); }));
+  report("GET /api/layers/L/units?limit=120", measure(client, 50, [&](int i) {
+           return fmt::format("/api/layers/visual.layer4.5/units?offset={}&limit=120", i * 40);
+         }));
   report("GET /img/example (crop, first request)", measure(client, 100, [&](int i) {
            return fmt::format("/img/example/visual.layer4.5/{}/top_max/{}?size=160", unit(rng), i % 20);
          }));
-  report("GET /img/example (crop, cached)", measure(client, 100, [&](int) {
-           return std::string("/img/example/visual.layer4.5/7/top_max/0?size=160");
-         }));
+  report("GET /img/example (crop, cached)",
+         measure(client, 100, [&](int) { return std::string("/img/example/visual.layer4.5/7/top_max/0?size=160"); }));
   const auto t1 = std::chrono::steady_clock::now();
   measure(client, 1, [](int) { return std::string("/api/units/visual.layer4.5/0/neighbors?by=correlation"); });
   fmt::print("{:<44} {:>9.0f} (once per layer)\n", "neighbors by correlation: first request",
@@ -235,9 +241,8 @@ int main(int argc, char** argv) {
   report("GET /api/units/L/U/neighbors?by=correlation", measure(client, 100, [&](int) {
            return fmt::format("/api/units/visual.layer4.5/{}/neighbors?by=correlation&k=12", unit(rng));
          }));
-  report("GET /api/search?q=word12 (word database)", measure(client, 100, [&](int i) {
-           return fmt::format("/api/search?q=word{}&k=12", i * 97 % kWords);
-         }));
+  report("GET /api/search?q=word12 (word database)",
+         measure(client, 100, [&](int i) { return fmt::format("/api/search?q=word{}&k=12", i * 97 % kWords); }));
   server.stop();
   listener.join();
 }

@@ -13,8 +13,10 @@ namespace clipscope::bench {
 inline int apply_threads_flag(int& argc, char** argv) {
   int threads = 0, kept = 0;
   for (int i = 0; i < argc; ++i) {
-    if (i > 0 && std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);
-    else argv[kept++] = argv[i];
+    if (i > 0 && std::strncmp(argv[i], "--threads=", 10) == 0)
+      threads = std::atoi(argv[i] + 10);
+    else
+      argv[kept++] = argv[i];
   }
   argc = kept;
   clipscope::set_threads(threads);

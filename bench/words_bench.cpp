@@ -37,9 +37,9 @@ std::vector<std::string> words_for(const words::WordStyle& style) {
   for (std::string line; std::getline(in, line) && candidates.size() < 2000;)
     if (!line.empty()) candidates.push_back(line);
   if (candidates.empty())
-    candidates = {"the", "of", "and", "to", "in", "for", "is", "on", "that", "by", "this", "with", "you",
-                  "it", "not", "or", "be", "are", "from", "at", "as", "your", "all", "have", "new", "more",
-                  "an", "was", "we", "will", "home", "can", "us", "about", "if", "page", "my", "has"};
+    candidates = {"the", "of",  "and", "to",   "in",   "for",  "is", "on",    "that", "by",   "this", "with", "you",
+                  "it",  "not", "or",  "be",   "are",  "from", "at", "as",    "your", "all",  "have", "new",  "more",
+                  "an",  "was", "we",  "will", "home", "can",  "us", "about", "if",   "page", "my",   "has"};
   TextRasterizer raster;
   std::vector<std::string> out;
   for (const auto& w : candidates)

@@ -126,7 +126,8 @@ ExtremeLists ExtremeLists::deserialize(std::string_view& in) {
       e.image = get<int64_t>(in);
       e.cell = get<int32_t>(in);
     }
-    std::make_heap(heap.begin(), heap.end(), [&lists](const Example& a, const Example& b) { return lists.before(a, b); });
+    std::make_heap(heap.begin(), heap.end(),
+                   [&lists](const Example& a, const Example& b) { return lists.before(a, b); });
   }
   return lists;
 }
@@ -140,8 +141,8 @@ int UnitStatistics::bin_of(float value) {
   const double magnitude = std::fabs(static_cast<double>(value));
   constexpr double kSmallest = 1.0 / (1 << 20);
   if (magnitude < kSmallest) return kSideBins;  // the zero bin
-  const int step = std::clamp(static_cast<int>(std::floor(std::log2(magnitude) * kBinsPerOctave)) + kSideBins / 2, 0,
-                              kSideBins - 1);
+  const int step =
+      std::clamp(static_cast<int>(std::floor(std::log2(magnitude) * kBinsPerOctave)) + kSideBins / 2, 0, kSideBins - 1);
   return value > 0 ? kSideBins + 1 + step : kSideBins - 1 - step;
 }
 
@@ -158,7 +159,7 @@ void UnitStatistics::add(int64_t unit, float value) {
     ++u.nonfinite;
     return;
   }
-  if (value == 0) value = 0.0f;  // -0 and +0 alike, so min/max do not depend on arrival order
+  if (value == 0) value = 0.0f;             // -0 and +0 alike, so min/max do not depend on arrival order
   if (std::fabs(value) >= 274877906944.0f)  // 2^38: beyond it squares overflow the fixed-point sum
     throw Error(fmt::format("activation {} is too large for the atlas's exact statistics", value));
   const double v = value;

@@ -56,7 +56,7 @@ struct Summary {
   int64_t count = 0;      // finite values
   int64_t nonfinite = 0;  // NaN/inf values, left out of everything else
   double mean = 0, std = 0;
-  double rms = 0;         // "standard deviations from zero": sqrt(mean of squares)
+  double rms = 0;  // "standard deviations from zero": sqrt(mean of squares)
   double min = 0, max = 0;
 };
 
@@ -108,10 +108,10 @@ class UnitStatistics {
 // (row-major (images, units) arrays).
 struct LayerBatch {
   int64_t images = 0, units = 0;
-  std::vector<float> max, min;            // spatial max / min of the values read (pre-ReLU where the layer has one)
-  std::vector<int32_t> argmax, argmin;    // their cells
-  std::vector<float> mean;                // spatial mean of the layer's output (after its ReLU)
-  std::vector<float> pre_mean;            // spatial mean of the values read (= mean without a ReLU)
+  std::vector<float> max, min;          // spatial max / min of the values read (pre-ReLU where the layer has one)
+  std::vector<int32_t> argmax, argmin;  // their cells
+  std::vector<float> mean;              // spatial mean of the layer's output (after its ReLU)
+  std::vector<float> pre_mean;          // spatial mean of the values read (= mean without a ReLU)
 };
 
 // values: (images, units, cells) contiguous floats read at the layer's pre-ReLU
@@ -129,9 +129,9 @@ struct LayerAccumulator {
   std::string serialize() const;
   static LayerAccumulator deserialize(std::string_view blob);
 
-  ExtremeLists top_max, top_mean;         // by spatial max; by spatial mean (post-ReLU)
-  ExtremeLists bottom_min, bottom_mean;   // by spatial min; by spatial mean (pre-ReLU)
-  UnitStatistics max_stats, mean_stats;   // over the per-image max (pre-ReLU) and mean (post-ReLU)
+  ExtremeLists top_max, top_mean;        // by spatial max; by spatial mean (post-ReLU)
+  ExtremeLists bottom_min, bottom_mean;  // by spatial min; by spatial mean (pre-ReLU)
+  UnitStatistics max_stats, mean_stats;  // over the per-image max (pre-ReLU) and mean (post-ReLU)
 };
 
 // The example lists by name, as stored in the database's `examples.list` column.

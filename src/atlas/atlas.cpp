@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/util/error.h"
-#include "core/util/strings.h"
 #include "core/util/sqlite.h"
+#include "core/util/strings.h"
 
 namespace clipscope::atlas {
 
@@ -155,20 +155,23 @@ class ExampleInserter {
   std::unique_ptr<SQLite::Statement> full_;
 };
 
-std::vector<std::string> json_strings(const std::string& text) { return json::parse(text).get<std::vector<std::string>>(); }
+std::vector<std::string> json_strings(const std::string& text) {
+  return json::parse(text).get<std::vector<std::string>>();
+}
 
 }  // namespace
 
 Shard parse_shard(const std::string& spec) {
   Shard s;
   const auto slash = spec.find('/');
-  const auto index = slash == std::string::npos ? std::nullopt : to_number<int>(std::string_view(spec).substr(0, slash));
-  const auto count = slash == std::string::npos ? std::nullopt : to_number<int>(std::string_view(spec).substr(slash + 1));
+  const auto index =
+      slash == std::string::npos ? std::nullopt : to_number<int>(std::string_view(spec).substr(0, slash));
+  const auto count =
+      slash == std::string::npos ? std::nullopt : to_number<int>(std::string_view(spec).substr(slash + 1));
   if (!index || !count) throw ArgumentError("shard", spec, "expected i/n, e.g. 0/4");
   s.index = *index;
   s.count = *count;
-  if (s.count < 1 || s.index < 0 || s.index >= s.count)
-    throw ArgumentError("shard", spec, "needs 0 <= i < n");
+  if (s.count < 1 || s.index < 0 || s.index >= s.count) throw ArgumentError("shard", spec, "needs 0 <= i < n");
   return s;
 }
 
@@ -182,8 +185,8 @@ Shard shard_range(Shard shard, int64_t inputs_total, int batch_size) {
 UnitRef parse_unit(const std::string& spec) {
   const auto colon = spec.rfind(':');
   const auto unit = colon == std::string::npos || colon == 0
-                       ? std::nullopt
-                       : to_number<int64_t>(std::string_view(spec).substr(colon + 1));
+                        ? std::nullopt
+                        : to_number<int64_t>(std::string_view(spec).substr(colon + 1));
   if (!unit || *unit < 0) throw ArgumentError("unit", spec, "expected LAYER:INDEX, e.g. visual.layer4:12");
   UnitRef ref;
   ref.unit = *unit;
@@ -263,14 +266,15 @@ Atlas Atlas::open(const fs::path& dir, bool writable) {
   if (!fs::is_regular_file(path))
     throw ArgumentError("atlas", dir.string(), fmt::format("not an atlas (no {})", kDatabaseName));
   return sqlite_guarded(path, nullptr, [&] {
-    auto db = std::make_unique<SQLite::Database>(path.string(), writable ? SQLite::OPEN_READWRITE : SQLite::OPEN_READONLY);
+    auto db =
+        std::make_unique<SQLite::Database>(path.string(), writable ? SQLite::OPEN_READWRITE : SQLite::OPEN_READONLY);
     db->setBusyTimeout(5000);  // a reader may meet a running index's checkpoint
     Atlas atlas(dir, std::move(db));
     const auto version = atlas.meta("format_version");
     if (!version) throw Error(fmt::format("{}: not a clipscope atlas database", path.string()));
     if (to_number<int>(*version) != kFormatVersion)
-      throw Error(fmt::format("{}: atlas format {} (this clipscope reads format {})", path.string(), *version,
-                              kFormatVersion));
+      throw Error(
+          fmt::format("{}: atlas format {} (this clipscope reads format {})", path.string(), *version, kFormatVersion));
     atlas.load_layers();
     return atlas;
   });
@@ -363,7 +367,8 @@ std::string Atlas::settings_difference(const Settings& other) const {
     if (a != b) return fmt::format("{}: {} vs {}", name, a, b);
   // Older atlases did not record it; theirs cannot be checked.
   if (!ours.architecture.empty() && ours.architecture != other.architecture)
-    return fmt::format("model architecture (activation, preprocessing): {} vs {}", ours.architecture, other.architecture);
+    return fmt::format("model architecture (activation, preprocessing): {} vs {}", ours.architecture,
+                       other.architecture);
   return {};
 }
 
@@ -377,7 +382,8 @@ const LayerInfo& Atlas::layer(const std::string& name) const {
 
 void Atlas::check_unit(const LayerInfo& layer, int64_t unit) const {
   if (unit < 0 || unit >= layer.units)
-    throw Error(fmt::format("unit {}:{}: out of range ({} has units 0-{})", layer.name, unit, layer.name, layer.units - 1));
+    throw Error(
+        fmt::format("unit {}:{}: out of range ({} has units 0-{})", layer.name, unit, layer.name, layer.units - 1));
 }
 
 std::map<int, LayerAccumulator> Atlas::load_accumulators() const {
@@ -403,8 +409,10 @@ void Atlas::checkpoint(const std::vector<ImageRecord>& images, const std::map<in
       add_image.bind(1, static_cast<int64_t>(image.id));
       add_image.bind(2, image.path);
       add_image.bind(3, image.error.empty() ? "ok" : "skipped");
-      if (image.error.empty()) add_image.bind(4);
-      else add_image.bind(4, image.error);
+      if (image.error.empty())
+        add_image.bind(4);
+      else
+        add_image.bind(4, image.error);
       add_image.exec();
       add_image.reset();
     }
@@ -481,7 +489,8 @@ void Atlas::finalize(const std::map<int, LayerAccumulator>& accumulators) {
 
 int64_t Atlas::image_count(bool readable_only) const {
   return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
-    return db_->execAndGet(readable_only ? "SELECT count(*) FROM images WHERE status = 'ok'" : "SELECT count(*) FROM images")
+    return db_
+        ->execAndGet(readable_only ? "SELECT count(*) FROM images WHERE status = 'ok'" : "SELECT count(*) FROM images")
         .getInt64();
   });
 }
@@ -490,7 +499,8 @@ std::vector<ImageRecord> Atlas::skipped_images() const {
   return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
     std::vector<ImageRecord> out;
     SQLite::Statement q(*db_, "SELECT id, path, error FROM images WHERE status = 'skipped' ORDER BY id");
-    while (q.executeStep()) out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString()});
+    while (q.executeStep())
+      out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString()});
     return out;
   });
 }
@@ -507,17 +517,19 @@ std::string Atlas::image_path(int64_t id) const {
 std::vector<ExampleRow> Atlas::examples(const LayerInfo& layer, int64_t unit, const std::string& list, int k) const {
   check_unit(layer, unit);
   return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
-    SQLite::Statement q(*db_,
-                        "SELECT e.rank, e.image, e.value, e.cell, i.path FROM examples e JOIN images i ON i.id = e.image "
-                        "WHERE e.layer = ? AND e.unit = ? AND e.list = ? ORDER BY e.rank LIMIT ?");
+    SQLite::Statement q(
+        *db_,
+        "SELECT e.rank, e.image, e.value, e.cell, i.path FROM examples e JOIN images i ON i.id = e.image "
+        "WHERE e.layer = ? AND e.unit = ? AND e.list = ? ORDER BY e.rank LIMIT ?");
     q.bind(1, layer.id);
     q.bind(2, static_cast<int64_t>(unit));
     q.bind(3, list);
     q.bind(4, static_cast<int64_t>(k > 0 ? k : -1));
     std::vector<ExampleRow> rows;
     while (q.executeStep())
-      rows.push_back({q.getColumn(0).getInt(), q.getColumn(1).getInt64(), static_cast<float>(q.getColumn(2).getDouble()),
-                      q.getColumn(3).getInt(), q.getColumn(4).getString()});
+      rows.push_back({q.getColumn(0).getInt(), q.getColumn(1).getInt64(),
+                      static_cast<float>(q.getColumn(2).getDouble()), q.getColumn(3).getInt(),
+                      q.getColumn(4).getString()});
     return rows;
   });
 }
@@ -531,7 +543,8 @@ SQLite::Statement stats_query(SQLite::Database& db, const LayerInfo& layer, int6
   q.bind(2, static_cast<int64_t>(unit));
   q.bind(3, quantity);
   if (!q.executeStep())
-    throw Error(fmt::format("unit {}:{}: no '{}' statistics in the atlas (is it complete?)", layer.name, unit, quantity));
+    throw Error(
+        fmt::format("unit {}:{}: no '{}' statistics in the atlas (is it complete?)", layer.name, unit, quantity));
   return q;
 }
 }  // namespace

@@ -29,8 +29,9 @@ struct LayerInfo {
   bool relu = false;      // whether the layer's output is ReLU(read_at)
   std::string layout;     // NCHW, LND or ND
   int64_t units = 0;
-  int64_t cells = 1;      // spatial cells (height × width) or tokens per image
-  int64_t grid_height = 1, grid_width = 1;  // the spatial grid cells map to (for LND: the patch grid; cell 0 is the class token)
+  int64_t cells = 1;  // spatial cells (height × width) or tokens per image
+  int64_t grid_height = 1,
+          grid_width = 1;  // the spatial grid cells map to (for LND: the patch grid; cell 0 is the class token)
 };
 
 // What defines an indexing run: to resume it or to merge shards, these must match.
@@ -41,12 +42,12 @@ struct Settings {
   // a config or a choice, not from the checkpoint, so the hash alone does not pin them.
   // Empty in atlases written before it was recorded.
   std::string architecture;
-  std::string precision;     // exact, fp32 or bf16
-  int n_px = 0;              // model input resolution
+  std::string precision;  // exact, fp32 or bf16
+  int n_px = 0;           // model input resolution
   int k = 100;
   int batch_size = 16;
-  std::vector<std::string> layers;           // canonical names, in order
-  std::vector<std::string> matrix_layers;    // layers with full matrices
+  std::vector<std::string> layers;             // canonical names, in order
+  std::vector<std::string> matrix_layers;      // layers with full matrices
   std::vector<std::string> matrix_quantities;  // "max", "mean"
   int64_t inputs_total = 0;
   std::string inputs_sha256;  // of the absolute input paths, one per line

@@ -31,9 +31,9 @@ std::vector<std::pair<std::string, std::vector<fs::path>>> category_folders(cons
   return categories;
 }
 
-std::vector<CategoryValues> category_values(CLIP& model, const LayerInfo& layer, int64_t unit,
-                                            const std::vector<std::pair<std::string, std::vector<fs::path>>>& categories,
-                                            int batch_size, bool progress) {
+std::vector<CategoryValues> category_values(
+    CLIP& model, const LayerInfo& layer, int64_t unit,
+    const std::vector<std::pair<std::string, std::vector<fs::path>>>& categories, int batch_size, bool progress) {
   if (unit < 0 || unit >= layer.units)
     throw ArgumentError("unit", fmt::format("{}:{}", layer.name, unit),
                         fmt::format("out of range ({} has units 0-{})", layer.name, layer.units - 1));

@@ -21,10 +21,12 @@ struct CategoryValues {
 
 // Categories: the subfolders of root that hold images, in sorted order (images
 // found recursively below each). Throws Error when there are none.
-std::vector<std::pair<std::string, std::vector<std::filesystem::path>>> category_folders(const std::filesystem::path& root);
+std::vector<std::pair<std::string, std::vector<std::filesystem::path>>> category_folders(
+    const std::filesystem::path& root);
 
-std::vector<CategoryValues> category_values(CLIP& model, const LayerInfo& layer, int64_t unit,
-                                            const std::vector<std::pair<std::string, std::vector<std::filesystem::path>>>& categories,
-                                            int batch_size, bool progress);
+std::vector<CategoryValues> category_values(
+    CLIP& model, const LayerInfo& layer, int64_t unit,
+    const std::vector<std::pair<std::string, std::vector<std::filesystem::path>>>& categories, int batch_size,
+    bool progress);
 
 }  // namespace clipscope::atlas

@@ -56,11 +56,15 @@ std::optional<std::string> pre_relu_point(CLIP& model, const std::string& name) 
 torch::Tensor units_by_cells(const torch::Tensor& value, Layout layout) {
   torch::Tensor t = to_batch_first(value, layout).to(torch::kCPU, torch::kFloat32);
   switch (layout) {
-    case Layout::NCHW: return t.flatten(2).contiguous();
+    case Layout::NCHW:
+      return t.flatten(2).contiguous();
     case Layout::LND:
-    case Layout::NLD: return t.transpose(1, 2).contiguous();
-    case Layout::ND: return t.unsqueeze(2).contiguous();
-    default: throw Error("attention patterns cannot be indexed");
+    case Layout::NLD:
+      return t.transpose(1, 2).contiguous();
+    case Layout::ND:
+      return t.unsqueeze(2).contiguous();
+    default:
+      throw Error("attention patterns cannot be indexed");
   }
 }
 
@@ -137,7 +141,8 @@ IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::
   settings.matrix_quantities = settings.matrix_layers.empty() ? std::vector<std::string>{} : options.matrix_quantities;
   settings.inputs_total = static_cast<int64_t>(paths.size());
   settings.inputs_sha256 = inputs_digest(paths);
-  if (options.batch_size <= 0) throw ArgumentError("batch_size", std::to_string(options.batch_size), "must be positive");
+  if (options.batch_size <= 0)
+    throw ArgumentError("batch_size", std::to_string(options.batch_size), "must be positive");
   const Shard shard = shard_range(options.shard, settings.inputs_total, options.batch_size);
 
   IndexResult result;
@@ -146,13 +151,15 @@ IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::
     atlas = std::make_unique<Atlas>(Atlas::open(dir, true));
     const std::string difference = atlas->settings_difference(settings);
     if (!difference.empty())
-      throw ArgumentError("out", dir.string(),
-                          fmt::format("holds an atlas indexed with other settings ({}); use another directory or remove it",
-                                      difference));
+      throw ArgumentError(
+          "out", dir.string(),
+          fmt::format("holds an atlas indexed with other settings ({}); use another directory or remove it",
+                      difference));
     const Shard theirs = atlas->shard();
     if (theirs.index != shard.index || theirs.count != shard.count)
-      throw ArgumentError("out", dir.string(),
-                          fmt::format("holds shard {}/{}, not {}/{}", theirs.index, theirs.count, shard.index, shard.count));
+      throw ArgumentError(
+          "out", dir.string(),
+          fmt::format("holds shard {}/{}, not {}/{}", theirs.index, theirs.count, shard.index, shard.count));
     if (atlas->complete()) {
       result.already_complete = true;
       result.images = atlas->image_count();
@@ -238,9 +245,10 @@ IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::
     bar.set(static_cast<int64_t>(batch->inputs_done));
     ++batches_done;
     crash_point(batches_done, options.crash_after);
-    const bool due = options.checkpoint_batches > 0
-                         ? batches_done % options.checkpoint_batches == 0
-                         : std::chrono::duration<double>(Clock::now() - last_checkpoint).count() >= options.checkpoint_seconds;
+    const bool due =
+        options.checkpoint_batches > 0
+            ? batches_done % options.checkpoint_batches == 0
+            : std::chrono::duration<double>(Clock::now() - last_checkpoint).count() >= options.checkpoint_seconds;
     if (due) {
       checkpoint(begin + static_cast<int64_t>(batch->inputs_done));
       last_checkpoint = Clock::now();

@@ -14,17 +14,17 @@
 namespace clipscope::atlas {
 
 struct IndexOptions {
-  std::vector<std::string> layers;             // as given (canonical or alias names)
+  std::vector<std::string> layers;  // as given (canonical or alias names)
   int k = 100;
   std::vector<std::string> matrix_layers;      // subset of layers (as given) with full matrices
   std::vector<std::string> matrix_quantities;  // "max" and/or "mean"
   int batch_size = 16;
-  int workers = 0;                             // decode threads; 0 = automatic (see ImageBatcher)
-  Shard shard;                                 // index/count; the range is computed from the inputs
-  double checkpoint_seconds = 60;              // checkpoint at most this long after the previous one
-  int checkpoint_batches = 0;                  // > 0: every this many batches instead (tests)
+  int workers = 0;                 // decode threads; 0 = automatic (see ImageBatcher)
+  Shard shard;                     // index/count; the range is computed from the inputs
+  double checkpoint_seconds = 60;  // checkpoint at most this long after the previous one
+  int checkpoint_batches = 0;      // > 0: every this many batches instead (tests)
   bool progress = true;
-  std::string command_line;                    // recorded in the atlas
+  std::string command_line;  // recorded in the atlas
   // Tests: throw CrashForTesting after this many batches, before their checkpoint, as a
   // killed run would stop (core/util/crash.h).
   int crash_after = 0;
@@ -36,9 +36,9 @@ struct ModelIdentity {
 };
 
 struct IndexResult {
-  int64_t images = 0;        // readable images in the atlas
-  int64_t skipped = 0;       // unreadable inputs, listed in the atlas
-  int64_t resumed_at = -1;   // input the run resumed from (-1: started afresh)
+  int64_t images = 0;       // readable images in the atlas
+  int64_t skipped = 0;      // unreadable inputs, listed in the atlas
+  int64_t resumed_at = -1;  // input the run resumed from (-1: started afresh)
   bool already_complete = false;
   double seconds = 0;
   double images_per_second = 0;  // this run's readable images over its wall time

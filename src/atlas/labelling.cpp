@@ -48,7 +48,8 @@ LabellingKit write_labelling_kit(const Atlas& atlas, const LayerInfo& layer, int
     const float value = values.values[static_cast<size_t>(s.image - values.first_image)];
     const auto& b = kit.buckets[s.bucket];
     labels << i + 1 << ',' << s.image << ',' << csv_field(path) << ",\n";
-    key << fmt::format("{},{},{},{:.4f},{:.4f},{:.6g},{:.4f}\n", i + 1, s.image, s.bucket, b.lo, b.hi, value, value / values.rms);
+    key << fmt::format("{},{},{},{:.4f},{:.4f},{:.6g},{:.4f}\n", i + 1, s.image, s.bucket, b.lo, b.hi, value,
+                       value / values.rms);
     ExampleRow row{static_cast<int>(i), s.image, value, 0, path};
     auto tile = example_tile(layer, row, n_px, options, fmt::format("#{}", i + 1));
     tile.outline.reset();  // activation-blind: no hint where the unit fired

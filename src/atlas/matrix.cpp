@@ -83,8 +83,7 @@ void MatrixWriter::set_column(int64_t column, const float* values, int64_t strid
     throw Error(fmt::format("{}: column {} written out of order", path_.string(), column));
   while (column >= block_start_ + block_) write_block(block_start_ + block_);
   const int64_t at = column - block_start_;
-  for (int64_t u = 0; u < units_; ++u)
-    buffer_[static_cast<size_t>(u * block_ + at)] = half_bits(values[u * stride]);
+  for (int64_t u = 0; u < units_; ++u) buffer_[static_cast<size_t>(u * block_ + at)] = half_bits(values[u * stride]);
 }
 
 void MatrixWriter::write_block(int64_t end) {

@@ -36,8 +36,8 @@ class MatrixWriter {
   int64_t units_, columns_, block_;
   int fd_ = -1;
   size_t data_offset_ = 0;
-  int64_t block_start_ = 0;         // first column held in the buffer
-  std::vector<uint16_t> buffer_;    // units × block_, float16 bits
+  int64_t block_start_ = 0;       // first column held in the buffer
+  std::vector<uint16_t> buffer_;  // units × block_, float16 bits
 };
 
 // Copies every row of matrix `from` (units, n) into columns [first_column,

@@ -15,7 +15,8 @@ namespace clipscope::atlas {
 
 namespace fs = std::filesystem;
 
-MergeResult merge_atlases(const std::vector<fs::path>& shard_dirs, const fs::path& out, const std::string& command_line) {
+MergeResult merge_atlases(const std::vector<fs::path>& shard_dirs, const fs::path& out,
+                          const std::string& command_line) {
   const auto start = std::chrono::steady_clock::now();
   if (shard_dirs.empty()) throw Error("merge: name the shard atlases to merge");
   if (Atlas::exists(out)) throw ArgumentError("out", out.string(), "already holds an atlas");
@@ -26,7 +27,8 @@ MergeResult merge_atlases(const std::vector<fs::path>& shard_dirs, const fs::pat
     if (!shards.back().complete())
       throw Error(fmt::format("{}: shard is not complete (resume its `clipscope index` first)", dir.string()));
   }
-  std::sort(shards.begin(), shards.end(), [](const Atlas& a, const Atlas& b) { return a.shard().first < b.shard().first; });
+  std::sort(shards.begin(), shards.end(),
+            [](const Atlas& a, const Atlas& b) { return a.shard().first < b.shard().first; });
   const Settings settings = shards.front().settings();
   int64_t covered = 0;
   for (const auto& s : shards) {
@@ -42,8 +44,8 @@ MergeResult merge_atlases(const std::vector<fs::path>& shard_dirs, const fs::pat
     covered = range.end;
   }
   if (covered != settings.inputs_total)
-    throw Error(fmt::format("merge: the shards cover inputs 0-{} of {} (a shard is missing)", covered,
-                            settings.inputs_total));
+    throw Error(
+        fmt::format("merge: the shards cover inputs 0-{} of {} (a shard is missing)", covered, settings.inputs_total));
 
   Shard whole;
   whole.first = 0;
@@ -55,8 +57,10 @@ MergeResult merge_atlases(const std::vector<fs::path>& shard_dirs, const fs::pat
     auto theirs = s.load_accumulators();
     for (auto& [layer, acc] : theirs) {
       auto it = accumulators.find(layer);
-      if (it == accumulators.end()) accumulators.emplace(layer, std::move(acc));
-      else it->second.merge(acc);
+      if (it == accumulators.end())
+        accumulators.emplace(layer, std::move(acc));
+      else
+        it->second.merge(acc);
     }
     SQLite::Statement q(s.database(), "SELECT id, path, error FROM images ORDER BY id");
     while (q.executeStep())

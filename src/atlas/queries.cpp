@@ -23,8 +23,10 @@ PixelBox cell_box(const LayerInfo& layer, int32_t cell, int n_px) {
   if (index < 0 || layer.grid_height * layer.grid_width <= 1 || index >= layer.grid_height * layer.grid_width)
     return {0, 0, n_px, n_px};
   const auto row = index / layer.grid_width, col = index % layer.grid_width;
-  const auto x0 = static_cast<int>(col * n_px / layer.grid_width), x1 = static_cast<int>((col + 1) * n_px / layer.grid_width);
-  const auto y0 = static_cast<int>(row * n_px / layer.grid_height), y1 = static_cast<int>((row + 1) * n_px / layer.grid_height);
+  const auto x0 = static_cast<int>(col * n_px / layer.grid_width),
+             x1 = static_cast<int>((col + 1) * n_px / layer.grid_width);
+  const auto y0 = static_cast<int>(row * n_px / layer.grid_height),
+             y1 = static_cast<int>((row + 1) * n_px / layer.grid_height);
   return {x0, y0, x1 - x0, y1 - y0};
 }
 
@@ -39,8 +41,9 @@ UnitValues unit_values(const Atlas& atlas, const LayerInfo& layer, int64_t unit,
   atlas.check_unit(layer, unit);
   const auto file = atlas.matrix(layer, quantity);
   if (!file)
-    throw Error(fmt::format("atlas {} keeps no per-image '{}' values for {} (index with --matrix {} --matrix-layers {})",
-                            atlas.dir().string(), quantity, layer.name, quantity, layer.name));
+    throw Error(
+        fmt::format("atlas {} keeps no per-image '{}' values for {} (index with --matrix {} --matrix-layers {})",
+                    atlas.dir().string(), quantity, layer.name, quantity, layer.name));
   UnitValues v;
   v.values = read_matrix_row(*file, unit);
   v.first_image = atlas.shard().first;

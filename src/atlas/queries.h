@@ -48,9 +48,9 @@ torch::Tensor correlation_rows(const std::filesystem::path& matrix, int64_t max_
 // Buckets uniformly spaced (in RMS units) between the unit's most inhibitory and
 // most excitatory value, with up to per_bin images drawn uniformly from each.
 struct Bucket {
-  double lo = 0, hi = 0;          // in RMS units
-  int64_t population = 0;         // images whose value falls in it
-  std::vector<int64_t> sample;    // image ids drawn from it
+  double lo = 0, hi = 0;        // in RMS units
+  int64_t population = 0;       // images whose value falls in it
+  std::vector<int64_t> sample;  // image ids drawn from it
 };
 std::vector<Bucket> bucket_images(const UnitValues& unit, int bins, int per_bin, uint64_t seed);
 
@@ -67,10 +67,10 @@ Labels read_labels(const Atlas& atlas, const std::filesystem::path& file, const 
 
 // P(label | bucket) over the labelled images in each bucket.
 struct ConditionalProbability {
-  std::vector<double> lo, hi;                  // bucket edges in RMS units
-  std::vector<int64_t> labelled;               // labelled images per bucket
-  std::vector<std::string> labels;             // sorted
-  std::vector<std::vector<double>> p;          // [label][bucket]
+  std::vector<double> lo, hi;          // bucket edges in RMS units
+  std::vector<int64_t> labelled;       // labelled images per bucket
+  std::vector<std::string> labels;     // sorted
+  std::vector<std::vector<double>> p;  // [label][bucket]
 };
 ConditionalProbability conditional_probability(const UnitValues& unit, const Labels& labels, int bins);
 

@@ -37,7 +37,8 @@ void write_example_sheet(const std::filesystem::path& png, const LayerInfo& laye
                          int n_px, const SheetOptions& options, const std::string& title) {
   std::vector<plot::Tile> tiles;
   for (const auto& row : rows)
-    tiles.push_back(example_tile(layer, row, n_px, options, fmt::format("#{} {:.3g} img {}", row.rank + 1, row.value, row.image)));
+    tiles.push_back(
+        example_tile(layer, row, n_px, options, fmt::format("#{} {:.3g} img {}", row.rank + 1, row.value, row.image)));
   plot::write_contact_sheet(png, tiles, options.columns, options.tile_size, title);
 }
 

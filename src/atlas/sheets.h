@@ -12,8 +12,8 @@
 namespace clipscope::atlas {
 
 struct SheetOptions {
-  bool full = false;            // whole image with the cell outlined, instead of a crop around it
-  double crop_fraction = 0.5;   // crop side as a fraction of the image side
+  bool full = false;           // whole image with the cell outlined, instead of a crop around it
+  double crop_fraction = 0.5;  // crop side as a fraction of the image side
   int columns = 5;
   int tile_size = 160;
 };

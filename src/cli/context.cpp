@@ -37,7 +37,7 @@ CLIP Context::load_model(const std::string& spec, const std::string& precision) 
 }
 
 std::pair<CLIP, atlas::ModelIdentity> Context::load_identified_model(const std::string& spec,
-                                                                   const std::string& precision) const {
+                                                                     const std::string& precision) const {
   // Hashing a checkpoint takes about a second per 400 MB: do it while the model loads.
   const std::filesystem::path checkpoint = resolve_model_path(spec, load_options());
   auto checksum = std::async(std::launch::async, [checkpoint] { return sha256_file(checkpoint); });
@@ -65,14 +65,16 @@ void add_precision_option(CLI::App& cmd, std::string& precision) {
 }
 
 void add_truncate_option(CLI::App& cmd, bool& truncate) {
-  cmd.add_flag("--truncate", truncate,
-               "Cut texts longer than the model's context (77 tokens for OpenAI's) as clip.tokenize(truncate=True) does, "
-               "instead of refusing them");
+  cmd.add_flag(
+      "--truncate", truncate,
+      "Cut texts longer than the model's context (77 tokens for OpenAI's) as clip.tokenize(truncate=True) does, "
+      "instead of refusing them");
 }
 
 void add_vocab_option(CLI::App& cmd, std::optional<std::string>& vocab) {
   cmd.add_option("--vocab", vocab,
-                 "BPE merges file (default: the one beside the checkpoint, else $CLIPSCOPE_VOCAB, else OpenAI's bpe_simple_vocab_16e6.txt.gz, cached)");
+                 "BPE merges file (default: the one beside the checkpoint, else $CLIPSCOPE_VOCAB, else OpenAI's "
+                 "bpe_simple_vocab_16e6.txt.gz, cached)");
 }
 
 std::string flag_message(const CLI::App& app, const ArgumentError& e) {

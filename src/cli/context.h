@@ -1,7 +1,7 @@
 #pragma once
 // What every subcommand shares: global options and the model/tokenizer they name.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <filesystem>
 #include <functional>
@@ -31,7 +31,8 @@ struct Context {
   CLIP load_model(const std::string& spec, const std::string& precision = "exact") const;
   // The model with its identity (the spec and its checkpoint's SHA-256), as an
   // atlas records it; the checkpoint is hashed while the model loads.
-  std::pair<CLIP, atlas::ModelIdentity> load_identified_model(const std::string& spec, const std::string& precision) const;
+  std::pair<CLIP, atlas::ModelIdentity> load_identified_model(const std::string& spec,
+                                                              const std::string& precision) const;
   // The tokenizer for a model: `vocab` path when given, else the merges file beside
   // the model's checkpoint (the demo model's own), else the default BPE file.
   Tokenizer load_tokenizer(const std::optional<std::string>& vocab, const std::string& model_spec,
@@ -48,14 +49,14 @@ void add_models_commands(CLI::App& app, Context& ctx);  // models, fetch
 void add_tokenize_command(CLI::App& app, Context& ctx);
 void add_layers_command(CLI::App& app, Context& ctx);
 void add_classify_command(CLI::App& app, Context& ctx);
-void add_embed_commands(CLI::App& app, Context& ctx);   // embed, activations
+void add_embed_commands(CLI::App& app, Context& ctx);  // embed, activations
 void add_render_command(CLI::App& app, Context& ctx);
-void add_index_commands(CLI::App& app, Context& ctx);   // index, merge
+void add_index_commands(CLI::App& app, Context& ctx);        // index, merge
 void add_atlas_query_commands(CLI::App& app, Context& ctx);  // top, stats, buckets, condprob, categories
-void add_words_commands(CLI::App& app, Context& ctx);  // diff, words, word-units, unit-words, wordvec, region-map
-void add_optvis_commands(CLI::App& app, Context& ctx);  // visualize, facet-probe, preimage, deepdream
-void add_serve_command(CLI::App& app, Context& ctx);  // serve
-void add_tour_command(CLI::App& app, Context& ctx);   // tour
+void add_words_commands(CLI::App& app, Context& ctx);        // diff, words, word-units, unit-words, wordvec, region-map
+void add_optvis_commands(CLI::App& app, Context& ctx);       // visualize, facet-probe, preimage, deepdream
+void add_serve_command(CLI::App& app, Context& ctx);         // serve
+void add_tour_command(CLI::App& app, Context& ctx);          // tour
 
 void add_world_command(CLI::App& app, Context& ctx);
 void add_demo_commands(CLI::App& app, Context& ctx);  // train-demo, demo-report

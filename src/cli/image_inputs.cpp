@@ -78,17 +78,18 @@ ImageRunSummary run_over_images(const ImageInputs& images, const CLIPConfig& mod
                run.skipped.size(), run.inputs, run.skipped.front().error);
   if (progress && run.inputs > 1) {  // as the progress bar: one image has no rate worth printing
     const double n = static_cast<double>(run.rows);
-    fmt::print(stderr, "{} images in {:.2f} s: {:.1f} img/s end to end; model busy {:.0f} % of the time ({:.1f} img/s "
-                       "while running); decoding on {} thread{} {}; peak memory {:.0f} MiB\n",
+    fmt::print(stderr,
+               "{} images in {:.2f} s: {:.1f} img/s end to end; model busy {:.0f} % of the time ({:.1f} img/s "
+               "while running); decoding on {} thread{} {}; peak memory {:.0f} MiB\n",
                run.rows, seconds, n / seconds, 100 * model_seconds / seconds, n / model_seconds, batches.workers(),
-               batches.workers() == 1 ? "" : "s", batches.schedule() == DecodeSchedule::Bursts ? "between batches" : "overlapped", peak_rss_mib());
+               batches.workers() == 1 ? "" : "s",
+               batches.schedule() == DecodeSchedule::Bursts ? "between batches" : "overlapped", peak_rss_mib());
   }
   return run;
 }
 
 std::vector<int64_t> write_rows_over_images(const ImageInputs& images, const fs::path& out, const CLIPConfig& model,
-                                            bool progress,
-                                            const BatchFn& fn) {
+                                            bool progress, const BatchFn& fn) {
   std::unique_ptr<NpyRowWriter> writer;  // opened at the first batch, when the row shape is known
   const fs::path list_file = beside(out, "paths.txt");
   std::ofstream list;

@@ -1,8 +1,8 @@
 #pragma once
 // Images as the commands take them: files, folders and lists, decoded on worker
 // threads while the model runs, unreadable ones skipped and reported.
-#include <CLI/CLI.hpp>
 #include <torch/types.h>
+#include <CLI/CLI.hpp>
 
 #include <filesystem>
 #include <functional>
@@ -43,7 +43,7 @@ ImageRunSummary run_over_images(const ImageInputs& images, const CLIPConfig& mod
 // finish: memory stays bounded whatever the number of images), the path of each row
 // into NAME.paths.txt and, when some images were skipped, NAME.skipped.tsv (path,
 // reason). Returns the shape written.
-std::vector<int64_t> write_rows_over_images(const ImageInputs& images, const std::filesystem::path& out, const CLIPConfig& model,
-                                            bool progress, const BatchFn& fn);
+std::vector<int64_t> write_rows_over_images(const ImageInputs& images, const std::filesystem::path& out,
+                                            const CLIPConfig& model, bool progress, const BatchFn& fn);
 
 }  // namespace clipscope::cli

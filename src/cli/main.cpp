@@ -1,7 +1,7 @@
 // clipscope: a thin command line over the core library. Each subcommand lives in
 // commands/; errors surface as one line "clipscope: <message>" and exit code 1.
-#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -19,12 +19,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "clipscope 0.1.0");
   app.add_option("--device", ctx.device, "cpu, cuda or cuda:N")->default_val("cpu");
   app.add_option("--threads", ctx.threads, "CPU threads for LibTorch (default: every core)")->default_val(0);
-  app.add_option("--cache-dir", ctx.cache_dir,
-                 "Where weights and vocabularies are cached (default: $CLIPSCOPE_CACHE, else $XDG_CACHE_HOME/clipscope)");
+  app.add_option(
+      "--cache-dir", ctx.cache_dir,
+      "Where weights and vocabularies are cached (default: $CLIPSCOPE_CACHE, else $XDG_CACHE_HOME/clipscope)");
   app.add_flag("-q,--quiet", ctx.quiet, "No progress output on stderr");
-  app.add_option("--act", ctx.activation,
-                 "The transformers' activation: gelu (LAION-trained open_clip towers) or quickgelu (OpenAI's); default: "
-                 "what the checkpoint's open_clip_config.json says, else quickgelu");
+  app.add_option(
+      "--act", ctx.activation,
+      "The transformers' activation: gelu (LAION-trained open_clip towers) or quickgelu (OpenAI's); default: "
+      "what the checkpoint's open_clip_config.json says, else quickgelu");
   // Global options may be given after the subcommand too.
   app.fallthrough();
 

@@ -49,7 +49,11 @@ std::vector<std::string> world_captions(const world::World& world, uint64_t n) {
 
 BatchStream::BatchStream(const world::World& world, int64_t batch, const Tokenizer& tokenizer, int64_t context,
                          int64_t first_batch, int threads)
-    : world_(world), batch_(batch), tokenizer_(tokenizer), context_(context), threads_(std::max(1, threads)),
+    : world_(world),
+      batch_(batch),
+      tokenizer_(tokenizer),
+      context_(context),
+      threads_(std::max(1, threads)),
       next_(first_batch) {
   // Each worker's first batch is fixed here: read from next_ when a worker thread
   // starts late, it would skip a batch the consumer already waits for.

@@ -38,8 +38,8 @@ std::vector<std::string> world_captions(const world::World& world, uint64_t n);
 // batches ahead and handed out in order by next().
 class BatchStream {
  public:
-  BatchStream(const world::World& world, int64_t batch, const Tokenizer& tokenizer, int64_t context, int64_t first_batch,
-              int threads);
+  BatchStream(const world::World& world, int64_t batch, const Tokenizer& tokenizer, int64_t context,
+              int64_t first_batch, int threads);
   ~BatchStream();
   Batch next();
 

@@ -92,7 +92,8 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
   for (const Concept& c : cat.concepts())
     if (c.family != "colors" && c.family != "shapes") rest.push_back(c.id);
   const size_t wanted = static_cast<size_t>(std::max(0, o.concepts - static_cast<int>(evaluated.size())));
-  for (size_t k = 0; k < wanted && k < rest.size(); ++k) evaluated.push_back(rest[k * rest.size() / std::min(wanted, rest.size())]);
+  for (size_t k = 0; k < wanted && k < rest.size(); ++k)
+    evaluated.push_back(rest[k * rest.size() / std::min(wanted, rest.size())]);
 
   std::vector<Scene> objects, words;
   std::vector<int64_t> object_label, word_label;
@@ -148,7 +149,8 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
   // Faces with a feeling and the feeling wheel's words, per core emotion.
   std::vector<std::string> emotions;
   for (const auto& e : cat.emotions()) {
-    const bool has_face = std::any_of(cat.concepts().begin(), cat.concepts().end(), [&](const Concept& c) { return c.emotion == e; });
+    const bool has_face =
+        std::any_of(cat.concepts().begin(), cat.concepts().end(), [&](const Concept& c) { return c.emotion == e; });
     if (has_face) emotions.push_back(e);
   }
   std::vector<Scene> faces, feelings;
@@ -174,7 +176,8 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
   for (size_t li = 0; li < o.layers.size(); ++li) {
     LayerConcepts L;
     L.layer = model->resolve_point(o.layers[li]);
-    const auto zo = label_z(probe.unit_means(object_images, L.layer), object_label, static_cast<int64_t>(evaluated.size()));
+    const auto zo =
+        label_z(probe.unit_means(object_images, L.layer), object_label, static_cast<int64_t>(evaluated.size()));
     const auto zw = label_z(probe.unit_means(word_images, L.layer), word_label, static_cast<int64_t>(evaluated.size()));
     L.units = zo.size(1);
     const auto both = torch::minimum(zo, zw);
@@ -184,7 +187,8 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
     L.multimodal_shuffled = torch::minimum(zo, shifted).amax(1).ge(o.threshold).sum().item<int>();
     for (size_t k = 0; k < evaluated.size(); ++k) {
       const Concept& c = cat.concepts()[static_cast<size_t>(evaluated[k])];
-      ConceptUnit u{c.name, c.family, unit[static_cast<int64_t>(k)].item<int64_t>(), 0, 0, score[static_cast<int64_t>(k)].item<double>()};
+      ConceptUnit u{c.name, c.family, unit[static_cast<int64_t>(k)].item<int64_t>(),
+                    0,      0,        score[static_cast<int64_t>(k)].item<double>()};
       u.object_z = zo[static_cast<int64_t>(k)][u.unit].item<double>();
       u.word_z = zw[static_cast<int64_t>(k)][u.unit].item<double>();
       u.read = read[k];
@@ -225,7 +229,8 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
           r.region_units_shuffled += shared >= 3 ? 1 : 0;
         }
       }
-      const torch::Tensor tf = std::get<1>(mf.topk(top, 0)).t().contiguous(), tn = std::get<1>(mn.topk(top, 0)).t().contiguous();
+      const torch::Tensor tf = std::get<1>(mf.topk(top, 0)).t().contiguous(),
+                          tn = std::get<1>(mn.topk(top, 0)).t().contiguous();
       for (int64_t u = 0; u < mf.size(1); ++u) {
         RegionUnit ru;
         ru.unit = u;
@@ -258,21 +263,25 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
         const auto zf = label_z(probe.unit_means(face_images, L.layer), face_label, E);
         const auto zw2 = label_z(probe.unit_means(feeling_images, L.layer), feeling_label, E);
         const auto m = torch::minimum(zf, zw2);  // (E, U)
-        r.emotion_units_shuffled = torch::minimum(zf, torch::roll(zw2, {1}, {0})).amax(0).ge(o.threshold).sum().item<int>();
+        r.emotion_units_shuffled =
+            torch::minimum(zf, torch::roll(zw2, {1}, {0})).amax(0).ge(o.threshold).sum().item<int>();
         const auto [per_emotion, best_unit] = m.max(1);
         for (int64_t e = 0; e < E; ++e) {
           const int64_t u = best_unit[e].item<int64_t>();
-          r.emotion_best.push_back({u, emotions[static_cast<size_t>(e)], zf[e][u].item<double>(), zw2[e][u].item<double>()});
+          r.emotion_best.push_back(
+              {u, emotions[static_cast<size_t>(e)], zf[e][u].item<double>(), zw2[e][u].item<double>()});
         }
         const auto [best, which] = m.max(0);
         for (int64_t u = 0; u < m.size(1); ++u) {
           if (best[u].item<double>() < o.threshold) continue;
           const int64_t e = which[u].item<int64_t>();
-          r.emotion_units.push_back({u, emotions[static_cast<size_t>(e)], zf[e][u].item<double>(), zw2[e][u].item<double>()});
+          r.emotion_units.push_back(
+              {u, emotions[static_cast<size_t>(e)], zf[e][u].item<double>(), zw2[e][u].item<double>()});
         }
-        std::stable_sort(r.emotion_units.begin(), r.emotion_units.end(), [](const EmotionUnit& x, const EmotionUnit& y) {
-          return std::min(x.face_z, x.word_z) > std::min(y.face_z, y.word_z);
-        });
+        std::stable_sort(r.emotion_units.begin(), r.emotion_units.end(),
+                         [](const EmotionUnit& x, const EmotionUnit& y) {
+                           return std::min(x.face_z, x.word_z) > std::min(y.face_z, y.word_z);
+                         });
       }
     }
     r.layers.push_back(std::move(L));
@@ -316,7 +325,8 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
       const auto k = static_cast<size_t>(rng.integer(0, static_cast<int>(ids.size()) - 1));
       auto wrong = k;
       while (wrong == k) wrong = static_cast<size_t>(rng.integer(0, static_cast<int>(ids.size()) - 1));
-      Scene s = world::picture_with_word_scene(rng, raster, size, ids[k], cat.concepts()[static_cast<size_t>(ids[wrong])].name, "white");
+      Scene s = world::picture_with_word_scene(rng, raster, size, ids[k],
+                                               cat.concepts()[static_cast<size_t>(ids[wrong])].name, "white");
       attacked.push_back(s);
       s.text.clear();
       clean.push_back(s);
@@ -332,10 +342,12 @@ ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const Conc
       size_t changed = 0;
       const auto& a = with_text[i].rgb;
       const auto& b = without_text[i].rgb;
-      for (size_t p = 0; p < a.size(); p += 3) changed += (a[p] != b[p] || a[p + 1] != b[p + 1] || a[p + 2] != b[p + 2]) ? 1 : 0;
+      for (size_t p = 0; p < a.size(); p += 3)
+        changed += (a[p] != b[p] || a[p + 1] != b[p + 1] || a[p + 2] != b[p + 2]) ? 1 : 0;
       cover += static_cast<double>(changed) / static_cast<double>(a.size() / 3);
     }
-    const auto fa = probe.image_features(images_to_tensor(with_text)), fc = probe.image_features(images_to_tensor(without_text));
+    const auto fa = probe.image_features(images_to_tensor(with_text)),
+               fc = probe.image_features(images_to_tensor(without_text));
     int right_clean = 0, right_attacked = 0, flipped = 0;
     for (size_t i = 0; i < truth.size(); ++i) {
       const auto& cls = classes[family_of_row[i]];
@@ -358,18 +370,32 @@ nlohmann::json ConceptReport::to_json() const {
   for (const auto& L : layers) {
     nlohmann::json concepts_json = nlohmann::json::array();
     for (const auto& c : L.concepts)
-      concepts_json.push_back({{"concept", c.name}, {"family", c.family}, {"unit", c.unit}, {"object_z", c.object_z},
-                               {"word_z", c.word_z}, {"score", c.score}, {"read", c.read}});
-    layers_json.push_back({{"layer", L.layer}, {"units", L.units}, {"evaluated", L.concepts.size()},
-                           {"multimodal", L.multimodal}, {"multimodal_fraction", L.fraction()},
-                           {"multimodal_colors", L.multimodal_colors}, {"multimodal_shuffled", L.multimodal_shuffled},
+      concepts_json.push_back({{"concept", c.name},
+                               {"family", c.family},
+                               {"unit", c.unit},
+                               {"object_z", c.object_z},
+                               {"word_z", c.word_z},
+                               {"score", c.score},
+                               {"read", c.read}});
+    layers_json.push_back({{"layer", L.layer},
+                           {"units", L.units},
+                           {"evaluated", L.concepts.size()},
+                           {"multimodal", L.multimodal},
+                           {"multimodal_fraction", L.fraction()},
+                           {"multimodal_colors", L.multimodal_colors},
+                           {"multimodal_shuffled", L.multimodal_shuffled},
                            {"regions_with_silhouettes", L.regions_with_silhouettes},
-                           {"three_modalities", L.three_modalities}, {"concepts", concepts_json}});
+                           {"three_modalities", L.three_modalities},
+                           {"concepts", concepts_json}});
   }
   nlohmann::json regions_json = nlohmann::json::array();
   for (const auto& u : region_units)
-    regions_json.push_back({{"unit", u.unit}, {"shared", u.shared}, {"by_flag", u.by_flag}, {"by_name", u.by_name},
-                            {"continent", u.continent}, {"continent_share", u.continent_share}});
+    regions_json.push_back({{"unit", u.unit},
+                            {"shared", u.shared},
+                            {"by_flag", u.by_flag},
+                            {"by_name", u.by_name},
+                            {"continent", u.continent},
+                            {"continent_share", u.continent_share}});
   nlohmann::json emotions_json = nlohmann::json::array();
   for (const auto& u : emotion_units)
     emotions_json.push_back({{"unit", u.unit}, {"emotion", u.emotion}, {"face_z", u.face_z}, {"word_z", u.word_z}});
@@ -389,25 +415,31 @@ nlohmann::json ConceptReport::to_json() const {
           {"zero_shot_by_family", zero_shot_json},
           {"reading", reading},
           {"typographic_attack",
-           {{"clean", attack.clean}, {"attacked", attack.attacked}, {"flip_to_written", attack.flip},
-            {"pixel_cover", attack.pixel_cover}, {"images", attack.images}}}};
+           {{"clean", attack.clean},
+            {"attacked", attack.attacked},
+            {"flip_to_written", attack.flip},
+            {"pixel_cover", attack.pixel_cover},
+            {"images", attack.images}}}};
 }
 
 std::string ConceptReport::to_text() const {
-  std::string s = fmt::format("concepts of the world ({} in the catalog); a unit counts at >= {:.1f} std\n", catalog_concepts, threshold);
+  std::string s = fmt::format("concepts of the world ({} in the catalog); a unit counts at >= {:.1f} std\n",
+                              catalog_concepts, threshold);
   for (const auto& L : layers) {
-    s += fmt::format("  {:<18} {:>4} units: multimodal for {}/{} concepts ({:.1f}%; {} with the names shuffled), "
-                     "{}/8 colours; flag + silhouette + name at one unit: {}/{} countries\n",
-                     L.layer, L.units, L.multimodal, L.concepts.size(), 100 * L.fraction(), L.multimodal_shuffled,
-                     L.multimodal_colors, L.three_modalities, L.regions_with_silhouettes);
+    s += fmt::format(
+        "  {:<18} {:>4} units: multimodal for {}/{} concepts ({:.1f}%; {} with the names shuffled), "
+        "{}/8 colours; flag + silhouette + name at one unit: {}/{} countries\n",
+        L.layer, L.units, L.multimodal, L.concepts.size(), 100 * L.fraction(), L.multimodal_shuffled,
+        L.multimodal_colors, L.three_modalities, L.regions_with_silhouettes);
   }
   if (!layers.empty()) {
     auto best = layers.front().concepts;
-    std::stable_sort(best.begin(), best.end(), [](const ConceptUnit& a, const ConceptUnit& b) { return a.score > b.score; });
+    std::stable_sort(best.begin(), best.end(),
+                     [](const ConceptUnit& a, const ConceptUnit& b) { return a.score > b.score; });
     s += fmt::format("  most multimodal at {}:\n", layers.front().layer);
     for (size_t i = 0; i < std::min<size_t>(12, best.size()); ++i)
-      s += fmt::format("    {:<28} {:<10} unit {:>4}   picture z {:6.2f}   written z {:6.2f}\n", best[i].name, best[i].family,
-                       best[i].unit, best[i].object_z, best[i].word_z);
+      s += fmt::format("    {:<28} {:<10} unit {:>4}   picture z {:6.2f}   written z {:6.2f}\n", best[i].name,
+                       best[i].family, best[i].unit, best[i].object_z, best[i].word_z);
   }
   s += fmt::format("region units (top-10 countries by flag and by name share >= 3): {} ({} with the names shuffled)\n",
                    region_units.size(), region_units_shuffled);
@@ -418,22 +450,25 @@ std::string ConceptReport::to_text() const {
     s += fmt::format("    unit {:>4}  {} shared, {} {:.0f}%  (flags: {}...)\n", u.unit, u.shared, u.continent,
                      100 * u.continent_share, flags);
   }
-  s += fmt::format("emotion units (face emoji and the feeling's words both >= {:.1f} std): {} ({} shuffled)\n", threshold,
-                   emotion_units.size(), emotion_units_shuffled);
+  s += fmt::format("emotion units (face emoji and the feeling's words both >= {:.1f} std): {} ({} shuffled)\n",
+                   threshold, emotion_units.size(), emotion_units_shuffled);
   for (size_t i = 0; i < std::min<size_t>(6, emotion_units.size()); ++i)
-    s += fmt::format("    unit {:>4}  {:<10} face z {:6.2f}  word z {:6.2f}\n", emotion_units[i].unit, emotion_units[i].emotion,
-                     emotion_units[i].face_z, emotion_units[i].word_z);
+    s += fmt::format("    unit {:>4}  {:<10} face z {:6.2f}  word z {:6.2f}\n", emotion_units[i].unit,
+                     emotion_units[i].emotion, emotion_units[i].face_z, emotion_units[i].word_z);
   if (!emotion_best.empty()) {
     s += "  each emotion's best unit by min(face z, word z):\n";
     for (const auto& u : emotion_best)
-      s += fmt::format("    {:<10} unit {:>4}  face z {:6.2f}  word z {:6.2f}\n", u.emotion, u.unit, u.face_z, u.word_z);
+      s +=
+          fmt::format("    {:<10} unit {:>4}  face z {:6.2f}  word z {:6.2f}\n", u.emotion, u.unit, u.face_z, u.word_z);
   }
-  s += fmt::format("reading: {:.1f}% of the evaluated names, written in black, classified as themselves\n", 100 * reading);
+  s += fmt::format("reading: {:.1f}% of the evaluated names, written in black, classified as themselves\n",
+                   100 * reading);
   s += "zero-shot top-1 by family (pictures among the family's names):\n   ";
   for (const auto& [family, top1] : zero_shot) s += fmt::format(" {} {:.0f}%", family, 100 * top1);
-  s += fmt::format("\ntypographic attack (another name of the family in outlined white on an emoji, {} images, "
-                   "pixel cover {:.1f}%):\n  accuracy {:.1f}% -> {:.1f}%, {:.1f}% answer the written word\n",
-                   attack.images, 100 * attack.pixel_cover, 100 * attack.clean, 100 * attack.attacked, 100 * attack.flip);
+  s += fmt::format(
+      "\ntypographic attack (another name of the family in outlined white on an emoji, {} images, "
+      "pixel cover {:.1f}%):\n  accuracy {:.1f}% -> {:.1f}%, {:.1f}% answer the written word\n",
+      attack.images, 100 * attack.pixel_cover, 100 * attack.clean, 100 * attack.attacked, 100 * attack.flip);
   return s;
 }
 

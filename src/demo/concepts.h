@@ -19,12 +19,12 @@ struct ConceptOptions {
   int concepts = 256;           // evaluated concepts: every colour and shape, the rest evenly over the catalog
   int images = 8;               // per concept and modality
   std::vector<std::string> layers = {"visual.layer4", "visual.attnpool"};
-  int region_images = 4;        // per country and modality (every country of the catalog)
-  int emotion_images = 24;      // per core emotion: face emoji, and written words of the emotion
-  int zero_shot_images = 200;   // per family
-  int attack_images = 400;      // emoji with another concept's name written on them
+  int region_images = 4;       // per country and modality (every country of the catalog)
+  int emotion_images = 24;     // per core emotion: face emoji, and written words of the emotion
+  int zero_shot_images = 200;  // per family
+  int attack_images = 400;     // emoji with another concept's name written on them
   int batch = 256;
-  double threshold = 2.0;       // z (std) a unit must reach for each modality
+  double threshold = 2.0;  // z (std) a unit must reach for each modality
   // Only the per-concept multimodal units and reading (LayerConcepts without the
   // region counts; no region or emotion units, zero-shot or attack): what the tour needs.
   bool multimodal_only = false;
@@ -44,23 +44,23 @@ struct LayerConcepts {
   std::string layer;
   int64_t units = 0;
   std::vector<ConceptUnit> concepts;
-  int multimodal = 0;                 // concepts with score >= threshold
-  int multimodal_colors = 0;          // ... of the 8 colours
+  int multimodal = 0;         // concepts with score >= threshold
+  int multimodal_colors = 0;  // ... of the 8 colours
   // Chance level: the same count with every concept's pictures paired with another
   // concept's written name (a fixed derangement). Skewed unit responses make the
   // max over units of min(z, z) reach 2 std without any multimodality.
   int multimodal_shuffled = 0;
   int regions_with_silhouettes = 0;
-  int three_modalities = 0;           // of those, regions whose flag, silhouette and name are >= threshold at one unit
+  int three_modalities = 0;  // of those, regions whose flag, silhouette and name are >= threshold at one unit
   double fraction() const { return concepts.empty() ? 0.0 : static_cast<double>(multimodal) / concepts.size(); }
 };
 
 struct RegionUnit {
   int64_t unit = -1;
-  int shared = 0;                       // countries in both top-10 lists
+  int shared = 0;                             // countries in both top-10 lists
   std::vector<std::string> by_flag, by_name;  // top-10 countries
-  std::string continent;                // the most common continent of the 20 entries
-  double continent_share = 0;           // ... and its share
+  std::string continent;                      // the most common continent of the 20 entries
+  double continent_share = 0;                 // ... and its share
 };
 
 struct EmotionUnit {
@@ -78,8 +78,8 @@ struct ConceptAttack {
 struct ConceptReport {
   int64_t catalog_concepts = 0;
   std::vector<LayerConcepts> layers;
-  std::vector<RegionUnit> region_units;  // at the first layer, units with shared >= 3, best first
-  int region_units_shuffled = 0;         // chance: the same count with the countries' names shuffled
+  std::vector<RegionUnit> region_units;    // at the first layer, units with shared >= 3, best first
+  int region_units_shuffled = 0;           // chance: the same count with the countries' names shuffled
   std::vector<EmotionUnit> emotion_units;  // at the first layer, units >= threshold for faces and words of one emotion
   int emotion_units_shuffled = 0;          // chance: faces of one emotion paired with the words of the next
   std::vector<EmotionUnit> emotion_best;   // per core emotion, its best unit by min(face z, word z), met or not
@@ -91,6 +91,7 @@ struct ConceptReport {
   std::string to_text() const;
 };
 
-ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const ConceptOptions& options, bool progress = false);
+ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const ConceptOptions& options,
+                             bool progress = false);
 
 }  // namespace clipscope::demo

@@ -67,7 +67,8 @@ class Probe {
   torch::Tensor batched(const torch::Tensor& input, F f) {
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> parts;
-    for (int64_t i = 0; i < input.size(0); i += batch_) parts.push_back(f(input.slice(0, i, i + batch_).to(model_->device())).cpu());
+    for (int64_t i = 0; i < input.size(0); i += batch_)
+      parts.push_back(f(input.slice(0, i, i + batch_).to(model_->device())).cpu());
     return torch::cat(parts);
   }
   CLIP& model_;
@@ -75,7 +76,6 @@ class Probe {
   const int batch_;
   TextRasterizer raster_;
 };
-
 
 // The fraction of predictions equal to the expected labels.
 inline double fraction(const std::vector<int64_t>& predicted, const std::vector<int64_t>& expected) {

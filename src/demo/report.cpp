@@ -182,7 +182,7 @@ void measure_zero_shot(Bench& b, const torch::Tensor& color_classes, const torch
     for (const auto& c : colors)
       for (const auto& s : shapes)
         count_prompts[static_cast<size_t>(k - 1)].push_back(world::count_words()[static_cast<size_t>(k - 1)] + " " + c +
-                                                             " " + (k == 1 ? s : world::plural(s)));
+                                                            " " + (k == 1 ? s : world::plural(s)));
   scenes.clear();
   std::vector<int64_t> count_truth;
   for (int i = 0; i < o.zero_shot_images; ++i) {
@@ -195,8 +195,8 @@ void measure_zero_shot(Bench& b, const torch::Tensor& color_classes, const torch
 
   std::vector<std::vector<std::string>> emotion_prompts;
   for (const auto& e : world::emotions())
-    emotion_prompts.push_back({article(e) + " " + e + " face", "a drawing of " + article(e) + " " + e + " face",
-                               "a face that looks " + e});
+    emotion_prompts.push_back(
+        {article(e) + " " + e + " face", "a drawing of " + article(e) + " " + e + " face", "a face that looks " + e});
   scenes.clear();
   std::vector<int64_t> emotion_truth;
   for (int i = 0; i < o.zero_shot_images; ++i) {
@@ -204,8 +204,8 @@ void measure_zero_shot(Bench& b, const torch::Tensor& color_classes, const torch
     scenes.push_back(world::face_scene(b.rng, b.size, world::emotions()[e]));
     emotion_truth.push_back(static_cast<int64_t>(e));
   }
-  r.zero_shot_emotion =
-      fraction(Probe::classify(probe.image_features(probe.render(scenes)), probe.classes(emotion_prompts)), emotion_truth);
+  r.zero_shot_emotion = fraction(
+      Probe::classify(probe.image_features(probe.render(scenes)), probe.classes(emotion_prompts)), emotion_truth);
 
   const auto& words = world::concept_words();
   std::vector<std::vector<std::string>> word_prompts;
@@ -260,8 +260,8 @@ void measure_multimodal_units(Bench& b, Report& r) {
 
 // Typographic attacks: a wrong concept word written (in white) on the object.
 void measure_attacks(Bench& b, const torch::Tensor& color_classes, const torch::Tensor& shape_classes, Report& r) {
-  auto attack = [&](const std::vector<std::string>& concepts, const torch::Tensor& classes, bool by_color, double& clean,
-                    double& attacked, double& flip) {
+  auto attack = [&](const std::vector<std::string>& concepts, const torch::Tensor& classes, bool by_color,
+                    double& clean, double& attacked, double& flip) {
     std::vector<Scene> with_text, without_text;
     std::vector<int64_t> truth, written;
     for (int i = 0; i < b.o.attack_images; ++i) {
@@ -314,7 +314,8 @@ void measure_stroop(Bench& b, Report& r) {
         r.stroop_ink[w][ink] += predicted[row] == static_cast<int64_t>(ink) ? 1.0 / per_cell : 0.0;
         r.stroop_word[w][ink] += predicted[row] == static_cast<int64_t>(w) ? 1.0 / per_cell : 0.0;
       }
-      if (w == ink) congruent += r.stroop_ink[w][ink] / static_cast<double>(n);
+      if (w == ink)
+        congruent += r.stroop_ink[w][ink] / static_cast<double>(n);
       else {
         incongruent_ink += r.stroop_ink[w][ink] / static_cast<double>(n * (n - 1));
         incongruent_word += r.stroop_word[w][ink] / static_cast<double>(n * (n - 1));
@@ -360,11 +361,11 @@ Report demo_report(CLIP& model, const Tokenizer& tokenizer, const ReportOptions&
 
 std::vector<Report::Target> Report::targets() const {
   std::vector<Target> t = {{"retrieval image->text top-1", image_to_text_top1, 0.80},
-          {"retrieval text->image top-1", text_to_image_top1, 0.80},
-          {"zero-shot colour", zero_shot_color, 0.95},
-          {"zero-shot shape", zero_shot_shape, 0.90},
-          {"zero-shot emotion", zero_shot_emotion, 0.90},
-          {"zero-shot reading", zero_shot_reading, 0.90}};
+                           {"retrieval text->image top-1", text_to_image_top1, 0.80},
+                           {"zero-shot colour", zero_shot_color, 0.95},
+                           {"zero-shot shape", zero_shot_shape, 0.90},
+                           {"zero-shot emotion", zero_shot_emotion, 0.90},
+                           {"zero-shot reading", zero_shot_reading, 0.90}};
   if (!has_concepts || concepts.layers.empty() || world_edition < 2) return t;
   const LayerConcepts& L = concepts.layers.front();
   double worst = 1;
@@ -386,48 +387,66 @@ nlohmann::json Report::to_json() const {
     return a;
   };
   nlohmann::json targets_json = nlohmann::json::array();
-  for (const auto& t : targets()) targets_json.push_back({{"name", t.name}, {"value", t.value}, {"goal", t.goal}, {"met", t.met()}});
-  return {{"model", model},
-          {"retrieval",
-           {{"image_to_text_top1", image_to_text_top1}, {"text_to_image_top1", text_to_image_top1},
-            {"image_to_text_exact_pair", image_to_text_exact}, {"text_to_image_exact_pair", text_to_image_exact}}},
-          {"zero_shot",
-           {{"color", zero_shot_color}, {"shape", zero_shot_shape}, {"count", zero_shot_count},
-            {"emotion", zero_shot_emotion}, {"reading", zero_shot_reading}}},
-          {"multimodal_units",
-           {{"layer", unit_layer}, {"colors", units(color_units)}, {"shapes", units(shape_units)},
-            {"multimodal_colors", multimodal_colors}, {"multimodal_shapes", multimodal_shapes}}},
-          {"typographic_attack",
-           {{"color", {{"clean", attack_color_clean}, {"attacked", attack_color_attacked}, {"flip_to_written", attack_color_flip}}},
-            {"shape", {{"clean", attack_shape_clean}, {"attacked", attack_shape_attacked}, {"flip_to_written", attack_shape_flip}}}}},
-          {"stroop",
-           {{"colors", stroop_colors}, {"ink_fraction", stroop_ink}, {"word_fraction", stroop_word},
-            {"congruent_ink", stroop_congruent_ink}, {"incongruent_ink", stroop_incongruent_ink},
-            {"incongruent_word", stroop_incongruent_word}}},
-          {"targets", targets_json},
-          {"concepts", has_concepts ? concepts.to_json() : nlohmann::json()}};
+  for (const auto& t : targets())
+    targets_json.push_back({{"name", t.name}, {"value", t.value}, {"goal", t.goal}, {"met", t.met()}});
+  return {
+      {"model", model},
+      {"retrieval",
+       {{"image_to_text_top1", image_to_text_top1},
+        {"text_to_image_top1", text_to_image_top1},
+        {"image_to_text_exact_pair", image_to_text_exact},
+        {"text_to_image_exact_pair", text_to_image_exact}}},
+      {"zero_shot",
+       {{"color", zero_shot_color},
+        {"shape", zero_shot_shape},
+        {"count", zero_shot_count},
+        {"emotion", zero_shot_emotion},
+        {"reading", zero_shot_reading}}},
+      {"multimodal_units",
+       {{"layer", unit_layer},
+        {"colors", units(color_units)},
+        {"shapes", units(shape_units)},
+        {"multimodal_colors", multimodal_colors},
+        {"multimodal_shapes", multimodal_shapes}}},
+      {"typographic_attack",
+       {{"color",
+         {{"clean", attack_color_clean}, {"attacked", attack_color_attacked}, {"flip_to_written", attack_color_flip}}},
+        {"shape",
+         {{"clean", attack_shape_clean},
+          {"attacked", attack_shape_attacked},
+          {"flip_to_written", attack_shape_flip}}}}},
+      {"stroop",
+       {{"colors", stroop_colors},
+        {"ink_fraction", stroop_ink},
+        {"word_fraction", stroop_word},
+        {"congruent_ink", stroop_congruent_ink},
+        {"incongruent_ink", stroop_incongruent_ink},
+        {"incongruent_word", stroop_incongruent_word}}},
+      {"targets", targets_json},
+      {"concepts", has_concepts ? concepts.to_json() : nlohmann::json()}};
 }
 
 std::string Report::to_text() const {
   std::string s = fmt::format("demo report for {}\n\n", model);
-  s += fmt::format("retrieval top-1 among 100:  image->text {:.1f}%   text->image {:.1f}%"
-                   "   (the exact pair: {:.1f}%, {:.1f}%)\n",
-                   100 * image_to_text_top1, 100 * text_to_image_top1, 100 * image_to_text_exact, 100 * text_to_image_exact);
+  s += fmt::format(
+      "retrieval top-1 among 100:  image->text {:.1f}%   text->image {:.1f}%"
+      "   (the exact pair: {:.1f}%, {:.1f}%)\n",
+      100 * image_to_text_top1, 100 * text_to_image_top1, 100 * image_to_text_exact, 100 * text_to_image_exact);
   s += fmt::format("zero-shot:  colour {:.1f}%  shape {:.1f}%  count {:.1f}%  emotion {:.1f}%  reading {:.1f}%\n\n",
                    100 * zero_shot_color, 100 * zero_shot_shape, 100 * zero_shot_count, 100 * zero_shot_emotion,
                    100 * zero_shot_reading);
   s += fmt::format("colour and shape units at {} (z = std above the other group's mean):\n", unit_layer);
   for (const auto* list : {&color_units, &shape_units})
     for (const auto& u : *list)
-      s += fmt::format("  {:<10} unit {:>4}   object z {:6.2f}   written word z {:6.2f}{}\n", u.name, u.unit, u.object_z,
-                       u.word_z, u.object_z >= 2 && u.word_z >= 2 ? "   multimodal" : "");
-  s += fmt::format("  multimodal (both >= 2 std): {}/{} colours, {}/{} shapes\n\n", multimodal_colors, color_units.size(),
-                   multimodal_shapes, shape_units.size());
+      s += fmt::format("  {:<10} unit {:>4}   object z {:6.2f}   written word z {:6.2f}{}\n", u.name, u.unit,
+                       u.object_z, u.word_z, u.object_z >= 2 && u.word_z >= 2 ? "   multimodal" : "");
+  s += fmt::format("  multimodal (both >= 2 std): {}/{} colours, {}/{} shapes\n\n", multimodal_colors,
+                   color_units.size(), multimodal_shapes, shape_units.size());
   s += fmt::format("typographic attack (wrong word written in white on the object):\n");
-  s += fmt::format("  colour: accuracy {:.1f}% -> {:.1f}%, {:.1f}% flip to the written word\n", 100 * attack_color_clean,
-                   100 * attack_color_attacked, 100 * attack_color_flip);
-  s += fmt::format("  shape:  accuracy {:.1f}% -> {:.1f}%, {:.1f}% flip to the written word\n\n", 100 * attack_shape_clean,
-                   100 * attack_shape_attacked, 100 * attack_shape_flip);
+  s += fmt::format("  colour: accuracy {:.1f}% -> {:.1f}%, {:.1f}% flip to the written word\n",
+                   100 * attack_color_clean, 100 * attack_color_attacked, 100 * attack_color_flip);
+  s += fmt::format("  shape:  accuracy {:.1f}% -> {:.1f}%, {:.1f}% flip to the written word\n\n",
+                   100 * attack_shape_clean, 100 * attack_shape_attacked, 100 * attack_shape_flip);
   s += "Stroop (\"my favorite word, written in the color {}\"): % classified as the ink; rows = word, columns = ink\n";
   s += fmt::format("  {:<8}", "");
   for (const auto& c : stroop_colors) s += fmt::format("{:>7}", c);

@@ -21,14 +21,14 @@ inline constexpr int kShippedWorldEdition = 2;
 
 struct ReportOptions {
   int world_edition = kShippedWorldEdition;  // of the held-out world and the fonts words are drawn in
-  uint64_t seed = 1 + 1000003;    // held-out world (training uses seed 1)
-  int retrieval_pairs = 1000;     // in groups of retrieval_candidates
+  uint64_t seed = 1 + 1000003;               // held-out world (training uses seed 1)
+  int retrieval_pairs = 1000;                // in groups of retrieval_candidates
   int retrieval_candidates = 100;
-  int zero_shot_images = 400;     // per concept family
-  int unit_images = 50;           // per concept, objects and written words each
+  int zero_shot_images = 400;  // per concept family
+  int unit_images = 50;        // per concept, objects and written words each
   std::string unit_layer = "visual.layer4";
-  int attack_images = 200;        // per family (colour, shape)
-  int stroop_images = 4;          // per (word, ink) cell
+  int attack_images = 200;  // per family (colour, shape)
+  int stroop_images = 4;    // per (word, ink) cell
   int batch = 256;
   bool concepts = true;  // the second edition's concept measures (ConceptReport)
   ConceptOptions concept_options;

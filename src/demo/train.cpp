@@ -12,8 +12,8 @@
 #include <numbers>
 #include <thread>
 
-#include "core/model/checkpoint.h"
 #include "core/hub/zoo.h"
+#include "core/model/checkpoint.h"
 #include "core/model/precision.h"
 #include "core/text/bpe_learn.h"
 #include "core/text/tokenizer.h"
@@ -51,9 +51,11 @@ bool use_bf16(const std::string& precision) {
 }
 
 torch::Tensor contrastive_loss(const torch::Tensor& logits_per_image, const torch::Tensor& logits_per_text) {
-  const auto labels = torch::arange(logits_per_image.size(0), torch::TensorOptions().dtype(torch::kLong).device(logits_per_image.device()));
+  const auto labels = torch::arange(logits_per_image.size(0),
+                                    torch::TensorOptions().dtype(torch::kLong).device(logits_per_image.device()));
   return (torch::nn::functional::cross_entropy(logits_per_image, labels) +
-          torch::nn::functional::cross_entropy(logits_per_text, labels)) / 2;
+          torch::nn::functional::cross_entropy(logits_per_text, labels)) /
+         2;
 }
 
 namespace {
@@ -65,9 +67,10 @@ std::string fingerprint(const TrainOptions& o) {
       "seed={} steps={} batch={} lr={} wd={} warmup={} res={} width={} merges={} bpe_captions={} bf16={}{} "
       "world=[edition={} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} zipf={} feeling={}] catalog=[{}]",
       o.seed, o.steps, o.batch, o.lr, o.weight_decay, o.warmup, o.resolution, o.width, o.bpe_merges, o.bpe_captions,
-      use_bf16(o.precision), o.init_from.empty() ? "" : " init_from=" + fs::absolute(o.init_from).lexically_normal().string(),
-      w.edition, w.size, w.weight_objects, w.weight_face, w.weight_word, w.weight_object_with_word,
-      w.p_concept_word, w.p_mention_text, w.p_mention_ink, w.p_label_only, w.p_bare, w.p_textured_background, w.p_black_ink,
+      use_bf16(o.precision),
+      o.init_from.empty() ? "" : " init_from=" + fs::absolute(o.init_from).lexically_normal().string(), w.edition,
+      w.size, w.weight_objects, w.weight_face, w.weight_word, w.weight_object_with_word, w.p_concept_word,
+      w.p_mention_text, w.p_mention_ink, w.p_label_only, w.p_bare, w.p_textured_background, w.p_black_ink,
       w.weight_picture, w.weight_silhouette, w.weight_picture_with_word, w.p_emotion_word, w.p_continent, w.zipf_names,
       w.p_feeling, world::catalog().describe());
 }
@@ -80,13 +83,15 @@ bool decays(const std::string& name, const torch::Tensor& p) {
 
 }  // namespace
 
-Trainer::Trainer(const TrainOptions& options, int64_t vocab_size) : options_(options), bf16_(use_bf16(options.precision)) {
+Trainer::Trainer(const TrainOptions& options, int64_t vocab_size)
+    : options_(options), bf16_(use_bf16(options.precision)) {
   torch::manual_seed(options.seed);
   model_ = CLIP(demo_config(vocab_size, options.resolution, options.width));
   model_->initialize_parameters();
   model_->train();
   std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& item : model_->named_parameters()) (decays(item.key(), item.value()) ? decay : no_decay).push_back(item.value());
+  for (const auto& item : model_->named_parameters())
+    (decays(item.key(), item.value()) ? decay : no_decay).push_back(item.value());
   auto group_options = [&](double wd) {
     auto o = std::make_unique<torch::optim::AdamWOptions>(options.lr);
     o->betas({0.9, 0.98}).eps(1e-6).weight_decay(wd);
@@ -216,13 +221,15 @@ TrainResult train_demo(const TrainOptions& o) {
     // The earlier run's vocabulary: its token embeddings mean nothing under other merges.
     const fs::path merges = merges_beside(o.init_from);
     fs::copy_file(merges, result.merges, ec);
-    if (ec) throw Error(fmt::format("{}: cannot copy the merges of the initial model ({})", merges.string(), ec.message()));
+    if (ec)
+      throw Error(fmt::format("{}: cannot copy the merges of the initial model ({})", merges.string(), ec.message()));
   }
   if (!fs::exists(result.merges)) {
     // The vocabulary is learned from the world's captions, as CLIP's was from its data.
     std::vector<std::string> captions = world_captions(world, static_cast<uint64_t>(o.bpe_captions));
-    write_merges_file(result.merges, learn_bpe(captions, o.bpe_merges),
-                      fmt::format("learned by clipscope train-demo from {} captions of world seed {}", o.bpe_captions, o.seed));
+    write_merges_file(
+        result.merges, learn_bpe(captions, o.bpe_merges),
+        fmt::format("learned by clipscope train-demo from {} captions of world seed {}", o.bpe_captions, o.seed));
   }
   const Tokenizer tokenizer(result.merges, 0);
 

@@ -31,13 +31,13 @@ struct TrainOptions {
   int64_t warmup = 250;       // linear warm-up steps, then cosine to zero
   int64_t resolution = 64;
   int64_t width = 16;
-  int bpe_merges = 8000;      // at most; fewer when the captions need fewer
+  int bpe_merges = 8000;  // at most; fewer when the captions need fewer
   int64_t bpe_captions = 200000;
-  int data_threads = 1;       // world generation threads (beside LibTorch's)
+  int data_threads = 1;  // world generation threads (beside LibTorch's)
   int64_t checkpoint_every = 200;
   std::string precision = "auto";  // fp32 | bf16 | auto (bf16 autocast where the CPU has native bf16)
-  double max_minutes = 0;     // > 0: checkpoint and stop when the wall time is exceeded
-  int64_t stop_at = 0;        // > 0: checkpoint and stop after this step (an interruption, for tests)
+  double max_minutes = 0;          // > 0: checkpoint and stop when the wall time is exceeded
+  int64_t stop_at = 0;             // > 0: checkpoint and stop after this step (an interruption, for tests)
   // > 0: also write the model as shipped (fp16) to <out>/snapshots/step-NNNNNN.pt every
   // this many steps, to watch reading and multimodality emerge (demo-report on each).
   int64_t snapshot_every = 0;
@@ -51,7 +51,7 @@ struct TrainOptions {
 
 struct TrainResult {
   int64_t steps_done = 0;
-  bool finished = false;      // reached `steps` (false when stopped by max_minutes)
+  bool finished = false;  // reached `steps` (false when stopped by max_minutes)
   double final_loss = 0;
   std::filesystem::path model;   // <out>/clipscope-demo.pt (fp16), when finished
   std::filesystem::path merges;  // <out>/clipscope-demo.bpe.txt.gz

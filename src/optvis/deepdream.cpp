@@ -29,9 +29,11 @@ Tensor gaussian_blur(const Tensor& images, double sigma) {
   // much cheaper than a grouped convolution for a 7-tap kernel.
   const int64_t h = images.size(2), w = images.size(3);
   Tensor rows = x.narrow(3, 0, w) * (kernel[0] / total);
-  for (size_t k = 1; k < kernel.size(); ++k) rows = rows + x.narrow(3, static_cast<int64_t>(k), w) * (kernel[k] / total);
+  for (size_t k = 1; k < kernel.size(); ++k)
+    rows = rows + x.narrow(3, static_cast<int64_t>(k), w) * (kernel[k] / total);
   Tensor out = rows.narrow(2, 0, h) * (kernel[0] / total);
-  for (size_t k = 1; k < kernel.size(); ++k) out = out + rows.narrow(2, static_cast<int64_t>(k), h) * (kernel[k] / total);
+  for (size_t k = 1; k < kernel.size(); ++k)
+    out = out + rows.narrow(2, static_cast<int64_t>(k), h) * (kernel[k] / total);
   return out;
 }
 
@@ -39,17 +41,16 @@ namespace {
 
 Tensor resized(const Tensor& images, int64_t h, int64_t w) {
   if (images.size(2) == h && images.size(3) == w) return images;
-  return F::interpolate(images, F::InterpolateFuncOptions()
-                                    .size(std::vector<int64_t>{h, w})
-                                    .mode(torch::kBilinear)
-                                    .align_corners(false));
+  return F::interpolate(
+      images, F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false));
 }
 
 }  // namespace
 
 Tensor deep_dream(CLIP& model, const Objective& objective, const Tensor& start, const DeepDreamOptions& options) {
   if (options.octaves < 1) throw Error(fmt::format("octaves must be at least 1 (got {})", options.octaves));
-  if (options.octave_scale < 1) throw Error(fmt::format("octave scale must be at least 1 (got {})", options.octave_scale));
+  if (options.octave_scale < 1)
+    throw Error(fmt::format("octave scale must be at least 1 (got {})", options.octave_scale));
   if (options.steps_per_octave < 1)
     throw Error(fmt::format("steps per octave must be at least 1 (got {})", options.steps_per_octave));
   const int64_t h = start.size(2), w = start.size(3);
@@ -59,7 +60,8 @@ Tensor deep_dream(CLIP& model, const Objective& objective, const Tensor& start, 
   int step = 0;
   for (int octave = options.octaves - 1; octave >= 0; --octave) {
     const double shrink = std::pow(options.octave_scale, octave);
-    const int64_t oh = std::max<int64_t>(8, std::lround(h / shrink)), ow = std::max<int64_t>(8, std::lround(w / shrink));
+    const int64_t oh = std::max<int64_t>(8, std::lround(h / shrink)),
+                  ow = std::max<int64_t>(8, std::lround(w / shrink));
     // Upscaling the previous octave's dream carries its large-scale structure up.
     image = resized(image, oh, ow).detach();
     for (int i = 0; i < options.steps_per_octave; ++i) {

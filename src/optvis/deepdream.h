@@ -14,7 +14,7 @@ namespace clipscope::optvis {
 
 struct DeepDreamOptions {
   int octaves = 4;
-  double octave_scale = 1.4;     // each octave is this much larger than the previous one
+  double octave_scale = 1.4;  // each octave is this much larger than the previous one
   int steps_per_octave = 32;
   double step_size = 0.01;       // per step, in units of the normalized gradient (image range [0, 1])
   int max_shift = 16;            // random roll of up to this many pixels on each axis

@@ -94,7 +94,8 @@ Tensor check_features(const Tensor& t, const char* what) {
   if (!t.defined() || t.dim() != 2 || !t.is_floating_point())
     throw Error(fmt::format("facet probe: {} features must be a 2-D float tensor (images, channels)", what));
   Tensor d = t.detach().to(torch::kCPU, torch::kDouble);
-  if (!torch::isfinite(d).all().item<bool>()) throw Error(fmt::format("facet probe: {} features are not all finite", what));
+  if (!torch::isfinite(d).all().item<bool>())
+    throw Error(fmt::format("facet probe: {} features are not all finite", what));
   return d;
 }
 
@@ -203,7 +204,8 @@ FacetProbe fit_facet_probe(const Tensor& facet_features, const Tensor& generic_f
   if (facet.size(1) != generic.size(1))
     throw Error(fmt::format("facet probe: facet features have {} channels, generic features {}", facet.size(1),
                             generic.size(1)));
-  if (!(options.l2 >= 0) || !std::isfinite(options.l2)) throw Error(fmt::format("facet probe: l2 {} must be >= 0", options.l2));
+  if (!(options.l2 >= 0) || !std::isfinite(options.l2))
+    throw Error(fmt::format("facet probe: l2 {} must be >= 0", options.l2));
   if (options.max_iterations < 1)
     throw Error(fmt::format("facet probe: max_iterations {} must be positive", options.max_iterations));
   if (!(options.holdout >= 0 && options.holdout < 1))
@@ -234,9 +236,10 @@ FacetProbe fit_facet_probe(const Tensor& facet_features, const Tensor& generic_f
   sd = sd_max > 0 ? sd.clamp_min(1e-6 * sd_max) : torch::ones_like(sd);
   const Tensor z = (xt - mu) / sd;
   // Balanced classes: each class's rows share half of the total weight.
-  const double n_train_facet = yt.sum().item<double>(), n_train_generic = static_cast<double>(yt.size(0)) - n_train_facet;
-  const Tensor sample_weight = torch::where(yt > 0.5, torch::full_like(yt, 0.5 / n_train_facet),
-                                            torch::full_like(yt, 0.5 / n_train_generic));
+  const double n_train_facet = yt.sum().item<double>(),
+               n_train_generic = static_cast<double>(yt.size(0)) - n_train_facet;
+  const Tensor sample_weight =
+      torch::where(yt > 0.5, torch::full_like(yt, 0.5 / n_train_facet), torch::full_like(yt, 0.5 / n_train_generic));
 
   torch::AutoGradMode grad(true);
   Tensor v = torch::zeros({x.size(1)}, torch::kDouble).requires_grad_(true);
@@ -253,8 +256,9 @@ FacetProbe fit_facet_probe(const Tensor& facet_features, const Tensor& generic_f
     const Tensor logits = torch::mv(z, v) + c;
     Tensor loss = torch::nn::functional::binary_cross_entropy_with_logits(
                       logits, yt,
-                      torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions().weight(sample_weight).reduction(
-                          torch::kSum)) +
+                      torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions()
+                          .weight(sample_weight)
+                          .reduction(torch::kSum)) +
                   0.5 * l2 * v.dot(v);
     loss.backward();
     return loss;
@@ -327,8 +331,9 @@ FacetProbe load_facet_probe(const fs::path& npy) {
   const fs::path json_path = facet_probe_json_path(npy);
   if (!fs::exists(npy)) throw Error(fmt::format("{}: facet probe weights not found", npy.string()));
   std::ifstream f(json_path, std::ios::binary);
-  if (!f) throw Error(fmt::format("{}: facet probe metadata not found (save_facet_probe writes it beside {})",
-                                  json_path.string(), npy.filename().string()));
+  if (!f)
+    throw Error(fmt::format("{}: facet probe metadata not found (save_facet_probe writes it beside {})",
+                            json_path.string(), npy.filename().string()));
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(f);
@@ -354,7 +359,8 @@ FacetProbe load_facet_probe(const fs::path& npy) {
     r.fail("channels", fmt::format("does not list one count for each of the {} layers", layers.size()));
   int64_t total = 0;
   for (const auto& c : channels) {
-    if (!c.is_number_integer() || c.get<int64_t>() <= 0) r.fail("channels", "has an entry that is not a positive integer");
+    if (!c.is_number_integer() || c.get<int64_t>() <= 0)
+      r.fail("channels", "has an entry that is not a positive integer");
     probe.channels.push_back(c.get<int64_t>());
     total += probe.channels.back();
   }

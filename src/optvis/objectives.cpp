@@ -94,8 +94,8 @@ Objective Objective::operator-() const {
 
 Objective Objective::operator*(double weight) const {
   auto a = value;
-  return {number(weight) + " * " + (description.find_first_of("+-") != std::string::npos ? "(" + description + ")"
-                                                                                          : description),
+  return {number(weight) + " * " +
+              (description.find_first_of("+-") != std::string::npos ? "(" + description + ")" : description),
           points, [a, weight](const ObjectiveInput& in) { return a(in) * weight; }};
 }
 
@@ -118,33 +118,35 @@ Objective neuron(const std::string& point, int64_t unit, std::optional<int64_t> 
   if (x) what += fmt::format(", x={}", *x);
   if (y) what += fmt::format(", y={}", *y);
   what += batch_suffix(batch) + ")";
-  return {what, model_points(point), [=](const ObjectiveInput& in) {
-            const Tensor t = in.at(point);
-            const Layout layout = in.layout(point);
-            check_unit(t, layout, point, unit);
-            Tensor values;
-            if (layout == Layout::NCHW) {
-              const int64_t h = t.size(2), w = t.size(3), cx = x.value_or(w / 2), cy = y.value_or(h / 2);
-              if (cx < 0 || cx >= w || cy < 0 || cy >= h)
-                throw Error(fmt::format("{}: position ({}, {}) is outside the {}x{} map", what, cx, cy, w, h));
-              values = t.index({torch::indexing::Slice(), unit, cy, cx});
-            } else if (layout == Layout::LND || layout == Layout::NLD) {
-              const int64_t tokens = t.size(1), token = x.value_or(tokens / 2);
-              if (y || token < 0 || token >= tokens)
-                throw Error(fmt::format("{}: a token sequence of {} has positions x=0..{} only", what, tokens, tokens - 1));
-              values = t.index({torch::indexing::Slice(), token, unit});
-            } else {
-              if (x || y) throw Error(fmt::format("{}: {} has no positions", what, point));
-              values = t.select(1, unit).reshape({t.size(0), -1}).mean(1);
-            }
-            return reduce_batch(values, batch, what);
-          }};
+  return {
+      what, model_points(point), [=](const ObjectiveInput& in) {
+        const Tensor t = in.at(point);
+        const Layout layout = in.layout(point);
+        check_unit(t, layout, point, unit);
+        Tensor values;
+        if (layout == Layout::NCHW) {
+          const int64_t h = t.size(2), w = t.size(3), cx = x.value_or(w / 2), cy = y.value_or(h / 2);
+          if (cx < 0 || cx >= w || cy < 0 || cy >= h)
+            throw Error(fmt::format("{}: position ({}, {}) is outside the {}x{} map", what, cx, cy, w, h));
+          values = t.index({torch::indexing::Slice(), unit, cy, cx});
+        } else if (layout == Layout::LND || layout == Layout::NLD) {
+          const int64_t tokens = t.size(1), token = x.value_or(tokens / 2);
+          if (y || token < 0 || token >= tokens)
+            throw Error(fmt::format("{}: a token sequence of {} has positions x=0..{} only", what, tokens, tokens - 1));
+          values = t.index({torch::indexing::Slice(), token, unit});
+        } else {
+          if (x || y) throw Error(fmt::format("{}: {} has no positions", what, point));
+          values = t.select(1, unit).reshape({t.size(0), -1}).mean(1);
+        }
+        return reduce_batch(values, batch, what);
+      }};
 }
 
 Objective direction(const std::string& point, const torch::Tensor& direction_vector, double cosine_power,
                     std::optional<int64_t> batch) {
-  const std::string what = fmt::format("direction({}, <{} units>{}{})", point, direction_vector.numel(),
-                                       cosine_power != 0 ? ", cossim=" + number(cosine_power) : "", batch_suffix(batch));
+  const std::string what =
+      fmt::format("direction({}, <{} units>{}{})", point, direction_vector.numel(),
+                  cosine_power != 0 ? ", cossim=" + number(cosine_power) : "", batch_suffix(batch));
   const Tensor vec = direction_vector.to(torch::kFloat32).flatten();
   return {what, model_points(point), [=](const ObjectiveInput& in) {
             Tensor t = in.at(point);
@@ -153,7 +155,7 @@ Objective direction(const std::string& point, const torch::Tensor& direction_vec
             if (t.size(axis) != vec.numel())
               throw Error(fmt::format("{}: the direction has {} values but {} has {} units", what, vec.numel(), point,
                                       t.size(axis)));
-            t = t.movedim(axis, -1);  // (B, positions..., units)
+            t = t.movedim(axis, -1);                               // (B, positions..., units)
             const Tensor v = vec.to(t.device(), t.scalar_type());  // the activations' dtype (matmul does not promote)
             const Tensor dot = torch::matmul(t, v);
             Tensor per_position = dot;
@@ -180,8 +182,8 @@ Objective diversity(const std::string& point) {
 }
 
 Objective l1(const std::string& point, double constant, std::optional<int64_t> batch) {
-  const std::string what = fmt::format("l1({}{}{})", point, constant != 0 ? ", constant=" + number(constant) : "",
-                                       batch_suffix(batch));
+  const std::string what =
+      fmt::format("l1({}{}{})", point, constant != 0 ? ", constant=" + number(constant) : "", batch_suffix(batch));
   return {what, model_points(point), [=](const ObjectiveInput& in) {
             const Tensor t = in.at(point);
             return sum_batch((t - constant).abs().reshape({t.size(0), -1}).sum(1), batch, what);
@@ -189,8 +191,8 @@ Objective l1(const std::string& point, double constant, std::optional<int64_t> b
 }
 
 Objective l2(const std::string& point, double constant, std::optional<int64_t> batch) {
-  const std::string what = fmt::format("l2({}{}{})", point, constant != 0 ? ", constant=" + number(constant) : "",
-                                       batch_suffix(batch));
+  const std::string what =
+      fmt::format("l2({}{}{})", point, constant != 0 ? ", constant=" + number(constant) : "", batch_suffix(batch));
   return {what, model_points(point), [=](const ObjectiveInput& in) {
             const Tensor t = in.at(point);
             const Tensor sq = (t - constant).pow(2).reshape({t.size(0), -1}).sum(1);
@@ -200,17 +202,17 @@ Objective l2(const std::string& point, double constant, std::optional<int64_t> b
 
 Objective total_variation(const std::string& point, std::optional<int64_t> batch) {
   const std::string what = fmt::format("tv({}{})", point, batch_suffix(batch));
-  return {what, model_points(point), [=](const ObjectiveInput& in) {
-            const Tensor t = in.at(point);
-            if (in.layout(point) != Layout::NCHW) throw Error(what + ": total variation needs an image-like (NCHW) point");
-            using torch::indexing::Slice;
-            const Tensor dy = (t.index({Slice(), Slice(), Slice(1)}) - t.index({Slice(), Slice(), Slice(0, -1)})).abs();
-            const Tensor dx = (t.index({Slice(), Slice(), Slice(), Slice(1)}) -
-                               t.index({Slice(), Slice(), Slice(), Slice(0, -1)}))
-                                  .abs();
-            const int64_t b = t.size(0);
-            return sum_batch(dy.reshape({b, -1}).sum(1) + dx.reshape({b, -1}).sum(1), batch, what);
-          }};
+  return {
+      what, model_points(point), [=](const ObjectiveInput& in) {
+        const Tensor t = in.at(point);
+        if (in.layout(point) != Layout::NCHW) throw Error(what + ": total variation needs an image-like (NCHW) point");
+        using torch::indexing::Slice;
+        const Tensor dy = (t.index({Slice(), Slice(), Slice(1)}) - t.index({Slice(), Slice(), Slice(0, -1)})).abs();
+        const Tensor dx =
+            (t.index({Slice(), Slice(), Slice(), Slice(1)}) - t.index({Slice(), Slice(), Slice(), Slice(0, -1)})).abs();
+        const int64_t b = t.size(0);
+        return sum_batch(dy.reshape({b, -1}).sum(1) + dx.reshape({b, -1}).sum(1), batch, what);
+      }};
 }
 
 Objective alpha_norm(double alpha, const std::string& point, std::optional<int64_t> batch) {
@@ -247,7 +249,8 @@ Objective facet_attribution(const Objective& neuron_objective, const std::string
               throw Error(fmt::format("{}: the probe has {} weights but {} has {} units", what, w.numel(), layer,
                                       attribution.size(1)));
             const Tensor strength = torch::linspace(strength_lo, strength_hi, b, attribution.options());
-            return (strength.unsqueeze(1) * attribution * w.to(attribution.device(), attribution.scalar_type()).unsqueeze(0))
+            return (strength.unsqueeze(1) * attribution *
+                    w.to(attribution.device(), attribution.scalar_type()).unsqueeze(0))
                 .sum();
           }};
 }
@@ -262,7 +265,9 @@ struct Call {
   std::map<std::string, std::string> named;
 };
 
-bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' || c == ':'; }
+bool is_word_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' || c == ':';
+}
 
 std::optional<double> as_number(std::string_view s) { return to_number<double>(s); }
 
@@ -285,9 +290,7 @@ class Parser {
   }
 
  private:
-  [[noreturn]] void fail(const std::string& why) const {
-    throw Error(fmt::format("objective '{}': {}", text_, why));
-  }
+  [[noreturn]] void fail(const std::string& why) const { throw Error(fmt::format("objective '{}': {}", text_, why)); }
   void skip() {
     while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
   }
@@ -308,12 +311,15 @@ class Parser {
     while (true) {
       skip();
       const size_t start = pos_;
-      while (pos_ < text_.size() && (is_word_char(text_[pos_]) ||
-                                     ((text_[pos_] == '-' || text_[pos_] == '+') && pos_ > start &&
-                                      (text_[pos_ - 1] == 'e' || text_[pos_ - 1] == 'E') && as_number(text_.substr(start, 1)))))
+      while (pos_ < text_.size() &&
+             (is_word_char(text_[pos_]) ||
+              ((text_[pos_] == '-' || text_[pos_] == '+') && pos_ > start &&
+               (text_[pos_ - 1] == 'e' || text_[pos_ - 1] == 'E') && as_number(text_.substr(start, 1)))))
         ++pos_;
       const std::string word = text_.substr(start, pos_ - start);
-      if (word.empty()) fail(pos_ < text_.size() ? fmt::format("expected a term at '{}'", text_.substr(pos_)) : "a term is missing at the end");
+      if (word.empty())
+        fail(pos_ < text_.size() ? fmt::format("expected a term at '{}'", text_.substr(pos_))
+                                 : "a term is missing at the end");
       skip();
       if (pos_ < text_.size() && text_[pos_] == '(') {
         if (objective) fail(fmt::format("'{}': a term multiplies two objectives", word));
@@ -364,7 +370,8 @@ class Parser {
     const std::string a(trim(raw));
     if (a.empty()) fail(fmt::format("{}(): an argument is empty", c.name));
     const auto eq = a.find('=');
-    if (eq != std::string::npos) c.named[std::string(trim(a.substr(0, eq)))] = trim(a.substr(eq + 1));
+    if (eq != std::string::npos)
+      c.named[std::string(trim(a.substr(0, eq)))] = trim(a.substr(eq + 1));
     else {
       if (!c.named.empty()) fail(fmt::format("{}(): '{}' comes after a named argument", c.name, a));
       c.positional.push_back(a);

@@ -175,7 +175,8 @@ std::unique_ptr<ImageParam> pixels_from(const torch::Tensor& images) {
 }
 
 torch::Tensor rfft2d_freqs(int64_t h, int64_t w) {
-  if (h < 1 || w < 1) throw Error("rfft2d_freqs: size must be positive, got " + std::to_string(h) + "x" + std::to_string(w));
+  if (h < 1 || w < 1)
+    throw Error("rfft2d_freqs: size must be positive, got " + std::to_string(h) + "x" + std::to_string(w));
   return freqs_double(h, w).to(torch::kFloat);
 }
 

@@ -18,13 +18,13 @@ enum class Range { Sigmoid, Clamp };
 struct ParamOptions {
   int64_t batch = 1;
   int64_t height = 224, width = 224;
-  bool fft = true;            // Fourier-space image (lucid's fft_image) instead of raw pixels
-  double sd = 0.01;           // standard deviation of the random initial values
-  double decay_power = 1.0;   // spectrum scale 1 / max(f, 1/max(H,W))^decay_power
-  bool decorrelate = true;    // lucid's colour decorrelation (color_correlation_svd_sqrt)
+  bool fft = true;           // Fourier-space image (lucid's fft_image) instead of raw pixels
+  double sd = 0.01;          // standard deviation of the random initial values
+  double decay_power = 1.0;  // spectrum scale 1 / max(f, 1/max(H,W))^decay_power
+  bool decorrelate = true;   // lucid's colour decorrelation (color_correlation_svd_sqrt)
   Range range = Range::Sigmoid;
-  bool grayscale = false;     // one channel, repeated to RGB (the preimage variant's option)
-  uint64_t seed = 0;          // same seed, same initial values (independent of torch's global RNG)
+  bool grayscale = false;  // one channel, repeated to RGB (the preimage variant's option)
+  uint64_t seed = 0;       // same seed, same initial values (independent of torch's global RNG)
   torch::Device device = torch::kCPU;
 
   std::string describe() const;  // one line, e.g. "fft sd=0.01 decay=1 decorrelated sigmoid 224x224 x1"

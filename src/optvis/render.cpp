@@ -15,8 +15,9 @@ using torch::Tensor;
 
 bool needs_model_resolution(const CLIPImpl& model, const std::vector<std::string>& points) {
   if (model.config().is_vit()) return true;  // position embeddings fix the input size
-  return std::any_of(points.begin(), points.end(),
-                     [](const std::string& p) { return p.rfind("visual.attnpool", 0) == 0 || p.rfind("visual", 0) != 0; });
+  return std::any_of(points.begin(), points.end(), [](const std::string& p) {
+    return p.rfind("visual.attnpool", 0) == 0 || p.rfind("visual", 0) != 0;
+  });
 }
 
 Tensor clip_normalize(const Tensor& images, const Normalization& normalization) {
@@ -34,11 +35,10 @@ namespace {
 Tensor model_input(const Tensor& images, bool fixed, int64_t resolution, const Normalization& normalization) {
   Tensor x = images;
   if (fixed && (x.size(2) != resolution || x.size(3) != resolution))
-    x = torch::nn::functional::interpolate(
-        x, torch::nn::functional::InterpolateFuncOptions()
-               .size(std::vector<int64_t>{resolution, resolution})
-               .mode(torch::kBilinear)
-               .align_corners(false));
+    x = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                                                  .size(std::vector<int64_t>{resolution, resolution})
+                                                  .mode(torch::kBilinear)
+                                                  .align_corners(false));
   return clip_normalize(x, normalization);
 }
 
@@ -49,7 +49,8 @@ Tensor objective_value(CLIP& model, const Objective& objective, const Tensor& im
   ActivationCache cache(points);
   if (!points.empty()) {
     try {
-      model->run_image(model_input(transformed, fixed, model->config().image_resolution, model->config().normalization), cache);
+      model->run_image(model_input(transformed, fixed, model->config().image_resolution, model->config().normalization),
+                       cache);
     } catch (const c10::Error& e) {
       // e.g. a transformed image too small for a deep layer: say which, on one line.
       std::string why = e.what_without_backtrace();
@@ -72,11 +73,11 @@ double evaluate(CLIP& model, const Objective& objective, const Tensor& images) {
 
 std::vector<Snapshot> render(CLIP& model, const Objective& objective, ImageParam& param, const RenderOptions& options) {
   if (options.steps < 1) throw Error(fmt::format("steps must be at least 1 (got {})", options.steps));
-  if (options.learning_rate <= 0) throw Error(fmt::format("learning rate must be positive (got {})", options.learning_rate));
+  if (options.learning_rate <= 0)
+    throw Error(fmt::format("learning rate must be positive (got {})", options.learning_rate));
   std::set<int> keep(options.thresholds.begin(), options.thresholds.end());
   for (int t : keep)
-    if (t < 1 || t > options.steps)
-      throw Error(fmt::format("threshold {} is outside the {} steps", t, options.steps));
+    if (t < 1 || t > options.steps) throw Error(fmt::format("threshold {} is outside the {} steps", t, options.steps));
   keep.insert(options.steps);
 
   const bool fixed = needs_model_resolution(*model, objective.points);

@@ -67,11 +67,13 @@ std::vector<std::string> split_top_level(const std::string& s, const std::string
 }
 
 double parse_double(std::string_view text, const std::string& piece) {
-  return parse_number<double>(text, "transform \"" + piece + "\": argument");
+  if (const auto v = to_number<double>(text)) return *v;
+  throw Error("transform \"" + piece + "\": \"" + std::string(text) + "\" is not a number");
 }
 
 int64_t parse_int(std::string_view text, const std::string& piece) {
-  return parse_number<int64_t>(text, "transform \"" + piece + "\": argument");
+  if (const auto v = to_number<int64_t>(text)) return *v;
+  throw Error("transform \"" + piece + "\": \"" + std::string(text) + "\" is not an integer");
 }
 
 // Rethrows a constructor's complaint with the piece that caused it.
@@ -112,8 +114,8 @@ void parse_piece(const std::string& piece, std::vector<Transform>& out) {
   auto arity = [&](size_t lo, size_t hi) {
     if (args.size() < lo || args.size() > hi)
       throw Error("transform \"" + piece + "\": expected " +
-                  (lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi)) + " arguments, got " +
-                  std::to_string(args.size()));
+                  (lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi)) +
+                  " arguments, got " + std::to_string(args.size()));
   };
   auto numbers = [&] {
     if (args.empty()) throw Error("transform \"" + piece + "\": expected at least one value");
@@ -142,7 +144,8 @@ void parse_piece(const std::string& piece, std::vector<Transform>& out) {
     const int64_t w = args.size() == 2 ? parse_int(args[1], piece) : h;
     out.push_back(build(piece, [&] { return crop_or_pad_to(h, w); }));
   } else {
-    throw Error("unknown transform \"" + piece + "\" (expected pad, jitter, scale, rotate, crop, standard, facet:RES or none)");
+    throw Error("unknown transform \"" + piece +
+                "\" (expected pad, jitter, scale, rotate, crop, standard, facet:RES or none)");
   }
 }
 
@@ -161,16 +164,17 @@ Transform pad(int64_t width, double value) {
 Transform jitter(int64_t d) {
   if (d < 0) throw Error("jitter: d must be >= 0, got " + std::to_string(d));
   std::string name = "jitter(" + std::to_string(d) + ")";
-  return {name, [d, name](const torch::Tensor& t, Rng& rng) {
-            require_images(t, name);
-            const int64_t h = t.size(2), w = t.size(3);
-            if (h <= d || w <= d)
-              throw Error("transform " + name + ": image " + std::to_string(h) + "x" + std::to_string(w) + " is too small");
-            // lucid's random_crop: offsets uniform in [0, d], one draw for the batch.
-            const auto dy = static_cast<int64_t>(draw_below(rng, d + 1));
-            const auto dx = static_cast<int64_t>(draw_below(rng, d + 1));
-            return t.narrow(2, dy, h - d).narrow(3, dx, w - d);
-          }};
+  return {
+      name, [d, name](const torch::Tensor& t, Rng& rng) {
+        require_images(t, name);
+        const int64_t h = t.size(2), w = t.size(3);
+        if (h <= d || w <= d)
+          throw Error("transform " + name + ": image " + std::to_string(h) + "x" + std::to_string(w) + " is too small");
+        // lucid's random_crop: offsets uniform in [0, d], one draw for the batch.
+        const auto dy = static_cast<int64_t>(draw_below(rng, d + 1));
+        const auto dx = static_cast<int64_t>(draw_below(rng, d + 1));
+        return t.narrow(2, dy, h - d).narrow(3, dx, w - d);
+      }};
 }
 
 Transform random_scale(std::vector<double> scales) {
@@ -178,19 +182,19 @@ Transform random_scale(std::vector<double> scales) {
   for (double s : scales)
     if (!(s > 0) || !std::isfinite(s)) throw Error("scale: factors must be positive, got " + format_number(s));
   std::string name = "scale(" + join_numbers(scales) + ")";
-  return {name, [scales = std::move(scales), name](const torch::Tensor& t, Rng& rng) {
-            require_images(t, name);
-            const double s = draw_one(scales, rng);
-            const int64_t h = t.size(2), w = t.size(3);
-            // Rounded (lucid truncates with a cast); the header documents rounding.
-            const auto nh = static_cast<int64_t>(std::llround(h * s)), nw = static_cast<int64_t>(std::llround(w * s));
-            if (nh < 1 || nw < 1) throw Error("transform " + name + ": scale " + format_number(s) + " leaves no pixels");
-            if (nh == h && nw == w) return t;  // bilinear at the same size is the identity
-            return F::interpolate(t, F::InterpolateFuncOptions()
-                                         .size(std::vector<int64_t>{nh, nw})
-                                         .mode(torch::kBilinear)
-                                         .align_corners(false));
-          }};
+  return {
+      name, [scales = std::move(scales), name](const torch::Tensor& t, Rng& rng) {
+        require_images(t, name);
+        const double s = draw_one(scales, rng);
+        const int64_t h = t.size(2), w = t.size(3);
+        // Rounded (lucid truncates with a cast); the header documents rounding.
+        const auto nh = static_cast<int64_t>(std::llround(h * s)), nw = static_cast<int64_t>(std::llround(w * s));
+        if (nh < 1 || nw < 1) throw Error("transform " + name + ": scale " + format_number(s) + " leaves no pixels");
+        if (nh == h && nw == w) return t;  // bilinear at the same size is the identity
+        return F::interpolate(
+            t,
+            F::InterpolateFuncOptions().size(std::vector<int64_t>{nh, nw}).mode(torch::kBilinear).align_corners(false));
+      }};
 }
 
 Transform random_rotate(std::vector<double> degrees) {
@@ -213,11 +217,9 @@ Transform random_rotate(std::vector<double> degrees) {
                              .expand({n, 2, 3})
                              .to(t.device(), t.scalar_type());
             auto grid = F::affine_grid(theta, t.sizes(), /*align_corners=*/false);
-            return F::grid_sample(t, grid,
-                                  F::GridSampleFuncOptions()
-                                      .mode(torch::kBilinear)
-                                      .padding_mode(torch::kZeros)
-                                      .align_corners(false));
+            return F::grid_sample(
+                t, grid,
+                F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
           }};
 }
 

@@ -99,7 +99,8 @@ UnitSpec parse_units(const std::string& text, const CLIPImpl& model) {
     const int64_t unit = to_number<int64_t>(item).value_or(-1);
     if (unit < 0) throw ArgumentError("unit", text, fmt::format("'{}' is not a unit index", item));
     if (unit >= units)
-      throw ArgumentError("unit", text, fmt::format("unit {} is out of range for {} ({} units)", unit, spec.layer, units));
+      throw ArgumentError("unit", text,
+                          fmt::format("unit {} is out of range for {} ({} units)", unit, spec.layer, units));
     spec.units.push_back(unit);
   }
   return spec;
@@ -138,29 +139,39 @@ json saved_renders(const fs::path& out, const json& settings) {
     throw ArgumentError("out", out.string(), "holds a visualize.json that is not JSON; use another folder");
   }
   if (!saved.is_object() || !saved.contains("settings") || !saved.contains("renders"))
-    throw ArgumentError("out", out.string(), "holds a visualize.json not written by clipscope visualize; use another folder");
+    throw ArgumentError("out", out.string(),
+                        "holds a visualize.json not written by clipscope visualize; use another folder");
   for (const auto& [key, value] : settings.items())
     if (saved["settings"].value(key, json()) != value)
-      throw ArgumentError("out", out.string(),
-                          fmt::format("holds a visualization with other settings ({}: {} there, {} now); use another folder",
-                                      key, saved["settings"].value(key, json()).dump(), value.dump()));
+      throw ArgumentError(
+          "out", out.string(),
+          fmt::format("holds a visualization with other settings ({}: {} there, {} now); use another folder", key,
+                      saved["settings"].value(key, json()).dump(), value.dump()));
   return saved["renders"];
 }
 
 // One unit's objective in image `batch` of a render.
-Objective unit_objective(const VisualizeOptions& o, const std::string& layer, int64_t unit, std::optional<int64_t> batch) {
+Objective unit_objective(const VisualizeOptions& o, const std::string& layer, int64_t unit,
+                         std::optional<int64_t> batch) {
   return o.neuron ? neuron(layer, unit, std::nullopt, std::nullopt, batch) : channel(layer, unit, batch);
 }
 
 void check(const VisualizeOptions& o) {
   if (o.unit.empty() && o.objective.empty())
     throw ArgumentError("unit", "", "give units (LAYER:INDEX[,INDEX...]) or an objective expression");
-  if (!o.facet.empty() && o.method != Method::Lucid) throw ArgumentError("facet", o.facet, "works with method lucid only");
-  if (!o.facet.empty() && o.unit.empty()) throw ArgumentError("facet", o.facet, "needs a unit: the facet is shown for a unit");
-  if (!o.init.empty() && o.method != Method::DeepDream) throw ArgumentError("init", o.init, "works with method deepdream only");
-  if (o.grayscale && o.method == Method::DeepDream) throw ArgumentError("grayscale", "", "does not apply to method deepdream");
-  for (const auto& [name, value] : {std::pair{"steps", o.steps}, {"batch", o.batch}, {"images", o.images},
-                                    {"octaves", o.octaves}, {"facet_batch", o.facet_batch}})
+  if (!o.facet.empty() && o.method != Method::Lucid)
+    throw ArgumentError("facet", o.facet, "works with method lucid only");
+  if (!o.facet.empty() && o.unit.empty())
+    throw ArgumentError("facet", o.facet, "needs a unit: the facet is shown for a unit");
+  if (!o.init.empty() && o.method != Method::DeepDream)
+    throw ArgumentError("init", o.init, "works with method deepdream only");
+  if (o.grayscale && o.method == Method::DeepDream)
+    throw ArgumentError("grayscale", "", "does not apply to method deepdream");
+  for (const auto& [name, value] : {std::pair{"steps", o.steps},
+                                    {"batch", o.batch},
+                                    {"images", o.images},
+                                    {"octaves", o.octaves},
+                                    {"facet_batch", o.facet_batch}})
     if (value < 1) throw ArgumentError(name, std::to_string(value), "must be positive");
   if (o.param != "fft" && o.param != "pixel") throw ArgumentError("param", o.param, "expected fft or pixel");
   if (o.range != "sigmoid" && o.range != "clamp") throw ArgumentError("range", o.range, "expected sigmoid or clamp");
@@ -190,10 +201,12 @@ std::vector<Job> plan_jobs(const CLIPImpl& model, const VisualizeOptions& o, con
       Objective objective = target;
       for (size_t l = 0; l < probe->layers.size(); ++l)
         objective = objective + (5.0 / static_cast<double>(probe->layers.size())) *
-                                    facet_attribution(target, model.resolve_point(probe->layers[l]), probe->layer_weights(l), lo, hi);
+                                    facet_attribution(target, model.resolve_point(probe->layers[l]),
+                                                      probe->layer_weights(l), lo, hi);
       objective = objective - o.l2_weight * mean_square(kInputPoint, 0.5);
       if (extra) objective = objective + *extra;
-      jobs.push_back({objective, std::vector<std::pair<std::string, int64_t>>(o.facet_batch, {spec.layer, unit}), o.facet_batch});
+      jobs.push_back(
+          {objective, std::vector<std::pair<std::string, int64_t>>(o.facet_batch, {spec.layer, unit}), o.facet_batch});
     }
     return jobs;
   }
@@ -214,8 +227,8 @@ std::vector<Job> plan_jobs(const CLIPImpl& model, const VisualizeOptions& o, con
 }
 
 std::string caption_of(const json& image) {
-  return image.contains("unit") ? fmt::format("{} {}\n{:.3g}", image["layer"].get<std::string>(), image["unit"].get<int64_t>(),
-                                              image["activation"].get<double>())
+  return image.contains("unit") ? fmt::format("{} {}\n{:.3g}", image["layer"].get<std::string>(),
+                                              image["unit"].get<int64_t>(), image["activation"].get<double>())
                                 : image["file"].get<std::string>();
 }
 
@@ -258,7 +271,8 @@ VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path
     if (transforms.empty()) transforms = "jitter(4)";
     const double pixels = static_cast<double>(size * size * (o.grayscale ? 1 : 3));
     for (auto& job : jobs)
-      job.objective = job.objective - (o.alpha_weight / pixels) * alpha_norm(o.alpha) - (o.tv_weight / pixels) * total_variation();
+      job.objective =
+          job.objective - (o.alpha_weight / pixels) * alpha_norm(o.alpha) - (o.tv_weight / pixels) * total_variation();
   }
   if (transforms.empty()) transforms = facet ? fmt::format("facet:{}", size) : "standard";
   render_options.transforms = parse_transforms(transforms);
@@ -288,7 +302,9 @@ VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path
                  {"seed", o.seed},
                  {"renders", json::array()}};
   if (o.method == Method::DeepDream) {
-    report["deepdream"] = {{"octaves", o.octaves}, {"octave_scale", o.octave_scale}, {"steps_per_octave", o.steps},
+    report["deepdream"] = {{"octaves", o.octaves},
+                           {"octave_scale", o.octave_scale},
+                           {"steps_per_octave", o.steps},
                            {"step_size", o.step_size}};
   } else {
     report["param"] = param.describe();
@@ -298,7 +314,8 @@ VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path
     report["redirect_relu_steps"] = o.redirect_relu_steps;
   }
   if (facet)
-    report["facet"] = {{"probe", o.facet}, {"layers", probe->layers}, {"strength", o.facet_strength}, {"l2_weight", o.l2_weight}};
+    report["facet"] = {
+        {"probe", o.facet}, {"layers", probe->layers}, {"strength", o.facet_strength}, {"l2_weight", o.l2_weight}};
 
   VisualizeResult result;
   result.report = out / "visualize.json";
@@ -336,7 +353,8 @@ VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path
       dd.seed = o.seed + j;
       dd.on_step = [&](int, int, double) { step(); };
       torch::Tensor start;
-      if (init) start = init->expand({job.images, 3, size, size}).clone();
+      if (init)
+        start = init->expand({job.images, 3, size, size}).clone();
       else {
         auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + j);
         start = (0.5 + 0.05 * torch::randn({job.images, 3, size, size}, gen)).clamp(0, 1);
@@ -355,7 +373,8 @@ VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path
     const Snapshot& last = snapshots.back();
     entry["objective_value"] = evaluate(model, job.objective, last.images);
     for (int64_t i = 0; i < job.images; ++i) {
-      std::string stem = job.units.empty() ? fmt::format("objective_{}", j) : file_stem(job.units[i].first, job.units[i].second);
+      std::string stem =
+          job.units.empty() ? fmt::format("objective_{}", j) : file_stem(job.units[i].first, job.units[i].second);
       if (job.images > 1 && (job.units.empty() || facet)) stem += fmt::format("_{}", i);
       json image = {{"file", stem + ".png"}};
       for (const Snapshot& s : snapshots) {

@@ -35,12 +35,12 @@ struct VisualizeOptions {
   // The recipe. 0 for lr means the method's default (lucid 0.05, facets 0.02,
   // preimage 0.01); 0 for size means the model's input resolution; empty
   // transforms mean the method's ("standard", "facet:SIZE", preimage "jitter(4)").
-  int steps = 512;            // Deep Dream: per octave
+  int steps = 512;  // Deep Dream: per octave
   int size = 0;
-  int batch = 8;              // units rendered together, one image each
-  int images = 1;             // images for an objective without units
+  int batch = 8;   // units rendered together, one image each
+  int images = 1;  // images for an objective without units
   double lr = 0;
-  std::string thresholds;     // "32,128": also save the images after these steps
+  std::string thresholds;  // "32,128": also save the images after these steps
   uint64_t seed = 0;
   std::string param = "fft";  // fft or pixel
   double sd = 0.01, decay_power = 1;
@@ -50,7 +50,7 @@ struct VisualizeOptions {
   int redirect_relu_steps = 16;
   bool grayscale = false;
   double alpha = 6, alpha_weight = 1e-3, tv_weight = 0.05;  // preimage
-  std::string init;                                           // deepdream: the start image (default: grey noise)
+  std::string init;                                         // deepdream: the start image (default: grey noise)
   int octaves = 4;
   double octave_scale = 1.4, step_size = 0.01;  // deepdream
   std::string facet;                            // a facet probe (.npy from facet-probe): faceted lucid
@@ -62,7 +62,7 @@ struct VisualizeOptions {
   // the caller loaded, and the command line that asked.
   std::string model, precision, command;
 
-  bool progress = false;                                   // count, rate and ETA on stderr
+  bool progress = false;                                     // count, rate and ETA on stderr
   std::function<void(int64_t done, int64_t total)> on_step;  // after every optimization step
   int crash_after = 0;  // tests: throw CrashForTesting after this many saved renders (core/util/crash.h)
 };

@@ -9,7 +9,8 @@
 namespace clipscope::plot {
 
 std::vector<double> nice_ticks(double lo, double hi, int target) {
-  if (!std::isfinite(lo) || !std::isfinite(hi)) throw Error(fmt::format("nice_ticks: non-finite range [{}, {}]", lo, hi));
+  if (!std::isfinite(lo) || !std::isfinite(hi))
+    throw Error(fmt::format("nice_ticks: non-finite range [{}, {}]", lo, hi));
   if (hi < lo) std::swap(lo, hi);
   if (hi == lo) hi = lo + (lo == 0 ? 1 : std::abs(lo));  // a flat range still needs an axis
   double raw = (hi - lo) / std::max(1, target);

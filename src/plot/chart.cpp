@@ -156,8 +156,7 @@ void write_range_rows(const std::filesystem::path& png, const RangeRows& chart, 
   double row_height = static_cast<double>(area.height()) / rows;
 
   draw_title(cr, chart.title, width, 19);
-  Scale x{x_ticks.front().value, x_ticks.back().value, static_cast<double>(area.left),
-          static_cast<double>(area.right)};
+  Scale x{x_ticks.front().value, x_ticks.back().value, static_cast<double>(area.left), static_cast<double>(area.right)};
   auto column_of = [&](double v) { return static_cast<int>(std::lround(x(v))); };
   for (size_t i = 1; i < rows; i += 2) {  // shading every other row guides the eye to the labels
     set_colour(cr, kRowShade);
@@ -172,7 +171,8 @@ void write_range_rows(const std::filesystem::path& png, const RangeRows& chart, 
   for (size_t i = 0; i < rows; ++i) {
     int centre = static_cast<int>(area.top + (i + 0.5) * row_height);
     set_colour(cr, kRangeLine);
-    fill_pixels(cr, column_of(chart.lo[i]), centre - 1, std::max(1, column_of(chart.hi[i]) - column_of(chart.lo[i])), 2);
+    fill_pixels(cr, column_of(chart.lo[i]), centre - 1, std::max(1, column_of(chart.hi[i]) - column_of(chart.lo[i])),
+                2);
     set_colour(cr, palette()[0]);
     fill_pixels(cr, column_of(chart.median[i]) - 3, centre - marker_height / 2, 6, marker_height);
     set_colour(cr, kInk);

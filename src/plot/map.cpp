@@ -99,7 +99,7 @@ std::pair<double, double> scale_range(const GeoMap& map) {
 // Reads the background through clipscope's decoder (PNG and JPEG alike) into a
 // cairo RGB24 surface.
 std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> load_background(const std::filesystem::path& png,
-                                                                                    const std::filesystem::path& file) {
+                                                                                   const std::filesystem::path& file) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(file, ec))
     fail(png, fmt::format("background image {} does not exist", file.string()));
@@ -130,7 +130,8 @@ void draw_background(cairo_t* cr, const MapArea& area, cairo_surface_t* image) {
   if (image) {
     cairo_save(cr);
     cairo_translate(cr, area.left, area.top);
-    cairo_scale(cr, area.width / cairo_image_surface_get_width(image), area.height / cairo_image_surface_get_height(image));
+    cairo_scale(cr, area.width / cairo_image_surface_get_width(image),
+                area.height / cairo_image_surface_get_height(image));
     cairo_set_source_surface(cr, image, 0, 0);
     // PAD: edge pixels are not blended with transparency, so the map's border keeps the image's colours.
     cairo_pattern_set_extend(cairo_get_source(cr), CAIRO_EXTEND_PAD);

@@ -27,7 +27,9 @@ std::vector<std::string> caption_lines(const std::string& caption) {
 }
 
 void validate(const std::filesystem::path& png, const std::vector<Tile>& tiles, int columns, int tile_size) {
-  auto fail = [&](const std::string& problem) { throw Error(fmt::format("{}: contact sheet: {}", png.string(), problem)); };
+  auto fail = [&](const std::string& problem) {
+    throw Error(fmt::format("{}: contact sheet: {}", png.string(), problem));
+  };
   if (tiles.empty()) fail("no tiles");
   if (columns < 1) fail(fmt::format("columns must be >= 1 (got {})", columns));
   if (tile_size < 1 || tile_size > 4096) fail(fmt::format("tile_size must be in [1, 4096] (got {})", tile_size));
@@ -35,7 +37,8 @@ void validate(const std::filesystem::path& png, const std::vector<Tile>& tiles, 
     const Image& image = tiles[i].image;
     if (image.width < 1 || image.height < 1) fail(fmt::format("tile {} has an empty image", i));
     if (image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3)
-      fail(fmt::format("tile {} has {} bytes of RGB for a {}x{} image", i, image.rgb.size(), image.width, image.height));
+      fail(
+          fmt::format("tile {} has {} bytes of RGB for a {}x{} image", i, image.rgb.size(), image.width, image.height));
     if (const auto& box = tiles[i].outline; box && (box->width < 1 || box->height < 1))
       fail(fmt::format("tile {} has an outline of size {}x{}", i, box->width, box->height));
   }
@@ -122,8 +125,8 @@ Image crop(const Image& image, Box box) {
   return out;
 }
 
-void write_contact_sheet(const std::filesystem::path& png, const std::vector<Tile>& tiles, int columns,
-                         int tile_size, const std::string& title) {
+void write_contact_sheet(const std::filesystem::path& png, const std::vector<Tile>& tiles, int columns, int tile_size,
+                         const std::string& title) {
   validate(png, tiles, columns, tile_size);
   size_t most_lines = 0;
   for (const Tile& tile : tiles) most_lines = std::max(most_lines, caption_lines(tile.caption).size());
@@ -139,7 +142,8 @@ void write_contact_sheet(const std::filesystem::path& png, const std::vector<Til
   for (size_t i = 0; i < tiles.size(); ++i) {
     const Tile& tile = tiles[i];
     int cell_x = sheet_gap + static_cast<int>(i) % used_columns * (tile_size + sheet_gap);
-    int cell_y = title_height + sheet_gap + static_cast<int>(i) / used_columns * (tile_size + caption_height + sheet_gap);
+    int cell_y =
+        title_height + sheet_gap + static_cast<int>(i) / used_columns * (tile_size + caption_height + sheet_gap);
     auto [fit_width, fit_height] = fitted_size(tile.image, tile_size);
     bool same_size = fit_width == tile.image.width && fit_height == tile.image.height;
     Image scaled = same_size ? tile.image : resize_bicubic(tile.image, fit_width, fit_height);

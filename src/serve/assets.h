@@ -7,7 +7,7 @@
 namespace clipscope::serve {
 
 struct Asset {
-  std::string_view name;   // file name, e.g. "app.js"
+  std::string_view name;  // file name, e.g. "app.js"
   std::string_view bytes;
 };
 

@@ -24,16 +24,18 @@ const std::vector<std::string> kLists = {"top_max", "bottom_min", "top_mean", "b
 json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 json summary_json(const atlas::Summary& s) {
-  return {{"count", s.count}, {"nonfinite", s.nonfinite}, {"mean", number(s.mean)}, {"std", number(s.std)},
-          {"rms", number(s.rms)}, {"min", number(s.min)}, {"max", number(s.max)}};
+  return {{"count", s.count},     {"nonfinite", s.nonfinite}, {"mean", number(s.mean)}, {"std", number(s.std)},
+          {"rms", number(s.rms)}, {"min", number(s.min)},     {"max", number(s.max)}};
 }
 
 // Percent-encodes a path segment (layer names, words) for URLs the page follows.
 std::string url_segment(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
-    else out += fmt::format("%{:02X}", c);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
   }
   return out;
 }
@@ -111,7 +113,8 @@ AtlasView::AtlasView(const ViewOptions& options)
     LayerStats s;
     s.rms.assign(static_cast<size_t>(l.units), 0);
     s.max.assign(static_cast<size_t>(l.units), 0);
-    SQLite::Statement q(atlas_.database(), "SELECT unit, rms, max FROM unit_stats WHERE layer = ? AND quantity = 'max'");
+    SQLite::Statement q(atlas_.database(),
+                        "SELECT unit, rms, max FROM unit_stats WHERE layer = ? AND quantity = 'max'");
     q.bind(1, l.id);
     while (q.executeStep()) {
       const int64_t u = q.getColumn(0).getInt64();
@@ -121,8 +124,9 @@ AtlasView::AtlasView(const ViewOptions& options)
     }
     s.by_max.resize(static_cast<size_t>(l.units));
     for (int64_t u = 0; u < l.units; ++u) s.by_max[static_cast<size_t>(u)] = u;
-    std::stable_sort(s.by_max.begin(), s.by_max.end(),
-                     [&](int64_t a, int64_t b) { return s.max[static_cast<size_t>(a)] > s.max[static_cast<size_t>(b)]; });
+    std::stable_sort(s.by_max.begin(), s.by_max.end(), [&](int64_t a, int64_t b) {
+      return s.max[static_cast<size_t>(a)] > s.max[static_cast<size_t>(b)];
+    });
     s.max_matrix = atlas_.matrix(l, "max");
     stats_[l.id] = std::move(s);
   }
@@ -151,7 +155,8 @@ json AtlasView::read_featured(const fs::path& file) const {
       if (found == atlas_.layers().end() || unit < 0 || unit >= found->units) continue;
       units.push_back({{"layer", found->name}, {"unit", unit}, {"note", u.value("note", "")}});
     }
-    return {{"title", j.value("title", "Featured units")}, {"description", j.value("description", "")}, {"units", units}};
+    return {
+        {"title", j.value("title", "Featured units")}, {"description", j.value("description", "")}, {"units", units}};
   } catch (const json::exception& e) {
     throw Error(fmt::format("{}: not a featured-units file ({})", file.string(), e.what()));
   }
@@ -205,7 +210,8 @@ json AtlasView::overview() const {
   for (const auto& l : atlas_.layers()) {
     json matrices = json::array();
     for (const auto& q : settings_.matrix_quantities)
-      if (std::find(settings_.matrix_layers.begin(), settings_.matrix_layers.end(), l.name) != settings_.matrix_layers.end())
+      if (std::find(settings_.matrix_layers.begin(), settings_.matrix_layers.end(), l.name) !=
+          settings_.matrix_layers.end())
         matrices.push_back(q);
     json words = nullptr;
     if (const auto set = word_set(l)) words = set_words_.at(set->id);
@@ -242,7 +248,10 @@ json AtlasView::featured_tiles() const {
   json units = json::array();
   for (const auto& u : featured_["units"]) {
     const auto& l = layer(u["layer"].get<std::string>());
-    units.push_back({{"layer", l.name}, {"unit", u["unit"]}, {"note", u["note"]}, {"thumb", thumbnail_url(l, u["unit"].get<int64_t>())}});
+    units.push_back({{"layer", l.name},
+                     {"unit", u["unit"]},
+                     {"note", u["note"]},
+                     {"thumb", thumbnail_url(l, u["unit"].get<int64_t>())}});
   }
   return {{"title", featured_["title"]}, {"description", featured_["description"]}, {"units", units}};
 }
@@ -260,7 +269,8 @@ json AtlasView::unit_grid(const std::string& name, int64_t offset, int64_t limit
                      {"thumb", thumbnail_url(l, u)},
                      {"thumb_kind", vis_.for_unit(l.name, u).empty() ? "example" : "vis"}});
   }
-  return {{"layer", l.name}, {"units", l.units}, {"offset", offset}, {"limit", limit}, {"sort", sort}, {"items", items}};
+  return {{"layer", l.name}, {"units", l.units}, {"offset", offset},
+          {"limit", limit},  {"sort", sort},     {"items", items}};
 }
 
 json AtlasView::unit(const std::string& name, int64_t unit, int k) const {
@@ -292,7 +302,8 @@ json AtlasView::unit(const std::string& name, int64_t unit, int k) const {
     out["words"] = nullptr;
     if (const auto set = word_set(l)) {
       json words = json::array();
-      for (const auto& w : words_->unit_words(*set, unit, k)) words.push_back({{"word", w.word}, {"value", number(w.value)}});
+      for (const auto& w : words_->unit_words(*set, unit, k))
+        words.push_back({{"word", w.word}, {"value", number(w.value)}});
       out["words"] = words;
     }
     out["condprob"] = nullptr;
@@ -351,7 +362,9 @@ json AtlasView::neighbors(const std::string& name, int64_t unit, const std::stri
     rows = correlation_rows(l);
   } else if (by == "words") {
     const auto set = word_set(l);
-    if (!set) throw bad_request(fmt::format("neighbors by words: {} has no word database (build one with clipscope words)", l.name));
+    if (!set)
+      throw bad_request(
+          fmt::format("neighbors by words: {} has no word database (build one with clipscope words)", l.name));
     rows = word_profiles(l, *set);
   } else {
     throw bad_request(fmt::format("by '{}': expected correlation or words", by));
@@ -423,8 +436,9 @@ json AtlasView::word(const std::string& word, int k) const {
   return {{"word", word}, {"sets", sets}};
 }
 
-std::shared_ptr<const std::string> AtlasView::example_jpeg(const std::string& name, int64_t unit, const std::string& list,
-                                                           int rank, int size, bool full) const {
+std::shared_ptr<const std::string> AtlasView::example_jpeg(const std::string& name, int64_t unit,
+                                                           const std::string& list, int rank, int size,
+                                                           bool full) const {
   const auto& l = layer(name);
   check_unit(l, unit);
   if (std::find(kLists.begin(), kLists.end(), list) == kLists.end())
@@ -453,7 +467,8 @@ std::shared_ptr<const std::string> AtlasView::example_jpeg(const std::string& na
     out = resize_bicubic(seen, size, size);
     const double s = static_cast<double>(size) / n_px_;
     outline(out, static_cast<int>(std::lround(cell.x * s)), static_cast<int>(std::lround(cell.y * s)),
-            std::max(4, static_cast<int>(std::lround(cell.width * s))), std::max(4, static_cast<int>(std::lround(cell.height * s))));
+            std::max(4, static_cast<int>(std::lround(cell.width * s))),
+            std::max(4, static_cast<int>(std::lround(cell.height * s))));
   } else {
     const atlas::PixelBox box = atlas::crop_around(cell, n_px_, 0.5);
     out = resize_bicubic(plot::crop(seen, {box.x, box.y, box.width, box.height}), size, size);

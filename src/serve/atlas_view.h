@@ -25,7 +25,7 @@ namespace clipscope::serve {
 
 struct ViewOptions {
   std::filesystem::path atlas;
-  std::filesystem::path visualizations;  // where visualize.json folders are looked for; empty: ATLAS/optvis
+  std::filesystem::path visualizations;         // where visualize.json folders are looked for; empty: ATLAS/optvis
   std::optional<std::filesystem::path> labels;  // per-image labels for conditional-probability plots
   std::string label_key = "label";
   int condprob_bins = 12;
@@ -80,8 +80,8 @@ class AtlasView {
 
   // An example as the model saw it: cropped around its cell, or whole with the cell
   // outlined; `size` pixels square. JPEG bytes.
-  std::shared_ptr<const std::string> example_jpeg(const std::string& layer, int64_t unit, const std::string& list, int rank,
-                                                  int size, bool full) const;
+  std::shared_ptr<const std::string> example_jpeg(const std::string& layer, int64_t unit, const std::string& list,
+                                                  int rank, int size, bool full) const;
 
   // Unit tiles for the page: [{unit, <score_name>: value, thumb}].
   nlohmann::json unit_tiles(const atlas::LayerInfo& layer, const std::vector<std::pair<int64_t, double>>& units,

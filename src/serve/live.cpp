@@ -37,12 +37,14 @@ torch::Tensor embedding_directions(CLIPImpl& model, const atlas::LayerInfo& laye
     // The attention pool's value path, c_proj(v_proj(x)): its attention weights sum
     // to one, so taken as fixed it maps a unit of the grid to this direction.
     const auto& last_stage = resnet->stages.back();
-    const auto last_block = canonical(model, fmt::format("visual.layer{}.{}", resnet->stages.size(), last_stage->size() - 1));
+    const auto last_block =
+        canonical(model, fmt::format("visual.layer{}.{}", resnet->stages.size(), last_stage->size() - 1));
     const auto stage = canonical(model, fmt::format("visual.layer{}", resnet->stages.size()));
     if (layer.name != last_block && layer.name != stage) return {};
     d = resnet->attnpool->c_proj->weight.matmul(resnet->attnpool->v_proj->weight).t();  // (units, embed)
   } else if (auto* vit = dynamic_cast<VisionTransformer*>(model.visual.get())) {
-    const auto last = canonical(model, fmt::format("visual.transformer.resblocks.{}", vit->transformer->resblocks->size() - 1));
+    const auto last =
+        canonical(model, fmt::format("visual.transformer.resblocks.{}", vit->transformer->resblocks->size() - 1));
     if (layer.name != last) return {};
     d = vit->ln_post->weight.unsqueeze(1) * vit->proj;  // ln_post's scale, then the projection
   } else {
@@ -86,7 +88,8 @@ json LiveModel::image_search(std::string_view bytes, int k) {
   {
     std::lock_guard lock(model_mutex_);
     torch::NoGradGuard no_grad;
-    model_->run_image(preprocess_batch({image}, view_.n_px(), model_->config().normalization).to(model_->device()), cache);
+    model_->run_image(preprocess_batch({image}, view_.n_px(), model_->config().normalization).to(model_->device()),
+                      cache);
   }
   json out = json::array();
   for (const auto& l : layers) {
@@ -100,8 +103,9 @@ json LiveModel::image_search(std::string_view bytes, int k) {
     std::vector<int64_t> order(static_cast<size_t>(l.units));
     for (int64_t u = 0; u < l.units; ++u) order[static_cast<size_t>(u)] = u;
     const auto n = std::min<size_t>(static_cast<size_t>(k), order.size());
-    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(),
-                      [&](int64_t a, int64_t b) { return std_units[static_cast<size_t>(a)] > std_units[static_cast<size_t>(b)]; });
+    std::partial_sort(
+        order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(),
+        [&](int64_t a, int64_t b) { return std_units[static_cast<size_t>(a)] > std_units[static_cast<size_t>(b)]; });
     json units = json::array();
     for (size_t i = 0; i < n; ++i) {
       const int64_t u = order[i];
@@ -121,7 +125,8 @@ json LiveModel::text_search(const std::string& text, int k) {
   {
     std::lock_guard lock(model_mutex_);
     try {
-      embedding = zero_shot_weights(model_, tokenizer_, {text}, {}, /*truncate=*/true)[0].to(torch::kCPU, torch::kFloat32);
+      embedding =
+          zero_shot_weights(model_, tokenizer_, {text}, {}, /*truncate=*/true)[0].to(torch::kCPU, torch::kFloat32);
     } catch (const Error& e) {
       throw bad_request(fmt::format("q: {}", e.what()));  // text the tokenizer refuses
     }
@@ -165,8 +170,8 @@ json LiveModel::rendered_search(const std::string& text, int k) {
 }
 
 json LiveModel::job_json(const Job& job) {
-  return {{"id", job.id},       {"layer", job.layer}, {"unit", job.unit}, {"status", job.status},
-          {"step", job.step},   {"steps", job.steps}, {"error", job.error}};
+  return {{"id", job.id},     {"layer", job.layer}, {"unit", job.unit},  {"status", job.status},
+          {"step", job.step}, {"steps", job.steps}, {"error", job.error}};
 }
 
 json LiveModel::render(const atlas::LayerInfo& layer, int64_t unit) {

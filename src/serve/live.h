@@ -70,8 +70,8 @@ class LiveModel {
   Tokenizer tokenizer_;
   AtlasView& view_;
   LiveOptions options_;
-  std::mutex model_mutex_;             // one forward (or render) at a time
-  std::map<int, torch::Tensor> directions_;  // atlas layer id -> (units, embed_dim), unit length
+  std::mutex model_mutex_;                                       // one forward (or render) at a time
+  std::map<int, torch::Tensor> directions_;                      // atlas layer id -> (units, embed_dim), unit length
   std::map<int, std::unique_ptr<words::WordEncoder>> encoders_;  // by word set id, made on first use
   std::map<int, torch::Tensor> baselines_;                       // by word set id
   TextRasterizer raster_;                                        // to check that a text can be drawn

@@ -63,16 +63,17 @@ Server::Server(AtlasView& view, LiveModel* live, ServerOptions options) : view_(
   http_.set_tcp_nodelay(true);
   http_.set_default_headers({{"X-Content-Type-Options", "nosniff"}});
   // Answers httplib gives itself (no route, upload too large) become JSON too.
-  http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    std::string message = fmt::format("{} {}: no such endpoint", req.method, req.path);
-    if (res.status == 413)
-      message = fmt::format("upload too large: the limit is {} bytes", options_.max_upload_bytes);
-    else if (res.status != 404)
-      message = fmt::format("{} {}: malformed or unsupported request (HTTP {})", req.method, req.path, res.status);
-    send_json(res, {{"error", message}}, res.status);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  http_.set_error_handler(
+      httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        std::string message = fmt::format("{} {}: no such endpoint", req.method, req.path);
+        if (res.status == 413)
+          message = fmt::format("upload too large: the limit is {} bytes", options_.max_upload_bytes);
+        else if (res.status != 404)
+          message = fmt::format("{} {}: malformed or unsupported request (HTTP {})", req.method, req.path, res.status);
+        send_json(res, {{"error", message}}, res.status);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   routes();
 }
 
@@ -87,7 +88,9 @@ void Server::routes() {
     if (!asset) throw not_found(fmt::format("/static/{}: no such file", name));
     res.set_content(std::string(asset->bytes), std::string(content_type(name)).c_str());
   };
-  http_.Get("/", [=](const httplib::Request&, httplib::Response& res) { guarded(res, [&] { serve_asset(res, "index.html"); }); });
+  http_.Get("/", [=](const httplib::Request&, httplib::Response& res) {
+    guarded(res, [&] { serve_asset(res, "index.html"); });
+  });
   http_.Get(R"(/static/([^/]+))", [=](const httplib::Request& req, httplib::Response& res) {
     guarded(res, [&] { serve_asset(res, req.matches[1].str()); });
   });
@@ -150,19 +153,21 @@ void Server::routes() {
     });
   });
   http_.Get(R"(/api/words/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] { send_json(res, view_.word(req.matches[1], static_cast<int>(int_param(req, "k", 20, 1, 100)))); });
+    guarded(res,
+            [&] { send_json(res, view_.word(req.matches[1], static_cast<int>(int_param(req, "k", 20, 1, 100)))); });
   });
 
-  http_.Get(R"(/img/example/([^/]+)/([^/]+)/([^/]+)/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] {
-      const auto bytes = view_.example_jpeg(
-          req.matches[1], parse_integer(req.matches[2], "unit"), req.matches[3],
-          static_cast<int>(std::clamp<int64_t>(parse_integer(req.matches[4], "rank"), -1, INT32_MAX)),
-          static_cast<int>(int_param(req, "size", 160, 16, 1024)), int_param(req, "full", 0, 0, 1) == 1);
-      res.set_header("Cache-Control", "max-age=3600");
-      res.set_content(*bytes, "image/jpeg");
-    });
-  });
+  http_.Get(R"(/img/example/([^/]+)/([^/]+)/([^/]+)/([^/]+))",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              guarded(res, [&] {
+                const auto bytes = view_.example_jpeg(
+                    req.matches[1], parse_integer(req.matches[2], "unit"), req.matches[3],
+                    static_cast<int>(std::clamp<int64_t>(parse_integer(req.matches[4], "rank"), -1, INT32_MAX)),
+                    static_cast<int>(int_param(req, "size", 160, 16, 1024)), int_param(req, "full", 0, 0, 1) == 1);
+                res.set_header("Cache-Control", "max-age=3600");
+                res.set_content(*bytes, "image/jpeg");
+              });
+            });
   http_.Get(R"(/img/vis/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     guarded(res, [&] {
       const int64_t id = parse_integer(req.matches[1], "visualization");
@@ -186,8 +191,8 @@ int Server::bind() {
   }
   if (!http_.bind_to_port(options_.host, options_.port))
     throw ArgumentError("port", std::to_string(options_.port),
-                        fmt::format("cannot listen on {}:{} (in use, or not an address of this machine?)", options_.host,
-                                    options_.port));
+                        fmt::format("cannot listen on {}:{} (in use, or not an address of this machine?)",
+                                    options_.host, options_.port));
   return options_.port;
 }
 

@@ -55,7 +55,8 @@ int VisualizationIndex::add_report(const fs::path& report, const LayerResolver& 
       v.kind = facet ? "facet" : "channel";
       // A facet batch runs the facet term's strength across its images.
       v.label = facet ? fmt::format("facet {} #{}", probe, i + 1) : method;
-      if (image.contains("activation") && image["activation"].is_number()) v.activation = image["activation"].get<double>();
+      if (image.contains("activation") && image["activation"].is_number())
+        v.activation = image["activation"].get<double>();
       v.file = file;
       by_unit_[{v.layer, v.unit}].push_back(all_.size());
       all_.push_back(std::move(v));
@@ -71,7 +72,8 @@ std::vector<Visualization> VisualizationIndex::for_unit(const std::string& layer
   if (auto it = by_unit_.find({layer, unit}); it != by_unit_.end())
     for (size_t i : it->second) out.push_back(all_[i]);
   // Plain channel visualizations first: they are what a thumbnail shows.
-  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.kind == "channel" && b.kind != "channel"; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.kind == "channel" && b.kind != "channel"; });
   return out;
 }
 

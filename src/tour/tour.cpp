@@ -10,9 +10,9 @@
 #include "core/util/error.h"
 #include "core/util/files.h"
 #include "demo/concepts.h"
+#include "words/database.h"
 #include "world/catalog.h"
 #include "world/generator.h"
-#include "words/database.h"
 
 namespace clipscope::tour {
 
@@ -85,12 +85,14 @@ nlohmann::json FeaturedUnit::to_json() const {
           {"family", family},
           {"picture_z", picture_z},
           {"word_z", word_z},
-          {"note", fmt::format("{} ({}): picture {:.1f} std, written name {:.1f} std", concept_name, family, picture_z, word_z)}};
+          {"note", fmt::format("{} ({}): picture {:.1f} std, written name {:.1f} std", concept_name, family, picture_z,
+                               word_z)}};
 }
 
 fs::path featured_file(const fs::path& atlas_dir) { return atlas_dir / "featured.json"; }
 
-TourResult build_tour(CLIP& model, const atlas::ModelIdentity& identity, const Tokenizer& tokenizer, const TourOptions& o) {
+TourResult build_tour(CLIP& model, const atlas::ModelIdentity& identity, const Tokenizer& tokenizer,
+                      const TourOptions& o) {
   if (o.images < 1) throw Error(fmt::format("tour images = {}: must be >= 1", o.images));
   if (o.featured < 1) throw Error(fmt::format("tour featured = {}: must be >= 1", o.featured));
   TourResult r;
@@ -152,12 +154,12 @@ TourResult build_tour(CLIP& model, const atlas::ModelIdentity& identity, const T
   } else {
     say(o, fmt::format("looking for multimodal units among {} concepts", o.concepts));
     r.featured = find_multimodal(model, tokenizer, o);
-    nlohmann::json j = {{"title", "Multimodal units"},
-                        {"description",
-                         fmt::format("Units of {} that respond to a concept both as a picture and as its written name "
-                                     "(demo-report's score: the smaller of the two z, each against the other concepts)",
-                                     o.layer)},
-                        {"units", nlohmann::json::array()}};
+    nlohmann::json j = {
+        {"title", "Multimodal units"},
+        {"description", fmt::format("Units of {} that respond to a concept both as a picture and as its written name "
+                                    "(demo-report's score: the smaller of the two z, each against the other concepts)",
+                                    o.layer)},
+        {"units", nlohmann::json::array()}};
     for (const auto& f : r.featured) j["units"].push_back(f.to_json());
     write_file_atomically(featured, j.dump(2) + "\n");
     done("featured", false);

@@ -23,10 +23,10 @@ struct TourOptions {
   uint64_t images = 3000;              // world images indexed
   uint64_t world_seed = 7;             // not the training seed (1) nor the report's
   std::string layer = "visual.layer4";
-  int k = 50;                          // examples kept per unit
-  int featured = 12;                   // multimodal units featured on the page
-  int concepts = 256;                  // concepts searched for multimodal units (demo::ConceptOptions)
-  int images_per_concept = 8;          // ... pictures and written names drawn of each
+  int k = 50;                  // examples kept per unit
+  int featured = 12;           // multimodal units featured on the page
+  int concepts = 256;          // concepts searched for multimodal units (demo::ConceptOptions)
+  int images_per_concept = 8;  // ... pictures and written names drawn of each
   bool progress = true;
 };
 
@@ -42,8 +42,8 @@ struct FeaturedUnit {
 struct TourResult {
   std::filesystem::path world, atlas;
   std::vector<FeaturedUnit> featured;
-  std::vector<std::string> steps_done;     // "world", "index", "words", "featured": built by this run
-  std::vector<std::string> steps_reused;   // ... found complete from an earlier run
+  std::vector<std::string> steps_done;    // "world", "index", "words", "featured": built by this run
+  std::vector<std::string> steps_reused;  // ... found complete from an earlier run
 };
 
 // Builds (or completes) the tour in options.dir with `model`, which must be a model of

@@ -7,8 +7,8 @@
 
 #include <chrono>
 #include <fstream>
-#include <set>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "atlas/atlas.h"
@@ -16,9 +16,9 @@
 #include "core/model/precision.h"
 #include "core/util/crash.h"
 #include "core/util/error.h"
-#include "core/util/strings.h"
 #include "core/util/progress.h"
 #include "core/util/sqlite.h"
+#include "core/util/strings.h"
 
 namespace clipscope::words {
 
@@ -86,7 +86,8 @@ WordSet read_set(SQLite::Statement& q) {
   s.status = q.getColumn(9).getString();
   return s;
 }
-constexpr const char* kSetColumns = "id, layer, units, style, baseline, model_sha256, words_total, words_sha256, k, status";
+constexpr const char* kSetColumns =
+    "id, layer, units, style, baseline, model_sha256, words_total, words_sha256, k, status";
 
 }  // namespace
 
@@ -97,9 +98,11 @@ WordDatabase WordDatabase::open(const fs::path& dir, bool writable) {
   const auto atlas = atlas::Atlas::open(dir, writable);  // checks it is an atlas
   const fs::path path = dir / atlas::kDatabaseName;
   return sqlite_guarded(path, nullptr, [&] {
-    auto db = std::make_unique<SQLite::Database>(path.string(), writable ? SQLite::OPEN_READWRITE : SQLite::OPEN_READONLY);
+    auto db =
+        std::make_unique<SQLite::Database>(path.string(), writable ? SQLite::OPEN_READWRITE : SQLite::OPEN_READONLY);
     db->setBusyTimeout(5000);
-    if (writable) db->exec(kSchema);
+    if (writable)
+      db->exec(kSchema);
     else if (!db->tableExists("word_sets"))
       throw ArgumentError("atlas", dir.string(),
                           fmt::format("has no word database (build one with clipscope words --into {})", dir.string()));
@@ -129,7 +132,8 @@ WordSet WordDatabase::set(const std::string& layer) const {
   if (all.empty()) throw Error(fmt::format("{}: no word sets (build one with clipscope words)", path_.string()));
   if (layer.empty()) {
     if (all.size() > 1)
-      throw Error(fmt::format("{}: has word sets for {}; choose one with --layer", path_.string(), fmt::join(names, ", ")));
+      throw Error(
+          fmt::format("{}: has word sets for {}; choose one with --layer", path_.string(), fmt::join(names, ", ")));
     return all.front();
   }
   for (const auto& s : all)
@@ -175,22 +179,23 @@ torch::Tensor WordDatabase::baseline(const WordSet& set) const {
 
 std::vector<RankedUnit> WordDatabase::word_units(const WordSet& set, const std::string& word, int k) const {
   return sqlite_guarded(path_, db_.get(), [&] {
-    SQLite::Statement find(*db_, "SELECT id, status, error FROM words WHERE set_id = ? AND word = ? ORDER BY id LIMIT 1");
+    SQLite::Statement find(*db_,
+                           "SELECT id, status, error FROM words WHERE set_id = ? AND word = ? ORDER BY id LIMIT 1");
     find.bind(1, set.id);
     find.bind(2, word);
     if (!find.executeStep())
-      throw Error(fmt::format("word '{}': not in the word set for {} (add it to the list and run clipscope words again)",
-                              word, set.layer));
+      throw Error(fmt::format(
+          "word '{}': not in the word set for {} (add it to the list and run clipscope words again)", word, set.layer));
     if (find.getColumn(1).getString() != "ok")
       throw Error(fmt::format("word '{}': was skipped ({})", word, find.getColumn(2).getString()));
     const int64_t id = find.getColumn(0).getInt64();
     std::vector<RankedUnit> out;
-    SQLite::Statement q(*db_, "SELECT unit, value FROM word_top_units WHERE set_id = ? AND word = ? ORDER BY rank LIMIT ?");
+    SQLite::Statement q(*db_,
+                        "SELECT unit, value FROM word_top_units WHERE set_id = ? AND word = ? ORDER BY rank LIMIT ?");
     q.bind(1, set.id);
     q.bind(2, id);
     q.bind(3, k);
-    while (q.executeStep())
-      out.push_back({q.getColumn(0).getInt64(), static_cast<float>(q.getColumn(1).getDouble())});
+    while (q.executeStep()) out.push_back({q.getColumn(0).getInt64(), static_cast<float>(q.getColumn(1).getDouble())});
     return out;
   });
 }
@@ -200,9 +205,10 @@ std::vector<RankedWord> WordDatabase::unit_words(const WordSet& set, int64_t uni
     throw Error(fmt::format("unit {}:{}: out of range ({} has units 0-{})", set.layer, unit, set.layer, set.units - 1));
   return sqlite_guarded(path_, db_.get(), [&] {
     std::vector<RankedWord> out;
-    SQLite::Statement q(*db_,
-                        "SELECT w.word, t.value FROM unit_top_words t JOIN words w ON w.set_id = t.set_id AND w.id = t.word "
-                        "WHERE t.set_id = ? AND t.unit = ? ORDER BY t.rank LIMIT ?");
+    SQLite::Statement q(
+        *db_,
+        "SELECT w.word, t.value FROM unit_top_words t JOIN words w ON w.set_id = t.set_id AND w.id = t.word "
+        "WHERE t.set_id = ? AND t.unit = ? ORDER BY t.rank LIMIT ?");
     q.bind(1, set.id);
     q.bind(2, unit);
     q.bind(3, k);
@@ -219,8 +225,10 @@ std::vector<WordEntry> read_word_list(const fs::path& path) {
   std::string line;
   for (int64_t id = 0; std::getline(in, line); ++id) {
     WordEntry e{id, std::string(trim(line)), ""};
-    if (e.word.empty()) e.error = "empty line";
-    else if (e.word.size() > 200) e.error = fmt::format("{} bytes long (at most 200)", e.word.size());
+    if (e.word.empty())
+      e.error = "empty line";
+    else if (e.word.size() > 200)
+      e.error = fmt::format("{} bytes long (at most 200)", e.word.size());
     else if (auto [it, fresh] = first_line.emplace(e.word, id); !fresh)
       e.error = fmt::format("duplicate of line {}", it->second + 1);
     if (e.word.size() > 200) e.word = e.word.substr(0, 200);
@@ -234,8 +242,10 @@ std::vector<WordEntry> read_word_list(const fs::path& path) {
 namespace {
 
 // word -> top units and unit -> top words, from the stored activations.
-void write_top_tables(SQLite::Database& db, const WordSet& set, const std::vector<int64_t>& ids, const torch::Tensor& m) {
-  db.exec(fmt::format("DELETE FROM word_top_units WHERE set_id = {0}; DELETE FROM unit_top_words WHERE set_id = {0};", set.id));
+void write_top_tables(SQLite::Database& db, const WordSet& set, const std::vector<int64_t>& ids,
+                      const torch::Tensor& m) {
+  db.exec(fmt::format("DELETE FROM word_top_units WHERE set_id = {0}; DELETE FROM unit_top_words WHERE set_id = {0};",
+                      set.id));
   if (m.size(0) == 0) return;
   SQLite::Statement add_unit(db, "INSERT INTO word_top_units(set_id, word, rank, unit, value) VALUES(?, ?, ?, ?, ?)");
   const int64_t k_units = std::min<int64_t>(set.k, m.size(1));
@@ -294,7 +304,8 @@ BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, co
   for (auto& e : entries)
     if (e.error.empty()) e.error = word_problem(raster, e.word, options.style);
   const std::string baseline_problem = word_problem(raster, options.baseline, options.style);
-  if (!baseline_problem.empty()) throw ArgumentError("baseline", fmt::format("'{}'", options.baseline), baseline_problem);
+  if (!baseline_problem.empty())
+    throw ArgumentError("baseline", fmt::format("'{}'", options.baseline), baseline_problem);
 
   // The atlas: the one at `dir` (same model), or a new one without images.
   if (!atlas::Atlas::exists(dir)) {
@@ -309,10 +320,11 @@ BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, co
     const auto existing = atlas::Atlas::open(dir);
     const auto sha = existing.meta("model_sha256").value_or("");
     if (sha != model_id.sha256)
-      throw ArgumentError("into", dir.string(),
-                          fmt::format("the atlas comes from another checkpoint (sha256 {} vs {}); word activations must "
-                                      "come from the atlas's model",
-                                      sha.substr(0, 12), model_id.sha256.substr(0, 12)));
+      throw ArgumentError(
+          "into", dir.string(),
+          fmt::format("the atlas comes from another checkpoint (sha256 {} vs {}); word activations must "
+                      "come from the atlas's model",
+                      sha.substr(0, 12), model_id.sha256.substr(0, 12)));
   }
   auto db = WordDatabase::open(dir, true);
   SQLite::Database& sql = db.database();
@@ -349,9 +361,10 @@ BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, co
   } else {
     const std::string blob = to_blob(encoder.encode({options.baseline})[0]);
     sqlite_guarded(db.path(), &sql, [&] {
-      SQLite::Statement q(sql,
-                          "INSERT INTO word_sets(layer, units, style, baseline, baseline_acts, model_sha256, words_total, "
-                          "words_sha256, k, status) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, 'encoding')");
+      SQLite::Statement q(
+          sql,
+          "INSERT INTO word_sets(layer, units, style, baseline, baseline_acts, model_sha256, words_total, "
+          "words_sha256, k, status) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, 'encoding')");
       q.bind(1, wanted.layer);
       q.bind(2, wanted.units);
       q.bind(3, wanted.style.dump());
@@ -380,10 +393,9 @@ BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, co
       std::vector<std::string> words;
       for (size_t i = first; i < last; ++i)
         if (todo[i]->error.empty()) words.push_back(todo[i]->word);
-      const torch::Tensor acts = words.empty() ? torch::empty({0, set.units})
-                                               : encoder.encode(words, [&](int64_t n) {
-                                                   bar.set(static_cast<int64_t>(first) + n);
-                                                 }) - baseline;
+      const torch::Tensor acts = words.empty() ? torch::empty({0, set.units}) : encoder.encode(words, [&](int64_t n) {
+        bar.set(static_cast<int64_t>(first) + n);
+      }) - baseline;
       sqlite_guarded(db.path(), &sql, [&] {
         SQLite::Transaction t(sql);
         SQLite::Statement add(sql, "INSERT INTO words(set_id, id, word, status, error, acts) VALUES(?, ?, ?, ?, ?, ?)");
@@ -431,8 +443,10 @@ BuildResult build_word_set(CLIP& model, const atlas::ModelIdentity& model_id, co
     });
   }
   for (const auto& e : db.entries(set)) {
-    if (e.error.empty()) ++result.encoded;
-    else result.skipped_entries.push_back(e);
+    if (e.error.empty())
+      ++result.encoded;
+    else
+      result.skipped_entries.push_back(e);
   }
   result.skipped = static_cast<int64_t>(result.skipped_entries.size());
   return result;

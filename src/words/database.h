@@ -88,8 +88,8 @@ struct BuildOptions {
   std::string layer = "visual.layer4";
   WordStyle style;
   std::string baseline = "eeeeee";
-  int k = 50;           // top units per word and top words per unit
-  int batch_size = 32;  // images per forward pass
+  int k = 50;             // top units per word and top words per unit
+  int batch_size = 32;    // images per forward pass
   int chunk_words = 256;  // words committed per transaction
   bool progress = true;
   int crash_after = 0;  // tests: throw CrashForTesting after this many chunks (core/util/crash.h)

@@ -18,8 +18,8 @@ nlohmann::json Difference::to_json() const {
   return {{"layer", layer}, {"text", text}, {"baseline", baseline}, {"units", rows}};
 }
 
-Difference difference_engine(CLIP& model, const std::string& layer, const std::string& text, const std::string& baseline,
-                             const WordStyle& style, int k) {
+Difference difference_engine(CLIP& model, const std::string& layer, const std::string& text,
+                             const std::string& baseline, const WordStyle& style, int k) {
   if (k < 1) throw ArgumentError("k", std::to_string(k), "must be positive");
   style.validate();
   TextRasterizer raster;

@@ -28,7 +28,7 @@ struct Difference {
 
 // Throws ArgumentError naming "k", "text" or "baseline" (a text that cannot be
 // rasterized in `style`, with why).
-Difference difference_engine(CLIP& model, const std::string& layer, const std::string& text, const std::string& baseline,
-                             const WordStyle& style, int k = 20);
+Difference difference_engine(CLIP& model, const std::string& layer, const std::string& text,
+                             const std::string& baseline, const WordStyle& style, int k = 20);
 
 }  // namespace clipscope::words

@@ -15,7 +15,6 @@ namespace clipscope::words {
 
 namespace {
 
-
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::istringstream in(s);
@@ -30,8 +29,8 @@ std::string code_point_text(char32_t cp) { return fmt::format("U+{:04X}", static
 nlohmann::json WordStyle::to_json() const {
   nlohmann::json p = nlohmann::json::array();
   for (const auto& xy : positions) p.push_back({xy[0], xy[1]});
-  return {{"canvas", canvas}, {"sizes", sizes},      {"positions", p},         {"font", font},
-          {"stroke", stroke}, {"ink", ink},          {"background", background}};
+  return {{"canvas", canvas}, {"sizes", sizes}, {"positions", p},          {"font", font},
+          {"stroke", stroke}, {"ink", ink},     {"background", background}};
 }
 
 WordStyle WordStyle::from_json(const nlohmann::json& j) {
@@ -57,7 +56,8 @@ void WordStyle::validate() const {
   if (sizes.empty()) throw ArgumentError("sizes", "", "needs at least one size");
   for (double s : sizes)
     if (!(s > 0) || s > canvas)
-      throw ArgumentError("sizes", fmt::format("{}", s), fmt::format("must be between 0 and the canvas side ({})", canvas));
+      throw ArgumentError("sizes", fmt::format("{}", s),
+                          fmt::format("must be between 0 and the canvas side ({})", canvas));
   if (positions.empty()) throw ArgumentError("positions", "", "needs at least one position");
   for (const auto& [x, y] : positions)
     if (!(x >= 0 && x <= 1 && y >= 0 && y <= 1))
@@ -169,8 +169,8 @@ torch::Tensor WordEncoder::encode(const std::vector<std::string>& words, const s
       for (double size : style_.sizes)
         for (const auto& position : style_.positions)
           images.push_back(render_word(raster_, words[static_cast<size_t>(w)], style_, size, position));
-    const torch::Tensor acts = run(images).view(
-        {last - first, static_cast<int64_t>(style_.sizes.size()), static_cast<int64_t>(style_.positions.size()), units_});
+    const torch::Tensor acts = run(images).view({last - first, static_cast<int64_t>(style_.sizes.size()),
+                                                 static_cast<int64_t>(style_.positions.size()), units_});
     // Max over positions (where on the canvas the word excites the unit most), mean over sizes.
     out.slice(0, first, last).copy_(std::get<0>(acts.max(2)).mean(1));
     if (progress) progress(last);

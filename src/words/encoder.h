@@ -22,8 +22,8 @@ namespace clipscope::words {
 // How a word becomes images. Defaults: the follow-up's 224-px white canvas with
 // the word centred in black DejaVuSans 20 px, stroke 2.
 struct WordStyle {
-  int canvas = 224;                                     // square canvas side, pixels (then CLIP-preprocessed)
-  std::vector<double> sizes = {20};                     // font sizes (px); activations are averaged over them
+  int canvas = 224;                                             // square canvas side, pixels (then CLIP-preprocessed)
+  std::vector<double> sizes = {20};                             // font sizes (px); activations are averaged over them
   std::vector<std::array<double, 2>> positions = {{0.5, 0.5}};  // word centres, fractions of the side; max over them
   std::string font = "DejaVuSans";
   double stroke = 2;

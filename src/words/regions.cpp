@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "core/util/csv.h"
 #include "core/raster/text.h"
+#include "core/util/csv.h"
 #include "core/util/error.h"
 #include "core/util/files.h"
 #include "core/util/strings.h"
@@ -44,10 +44,12 @@ Place feature_place(const json& feature) {
     return p;
   }
   p.kind = "country";
-  if (type == "Polygon") p.rings.push_back(read_ring(g.at("coordinates").at(0)));
+  if (type == "Polygon")
+    p.rings.push_back(read_ring(g.at("coordinates").at(0)));
   else if (type == "MultiPolygon")
     for (const auto& polygon : g.at("coordinates")) p.rings.push_back(read_ring(polygon.at(0)));
-  else throw std::invalid_argument("geometry " + type + " is not a Point, Polygon or MultiPolygon");
+  else
+    throw std::invalid_argument("geometry " + type + " is not a Point, Polygon or MultiPolygon");
   double sx = 0, sy = 0, n = 0;
   for (const auto& ring : p.rings)
     for (const auto& [lon, lat] : ring) sx += lon, sy += lat, ++n;
@@ -91,8 +93,11 @@ std::vector<Place> read_places(const fs::path& path) {
       if (doc.contains("countries") || doc.contains("cities")) {
         for (const auto& f : doc.value("countries", json::array())) out.push_back(feature_place(f));
         for (const auto& c : doc.value("cities", json::array()))
-          out.push_back({c.at("name").get<std::string>(), "city", c.at("pos").at(0).get<double>(),
-                         c.at("pos").at(1).get<double>(), {}});
+          out.push_back({c.at("name").get<std::string>(),
+                         "city",
+                         c.at("pos").at(0).get<double>(),
+                         c.at("pos").at(1).get<double>(),
+                         {}});
       } else if (doc.value("type", "") == "FeatureCollection") {
         for (const auto& f : doc.at("features")) out.push_back(feature_place(f));
       } else {
@@ -138,9 +143,12 @@ PlaceResponses place_responses(CLIP& model, const std::string& layer, int64_t un
     throw ArgumentError("unit", fmt::format("{}:{}", r.layer, unit),
                         fmt::format("out of range ({} has units 0-{})", r.layer, encoder.units() - 1));
   const auto total = static_cast<int64_t>(names.size());
-  const torch::Tensor acts = encoder.encode(names, [&](int64_t n) {
-    if (progress) progress(n, total);
-  }).select(1, unit);
+  const torch::Tensor acts = encoder
+                                 .encode(names,
+                                         [&](int64_t n) {
+                                           if (progress) progress(n, total);
+                                         })
+                                 .select(1, unit);
   const double base = encoder.encode({baseline})[0][unit].item<double>();
   for (int64_t i = 0; i < total; ++i) r.values.push_back(acts[i].item<double>() - base);
   return r;

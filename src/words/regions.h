@@ -16,8 +16,8 @@ namespace clipscope::words {
 
 struct Place {
   std::string name;
-  std::string kind;  // "country" (has rings) or "city" (a point)
-  double lon = 0, lat = 0;  // a city's position; a country's ring-vertex mean, for labels
+  std::string kind;                                       // "country" (has rings) or "city" (a point)
+  double lon = 0, lat = 0;                                // a city's position; a country's ring-vertex mean, for labels
   std::vector<std::vector<std::array<double, 2>>> rings;  // outer rings, (lon, lat) degrees
 };
 
@@ -35,8 +35,8 @@ struct PlaceResponses {
   std::string layer;  // canonical
   int64_t unit = 0;
   std::string baseline;
-  std::vector<Place> places;   // the places measured, in the order given
-  std::vector<double> values;  // per place: activation minus the baseline's
+  std::vector<Place> places;                                 // the places measured, in the order given
+  std::vector<double> values;                                // per place: activation minus the baseline's
   std::vector<std::pair<std::string, std::string>> skipped;  // names that cannot be rasterized in the style, and why
 };
 

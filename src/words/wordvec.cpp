@@ -52,7 +52,8 @@ double Embeddings::cosine(const torch::Tensor& a, const torch::Tensor& b) {
   return (a * b).sum().item<double>() / (na * nb);
 }
 
-std::vector<RankedWord> Embeddings::nearest(const torch::Tensor& query, int k, const std::set<std::string>& exclude) const {
+std::vector<RankedWord> Embeddings::nearest(const torch::Tensor& query, int k,
+                                            const std::set<std::string>& exclude) const {
   if (k < 1) throw ArgumentError("k", std::to_string(k), "must be positive");
   torch::Tensor q = query.to(torch::kFloat64).clone();
   if (!masked_.empty()) q.index_fill_(0, torch::tensor(masked_), 0.0);
@@ -117,7 +118,8 @@ std::vector<LexicalUnit> find_lexical_units(const std::vector<std::string>& word
     std::transform(w.begin(), w.end(), w.begin(), [](unsigned char c) { return std::tolower(c); });
     auto& p = parts[static_cast<size_t>(i)];
     for (int len = rule.min_length; len <= rule.max_length; ++len)
-      for (size_t at = 0; at + static_cast<size_t>(len) <= w.size(); ++at) p.insert(w.substr(at, static_cast<size_t>(len)));
+      for (size_t at = 0; at + static_cast<size_t>(len) <= w.size(); ++at)
+        p.insert(w.substr(at, static_cast<size_t>(len)));
     for (const auto& s : p) ++containing[s];
   }
   const auto top = std::get<1>(matrix.topk(rule.top, 0));  // (top, units)
@@ -134,7 +136,8 @@ std::vector<LexicalUnit> find_lexical_units(const std::vector<std::string>& word
       const double expected = rule.top * static_cast<double>(containing[s]) / static_cast<double>(n);
       const double ratio = h / expected;
       // Longer substrings explain more: prefer them at equal ratio.
-      if (ratio >= rule.min_ratio && (ratio > best_ratio || (ratio == best_ratio && s.size() > best.substring.size()))) {
+      if (ratio >= rule.min_ratio &&
+          (ratio > best_ratio || (ratio == best_ratio && s.size() > best.substring.size()))) {
         best_ratio = ratio;
         best = {u, s, h, expected};
       }

@@ -1,10 +1,10 @@
 #include "world/catalog.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <unicode/locid.h>
 #include <unicode/region.h>
 #include <unicode/unistr.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -33,7 +33,8 @@ std::string lower(const std::string& utf8) {
   std::string out;
   icu::UnicodeString::fromUTF8(utf8).toLower(icu::Locale::getEnglish()).toUTF8String(out);
   // CLDR writes the typographic apostrophe and quotes; captions use ASCII ones.
-  for (const auto& [from, to] : {std::pair<std::string, std::string>{"\u2019", "'"}, {"\u201c", "\""}, {"\u201d", "\""}}) {
+  for (const auto& [from, to] :
+       {std::pair<std::string, std::string>{"\u2019", "'"}, {"\u201c", "\""}, {"\u201d", "\""}}) {
     for (size_t at; (at = out.find(from)) != std::string::npos;) out.replace(at, from.size(), to);
   }
   return out;
@@ -41,7 +42,8 @@ std::string lower(const std::string& utf8) {
 
 std::ifstream open_text(const std::filesystem::path& path, const char* what) {
   std::ifstream in(path);
-  if (!in) throw Error(fmt::format("{} {}: cannot be read ({})", what, path.string(), "is the Debian package installed?"));
+  if (!in)
+    throw Error(fmt::format("{} {}: cannot be read ({})", what, path.string(), "is the Debian package installed?"));
   return in;
 }
 
@@ -53,7 +55,8 @@ std::string encode_utf8(char32_t cp) {
 
 // The family of an emoji from its emoji-test.txt group and subgroup ("" = left out).
 std::string family_of(const std::string& group, const std::string& subgroup) {
-  if (group == "Component" || subgroup == "keycap" || subgroup == "alphanum" || subgroup == "subdivision-flag") return "";
+  if (group == "Component" || subgroup == "keycap" || subgroup == "alphanum" || subgroup == "subdivision-flag")
+    return "";
   if (subgroup.starts_with("face-")) return "faces";
   if (subgroup == "cat-face" || subgroup == "monkey-face" || subgroup.starts_with("animal-")) return "animals";
   if (subgroup == "heart" || subgroup == "emotion") return "symbols";
@@ -89,12 +92,16 @@ std::string emotion_of(const std::string& name) {
       {"angry", {"angry", "enraged", "pouting", "symbols on mouth", "steam from nose"}},
       {"disgusted", {"nauseated", "vomiting", "unamused", "raised eyebrow", "confounded"}},
       {"fearful", {"fearful", "anxious", "screaming", "worried", "grimacing", "cold sweat", "anguished"}},
-      {"sad", {"crying", "sad", "pensive", "disappointed", "frowning", "pleading", "holding back tears", "persevering", "downcast"}},
+      {"sad",
+       {"crying", "sad", "pensive", "disappointed", "frowning", "pleading", "holding back tears", "persevering",
+        "downcast"}},
       {"surprised", {"astonished", "open mouth", "hushed", "exploding head", "flushed", "star-struck", "confused"}},
-      {"bad", {"tired", "sleepy", "sleeping", "yawning", "weary", "rolling eyes", "expressionless", "neutral face",
-               "dizzy", "exhaling"}},
-      {"happy", {"grinning", "smiling", "joy", "laughing", "beaming", "partying", "winking", "hugging", "relieved",
-                 "kissing", "heart-eyes", "hearts"}},
+      {"bad",
+       {"tired", "sleepy", "sleeping", "yawning", "weary", "rolling eyes", "expressionless", "neutral face", "dizzy",
+        "exhaling"}},
+      {"happy",
+       {"grinning", "smiling", "joy", "laughing", "beaming", "partying", "winking", "hugging", "relieved", "kissing",
+        "heart-eyes", "hearts"}},
   };
   for (const auto& [emotion, keywords] : kKeywords)
     for (const auto& k : keywords)
@@ -154,10 +161,12 @@ Silhouette project(const nlohmann::json& geometry, const std::string& where) {
     }
   };
   const std::string type = geometry.at("type").get<std::string>();
-  if (type == "Polygon") read_polygon(geometry.at("coordinates"));
+  if (type == "Polygon")
+    read_polygon(geometry.at("coordinates"));
   else if (type == "MultiPolygon")
     for (const auto& polygon : geometry.at("coordinates")) read_polygon(polygon);
-  else throw Error(fmt::format("{}: geometry type {} is not a polygon", where, type));
+  else
+    throw Error(fmt::format("{}: geometry type {} is not a polygon", where, type));
   if (rings.empty()) throw Error(fmt::format("{}: no polygon", where));
   // Countries across the antimeridian (Russia, Fiji): move the western part east.
   double lon_min = 1e9, lon_max = -1e9;
@@ -192,20 +201,28 @@ Silhouette project(const nlohmann::json& geometry, const std::string& where) {
 
 const char* modality_name(Modality m) {
   switch (m) {
-    case Modality::Emoji: return "emoji";
-    case Modality::Flag: return "flag";
-    case Modality::Silhouette: return "silhouette";
-    case Modality::Written: return "written";
-    case Modality::Drawn: return "drawn";
+    case Modality::Emoji:
+      return "emoji";
+    case Modality::Flag:
+      return "flag";
+    case Modality::Silhouette:
+      return "silhouette";
+    case Modality::Written:
+      return "written";
+    case Modality::Drawn:
+      return "drawn";
   }
   return "?";
 }
 
 std::vector<Modality> Concept::modalities() const {
   std::vector<Modality> m;
-  if (family == "regions") m.push_back(Modality::Flag);
-  else if (!emoji.empty()) m.push_back(Modality::Emoji);
-  else m.push_back(Modality::Drawn);
+  if (family == "regions")
+    m.push_back(Modality::Flag);
+  else if (!emoji.empty())
+    m.push_back(Modality::Emoji);
+  else
+    m.push_back(Modality::Drawn);
   if (silhouette >= 0) m.push_back(Modality::Silhouette);
   m.push_back(Modality::Written);
   return m;
@@ -215,7 +232,8 @@ std::string concepts_csv(const Catalog& catalog) {
   std::string out = "id,name,family,modalities,region,continent,emotion\n";
   for (const Concept& c : catalog.concepts()) {
     std::string modalities;
-    for (const Modality m : c.modalities()) modalities += (modalities.empty() ? "" : "+") + std::string(modality_name(m));
+    for (const Modality m : c.modalities())
+      modalities += (modalities.empty() ? "" : "+") + std::string(modality_name(m));
     out += fmt::format("{},{},{},{},{},{},{}\n", c.id, csv_field(c.name), csv_field(c.family), modalities, c.region,
                        csv_field(c.continent), csv_field(c.emotion));
   }
@@ -288,7 +306,8 @@ Catalog::Catalog(const std::filesystem::path& emoji_test, const std::filesystem:
         silhouettes_.push_back(project(f.at("geometry"), countries_geojson.string() + " " + code));
       }
     } catch (const nlohmann::json::exception& e) {
-      throw Error(fmt::format("countries {}: not a GeoJSON feature collection ({})", countries_geojson.string(), e.what()));
+      throw Error(
+          fmt::format("countries {}: not a GeoJSON feature collection ({})", countries_geojson.string(), e.what()));
     }
   }
 
@@ -297,8 +316,14 @@ Catalog::Catalog(const std::filesystem::path& emoji_test, const std::filesystem:
   auto in = open_text(emoji_test, "emoji list");
   std::string group, subgroup;
   for (std::string line; std::getline(in, line);) {
-    if (line.starts_with("# group: ")) { group = line.substr(9); continue; }
-    if (line.starts_with("# subgroup: ")) { subgroup = line.substr(12); continue; }
+    if (line.starts_with("# group: ")) {
+      group = line.substr(9);
+      continue;
+    }
+    if (line.starts_with("# subgroup: ")) {
+      subgroup = line.substr(12);
+      continue;
+    }
     if (line.empty() || line[0] == '#') continue;
     const size_t semi = line.find(';'), hash = line.find('#');
     if (semi == std::string::npos || hash == std::string::npos || hash < semi) continue;
@@ -333,7 +358,8 @@ Catalog::Catalog(const std::filesystem::path& emoji_test, const std::filesystem:
       // and gendered variants of a person emoji.
       if (name.find(':') != std::string::npos) continue;
       const auto first = name.substr(0, name.find(' '));
-      if (name.find(' ') != std::string::npos && (first == "man" || first == "woman" || first == "men" || first == "women"))
+      if (name.find(' ') != std::string::npos &&
+          (first == "man" || first == "woman" || first == "men" || first == "women"))
         continue;
       c.name = name;
       if (family == "faces") {
@@ -370,10 +396,11 @@ Catalog::Catalog(const std::filesystem::path& emoji_test, const std::filesystem:
     return fnv(concepts_[static_cast<size_t>(a)].name) < fnv(concepts_[static_cast<size_t>(b)].name);
   });
 
-  sources_ = fmt::format("{} concepts in {} families ({} emoji, {} regions, {} with silhouettes), {} other words, "
-                         "emotion words from {}",
-                         concepts_.size(), families_.size(), emoji_.size(), family("regions").size(), silhouetted_.size(),
-                         other_words_.size(), have_wheel ? "the feeling wheel" : "the core emotion names only");
+  sources_ = fmt::format(
+      "{} concepts in {} families ({} emoji, {} regions, {} with silhouettes), {} other words, "
+      "emotion words from {}",
+      concepts_.size(), families_.size(), emoji_.size(), family("regions").size(), silhouetted_.size(),
+      other_words_.size(), have_wheel ? "the feeling wheel" : "the core emotion names only");
 }
 
 const std::vector<int>& Catalog::family(const std::string& name) const {
@@ -394,7 +421,8 @@ const Concept& Catalog::named(const std::string& name) const {
 
 const std::vector<std::string>& Catalog::emotion_words(const std::string& emotion) const {
   const auto it = emotion_words_.find(emotion);
-  if (it == emotion_words_.end()) throw Error(fmt::format("emotion '{}': not a core emotion of the feeling wheel", emotion));
+  if (it == emotion_words_.end())
+    throw Error(fmt::format("emotion '{}': not a core emotion of the feeling wheel", emotion));
   return it->second;
 }
 
@@ -420,7 +448,8 @@ std::filesystem::path shared_data_file(const std::string& relative) {
 const RgbaImage& emoji_picture(int concept_id, double side) {
   const Catalog& cat = catalog();
   const size_t n = cat.concepts().size();
-  if (concept_id < 0 || static_cast<size_t>(concept_id) >= n || cat.concepts()[static_cast<size_t>(concept_id)].emoji.empty())
+  if (concept_id < 0 || static_cast<size_t>(concept_id) >= n ||
+      cat.concepts()[static_cast<size_t>(concept_id)].emoji.empty())
     throw Error(fmt::format("concept id {}: has no emoji to draw", concept_id));
   static std::vector<std::once_flag> once(2 * n);
   static std::vector<RgbaImage> pictures(2 * n);

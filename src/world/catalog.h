@@ -28,14 +28,14 @@ struct Silhouette {
 };
 
 struct Concept {
-  int id = -1;               // index in Catalog::concepts()
-  std::string name;          // what captions call it: "grinning face", "japan", "red"
-  std::string family;        // "animals", "food", "regions", "emotions", "colors", ... (Catalog::families())
-  std::string emoji;         // the UTF-8 sequence drawn for it; empty for drawn concepts
-  std::string region;        // regions: ISO 3166-1 alpha-2 ("JP")
-  std::string continent;     // regions: "africa", "asia", "europe", "north america", "south america", "oceania"
-  std::string emotion;       // faces with a feeling: the feeling wheel's core emotion ("happy", "sad", ...)
-  int silhouette = -1;       // regions: index in Catalog::silhouettes(), -1 without one
+  int id = -1;            // index in Catalog::concepts()
+  std::string name;       // what captions call it: "grinning face", "japan", "red"
+  std::string family;     // "animals", "food", "regions", "emotions", "colors", ... (Catalog::families())
+  std::string emoji;      // the UTF-8 sequence drawn for it; empty for drawn concepts
+  std::string region;     // regions: ISO 3166-1 alpha-2 ("JP")
+  std::string continent;  // regions: "africa", "asia", "europe", "north america", "south america", "oceania"
+  std::string emotion;    // faces with a feeling: the feeling wheel's core emotion ("happy", "sad", ...)
+  int silhouette = -1;    // regions: index in Catalog::silhouettes(), -1 without one
   std::vector<Modality> modalities() const;  // the ways the world shows it (Written always)
 };
 

@@ -8,9 +8,8 @@ namespace clipscope::world {
 
 const std::vector<ColorConcept>& colors() {
   static const std::vector<ColorConcept> kColors = {
-      {"red", {215, 30, 35}},     {"green", {35, 155, 50}},  {"blue", {35, 75, 215}},
-      {"yellow", {240, 205, 25}}, {"purple", {125, 45, 165}}, {"orange", {245, 125, 20}},
-      {"pink", {245, 130, 185}},  {"black", {20, 20, 20}},
+      {"red", {215, 30, 35}},     {"green", {35, 155, 50}},   {"blue", {35, 75, 215}},   {"yellow", {240, 205, 25}},
+      {"purple", {125, 45, 165}}, {"orange", {245, 125, 20}}, {"pink", {245, 130, 185}}, {"black", {20, 20, 20}},
   };
   return kColors;
 }
@@ -33,11 +32,11 @@ const std::vector<std::string>& count_words() {
 
 const std::vector<std::string>& other_words() {
   static const std::vector<std::string> kWords = {
-      "pizza", "dog",   "cat",    "house", "tree",  "car",   "apple", "book",  "music", "ocean",
-      "coffee", "bird", "river",  "phone", "money", "city",  "flower", "train", "robot", "guitar",
-      "cake",  "moon",  "rain",   "bread", "chair", "clock", "fish",  "horse", "island", "kite",
-      "lamp",  "mountain", "paper", "queen", "king", "snow", "tiger", "water", "stop",  "love",
-      "hello", "open",  "sale",   "exit",  "bank",  "school", "pencil", "garden"};
+      "pizza",  "dog",      "cat",   "house", "tree",  "car",    "apple",  "book",  "music",  "ocean",
+      "coffee", "bird",     "river", "phone", "money", "city",   "flower", "train", "robot",  "guitar",
+      "cake",   "moon",     "rain",  "bread", "chair", "clock",  "fish",   "horse", "island", "kite",
+      "lamp",   "mountain", "paper", "queen", "king",  "snow",   "tiger",  "water", "stop",   "love",
+      "hello",  "open",     "sale",  "exit",  "bank",  "school", "pencil", "garden"};
   return kWords;
 }
 
@@ -53,14 +52,24 @@ const std::vector<std::string>& concept_words() {
 }
 
 const std::vector<std::string>& world_fonts(int edition) {
-  static const std::vector<std::string> kFirst = {"DejaVuSans",  "DejaVuSans-Bold",     "DejaVuSerif",
-                                                  "DejaVuSerif-Bold", "DejaVuSansMono", "DejaVuSansMono-Bold"};
+  static const std::vector<std::string> kFirst = {"DejaVuSans",       "DejaVuSans-Bold", "DejaVuSerif",
+                                                  "DejaVuSerif-Bold", "DejaVuSansMono",  "DejaVuSansMono-Bold"};
   if (edition == 1) return kFirst;
-  static const std::vector<std::string> kFonts = {
-      "DejaVuSans",          "DejaVuSans-Bold",        "DejaVuSerif",          "DejaVuSerif-Bold",
-      "DejaVuSansMono",      "DejaVuSansMono-Bold",    "LiberationSans-Regular", "LiberationSans-Bold",
-      "LiberationSerif-Regular", "LiberationSerif-Bold", "LiberationMono-Regular", "NotoSans-Regular",
-      "NotoSans-Bold",       "NotoSerif-Regular",      "NotoSerif-Bold"};
+  static const std::vector<std::string> kFonts = {"DejaVuSans",
+                                                  "DejaVuSans-Bold",
+                                                  "DejaVuSerif",
+                                                  "DejaVuSerif-Bold",
+                                                  "DejaVuSansMono",
+                                                  "DejaVuSansMono-Bold",
+                                                  "LiberationSans-Regular",
+                                                  "LiberationSans-Bold",
+                                                  "LiberationSerif-Regular",
+                                                  "LiberationSerif-Bold",
+                                                  "LiberationMono-Regular",
+                                                  "NotoSans-Regular",
+                                                  "NotoSans-Bold",
+                                                  "NotoSerif-Regular",
+                                                  "NotoSerif-Bold"};
   return kFonts;
 }
 

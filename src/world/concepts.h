@@ -13,11 +13,11 @@ struct ColorConcept {
   Rgb rgb;
 };
 
-const std::vector<ColorConcept>& colors();          // red, green, blue, yellow, purple, orange, pink, black
-const std::vector<std::string>& shapes();           // circle, square, triangle, star, heart, diamond, cross, hexagon
-const std::vector<std::string>& emotions();         // happy, sad, surprised, angry
-const std::vector<std::string>& count_words();      // one .. four (index = count - 1)
-const std::vector<std::string>& other_words();      // everyday words that are not concepts (pizza, dog, ...)
+const std::vector<ColorConcept>& colors();      // red, green, blue, yellow, purple, orange, pink, black
+const std::vector<std::string>& shapes();       // circle, square, triangle, star, heart, diamond, cross, hexagon
+const std::vector<std::string>& emotions();     // happy, sad, surprised, angry
+const std::vector<std::string>& count_words();  // one .. four (index = count - 1)
+const std::vector<std::string>& other_words();  // everyday words that are not concepts (pizza, dog, ...)
 // Words whose meaning the world can show: colours, shapes and emotions.
 const std::vector<std::string>& concept_words();
 // The faces written words are drawn in: DejaVu, Liberation and Noto (Debian's

@@ -47,13 +47,13 @@ enum class Shape { Circle, Square, Triangle, Star, Heart, Diamond, Cross, Hexago
 
 Shape shape_id(const std::string& name) {
   static const std::array<std::pair<const char*, Shape>, 8> kNames = {{{"circle", Shape::Circle},
-                                                                        {"square", Shape::Square},
-                                                                        {"triangle", Shape::Triangle},
-                                                                        {"star", Shape::Star},
-                                                                        {"heart", Shape::Heart},
-                                                                        {"diamond", Shape::Diamond},
-                                                                        {"cross", Shape::Cross},
-                                                                        {"hexagon", Shape::Hexagon}}};
+                                                                       {"square", Shape::Square},
+                                                                       {"triangle", Shape::Triangle},
+                                                                       {"star", Shape::Star},
+                                                                       {"heart", Shape::Heart},
+                                                                       {"diamond", Shape::Diamond},
+                                                                       {"cross", Shape::Cross},
+                                                                       {"hexagon", Shape::Hexagon}}};
   for (const auto& [n, id] : kNames)
     if (name == n) return id;
   throw Error(fmt::format("shape '{}': not a shape of the world", name));
@@ -131,11 +131,16 @@ void draw_shape(Image& image, const std::string& shape, double x, double y, doub
 void draw_face(Image& image, const std::string& emotion, double x, double y, double r, Rgb skin) {
   static const Rgb kInk = {35, 25, 20};
   enum { Happy, Sad, Surprised, Angry } e;
-  if (emotion == "happy") e = Happy;
-  else if (emotion == "sad") e = Sad;
-  else if (emotion == "surprised") e = Surprised;
-  else if (emotion == "angry") e = Angry;
-  else throw Error(fmt::format("emotion '{}': not an emotion of the world", emotion));
+  if (emotion == "happy")
+    e = Happy;
+  else if (emotion == "sad")
+    e = Sad;
+  else if (emotion == "surprised")
+    e = Surprised;
+  else if (emotion == "angry")
+    e = Angry;
+  else
+    throw Error(fmt::format("emotion '{}': not an emotion of the world", emotion));
 
   paint(image, x, y, r, kInk, [](double u, double v) { return u * u + v * v <= 1.0; });
   paint(image, x, y, r, skin, [](double u, double v) { return u * u + v * v <= 0.88 * 0.88; });
@@ -195,8 +200,10 @@ PixelBox draw_picture(Image& image, const RgbaImage& pic, double x, double y, do
         for (int k = 0; k < 4; ++k) out[k] += w * p[k];
       }
   };
-  const int px0 = std::max(0, static_cast<int>(std::floor(x - extent))), px1 = std::min(image.width, static_cast<int>(std::ceil(x + extent)));
-  const int py0 = std::max(0, static_cast<int>(std::floor(y - extent))), py1 = std::min(image.height, static_cast<int>(std::ceil(y + extent)));
+  const int px0 = std::max(0, static_cast<int>(std::floor(x - extent))),
+            px1 = std::min(image.width, static_cast<int>(std::ceil(x + extent)));
+  const int py0 = std::max(0, static_cast<int>(std::floor(y - extent))),
+            py1 = std::min(image.height, static_cast<int>(std::ceil(y + extent)));
   for (int py = py0; py < py1; ++py)
     for (int px = px0; px < px1; ++px) {
       double acc[4] = {0, 0, 0, 0};
@@ -219,12 +226,14 @@ PixelBox draw_picture(Image& image, const RgbaImage& pic, double x, double y, do
   return box.empty() ? PixelBox{} : box;
 }
 
-void fill_rings(Image& image, const std::vector<std::vector<std::array<double, 2>>>& rings, double x, double y, double r,
-                double angle, Rgb color) {
+void fill_rings(Image& image, const std::vector<std::vector<std::array<double, 2>>>& rings, double x, double y,
+                double r, double angle, Rgb color) {
   constexpr int kSub = 4;
   const double c = std::cos(angle), s = std::sin(angle);
   // Edges in pixel coordinates.
-  struct Edge { double x0, y0, x1, y1; };
+  struct Edge {
+    double x0, y0, x1, y1;
+  };
   std::vector<Edge> edges;
   double ymin = 1e9, ymax = -1e9;
   for (const auto& ring : rings)
@@ -238,7 +247,8 @@ void fill_rings(Image& image, const std::vector<std::vector<std::array<double, 2
       edges.push_back(e);
     }
   if (edges.empty()) return;
-  const int row0 = std::max(0, static_cast<int>(std::floor(ymin))), row1 = std::min(image.height, static_cast<int>(std::ceil(ymax)));
+  const int row0 = std::max(0, static_cast<int>(std::floor(ymin))),
+            row1 = std::min(image.height, static_cast<int>(std::ceil(ymax)));
   std::vector<double> coverage(static_cast<size_t>(image.width));
   std::vector<double> crossings;
   for (int row = row0; row < row1; ++row) {
@@ -310,7 +320,8 @@ void fill_background(Image& image, const std::string& kind, uint64_t seed) {
       return c;
     };
   } else {
-    throw Error(fmt::format("background '{}': not a background kind (plain, noise, stripes, checker, gradient, white)", kind));
+    throw Error(
+        fmt::format("background '{}': not a background kind (plain, noise, stripes, checker, gradient, white)", kind));
   }
   for (int py = 0; py < image.height; ++py)
     for (int px = 0; px < image.width; ++px) set(px, py, color_at(px, py));

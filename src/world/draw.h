@@ -32,8 +32,8 @@ PixelBox draw_picture(Image& image, const RgbaImage& picture, double x, double y
 // Fills the rings (even-odd) of a shape given in the unit box [-1, 1]^2 (y down),
 // centred at (x, y) with half-size r pixels and rotated by `angle` radians, with
 // 4x4-supersampled coverage.
-void fill_rings(Image& image, const std::vector<std::vector<std::array<double, 2>>>& rings, double x, double y, double r,
-                double angle, Rgb color);
+void fill_rings(Image& image, const std::vector<std::vector<std::array<double, 2>>>& rings, double x, double y,
+                double r, double angle, Rgb color);
 
 // Background kinds: "plain", "noise", "stripes", "checker", "gradient" in light
 // neutral tones (so that no background reads as a colour concept), and "white".

@@ -15,13 +15,17 @@ class Rng {
   // are split among threads.
   static Rng for_item(uint64_t seed, uint64_t index) { return Rng(mix(seed * 0x9E3779B97F4A7C15ULL + mix(index + 1))); }
 
-  uint64_t next() { return mix(state_ += 0x9E3779B97F4A7C15ULL); }  // splitmix64
+  uint64_t next() { return mix(state_ += 0x9E3779B97F4A7C15ULL); }            // splitmix64
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-  int integer(int lo, int hi) { return lo + static_cast<int>(next() % static_cast<uint64_t>(hi - lo + 1)); }  // [lo, hi]
+  int integer(int lo, int hi) {
+    return lo + static_cast<int>(next() % static_cast<uint64_t>(hi - lo + 1));
+  }  // [lo, hi]
   bool chance(double p) { return uniform() < p; }
   template <typename T>
-  const T& pick(const std::vector<T>& items) { return items[next() % items.size()]; }
+  const T& pick(const std::vector<T>& items) {
+    return items[next() % items.size()];
+  }
   // An index drawn with the given (unnormalized, non-negative) weights.
   size_t weighted(const std::vector<double>& weights) {
     double total = 0;

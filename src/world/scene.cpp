@@ -51,7 +51,8 @@ std::vector<std::string> text_lines(const Scene& s) {
   if (!s.text_two_lines) return {s.text};
   size_t best = std::string::npos;
   for (size_t at = s.text.find(' '); at != std::string::npos; at = s.text.find(' ', at + 1))
-    if (best == std::string::npos || std::abs(2.0 * at - s.text.size()) < std::abs(2.0 * best - s.text.size())) best = at;
+    if (best == std::string::npos || std::abs(2.0 * at - s.text.size()) < std::abs(2.0 * best - s.text.size()))
+      best = at;
   if (best == std::string::npos) return {s.text};
   return {s.text.substr(0, best), s.text.substr(best + 1)};
 }
@@ -109,20 +110,28 @@ void place_text(Scene& s, Rng& rng, TextRasterizer& raster, const std::vector<st
 
 const char* kind_name(SceneKind kind) {
   switch (kind) {
-    case SceneKind::Objects: return "objects";
-    case SceneKind::Face: return "face";
-    case SceneKind::Word: return "word";
-    case SceneKind::ObjectWithWord: return "object_with_word";
-    case SceneKind::Picture: return "picture";
-    case SceneKind::Silhouette: return "silhouette";
-    case SceneKind::PictureWithWord: return "picture_with_word";
+    case SceneKind::Objects:
+      return "objects";
+    case SceneKind::Face:
+      return "face";
+    case SceneKind::Word:
+      return "word";
+    case SceneKind::ObjectWithWord:
+      return "object_with_word";
+    case SceneKind::Picture:
+      return "picture";
+    case SceneKind::Silhouette:
+      return "silhouette";
+    case SceneKind::PictureWithWord:
+      return "picture_with_word";
   }
   return "?";
 }
 
 void WorldOptions::validate() const {
   auto check = [](const char* name, double value, double hi) {
-    if (!(value >= 0 && value <= hi)) throw Error(fmt::format("world option {} = {}: must be in [0, {}]", name, value, hi));
+    if (!(value >= 0 && value <= hi))
+      throw Error(fmt::format("world option {} = {}: must be in [0, {}]", name, value, hi));
   };
   check("weight_objects", weight_objects, 1e9);
   check("weight_face", weight_face, 1e9);
@@ -282,7 +291,8 @@ Scene sample_scene(Rng& rng, TextRasterizer& raster, const WorldOptions& o) {
   // A written text: a concept's name, an emotion word or an everyday word.
   const auto& fonts = world_fonts(o.edition);
   auto random_word = [&] {
-    if (o.edition == 1) return rng.chance(o.p_concept_word) ? rng.pick(concept_words()) : rng.pick(world::other_words());
+    if (o.edition == 1)
+      return rng.chance(o.p_concept_word) ? rng.pick(concept_words()) : rng.pick(world::other_words());
     if (rng.chance(o.p_concept_word)) {
       if (!o.zipf_names) return rng.pick(cat.concepts()).name;
       // P(r) ~ 1/r: r = floor((N + 1)^u) for u uniform in [0, 1).
@@ -347,8 +357,11 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
       if (rng.chance(o.p_bare)) return rng.chance(0.5) ? s.color : s.shape;
       const std::string noun = s.count == 1 ? s.shape : plural(s.shape);
       std::string counted;
-      if (s.count == 1) counted = rng.chance(0.3) ? "one " + s.color + " " + noun : article(s.color) + " " + s.color + " " + noun;
-      else counted = (rng.chance(0.2) ? std::to_string(s.count) : count_words()[static_cast<size_t>(s.count - 1)]) + " " + s.color + " " + noun;
+      if (s.count == 1)
+        counted = rng.chance(0.3) ? "one " + s.color + " " + noun : article(s.color) + " " + s.color + " " + noun;
+      else
+        counted = (rng.chance(0.2) ? std::to_string(s.count) : count_words()[static_cast<size_t>(s.count - 1)]) + " " +
+                  s.color + " " + noun;
       const std::string texture = s.background == "stripes" ? "striped" : s.background == "checker" ? "checkered" : "";
       if (!texture.empty() && rng.chance(0.3)) return counted + " on a " + texture + " background";
       return choose({counted, counted, "a picture of " + counted, "a drawing of " + counted, s.color + " " + noun});
@@ -362,7 +375,8 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
       if (s.text_concept >= 0 && o.edition >= 2) {
         const std::string& continent = catalog().concepts()[static_cast<size_t>(s.text_concept)].continent;
         if (!continent.empty() && rng.chance(o.p_continent))
-          return choose({"a country in " + continent, s.text + ", a country in " + continent, "a sign about " + continent});
+          return choose(
+              {"a country in " + continent, s.text + ", a country in " + continent, "a sign about " + continent});
       }
       if (o.edition >= 2) {
         // A written feeling is captioned, as a face emoji is, by the feeling it names
@@ -374,10 +388,12 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
       }
       if (rng.chance(o.p_bare)) return s.text;
       if (mention_ink)
-        return choose({"the word " + s.text + " written in " + s.text_color, s.text + " written in " + s.text_color + " letters",
+        return choose({"the word " + s.text + " written in " + s.text_color,
+                       s.text + " written in " + s.text_color + " letters",
                        "the word " + s.text + " in " + s.text_color, s.text_color + " text that says " + s.text,
                        "the word " + s.text + " written in the color " + s.text_color});
-      return choose({"the word " + s.text, "a sign that says " + s.text, "text: " + s.text, s.text, "the text " + s.text});
+      return choose(
+          {"the word " + s.text, "a sign that says " + s.text, "text: " + s.text, s.text, "the text " + s.text});
     }
     case SceneKind::Picture:
     case SceneKind::Silhouette:
@@ -386,7 +402,8 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
       const std::string& n = c.name;
       std::string object;  // what the picture shows, as a caption
       if (s.kind == SceneKind::Silhouette) {
-        if (rng.chance(o.p_continent)) return choose({"a country in " + c.continent, "a map of a country in " + c.continent});
+        if (rng.chance(o.p_continent))
+          return choose({"a country in " + c.continent, "a map of a country in " + c.continent});
         if (rng.chance(o.p_bare)) return n;
         object = choose({"a map of " + n, "the shape of " + n, "an outline of " + n, "a map of " + n, n + " on a map"});
       } else if (c.family == "regions") {
@@ -397,11 +414,13 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
       } else if (!c.emotion.empty() && rng.chance(0.5)) {
         // Faces with a feeling are captioned with the feeling wheel's words.
         const std::string& w = rng.pick(catalog().emotion_words(c.emotion));
-        object = choose({article(w) + " " + w + " face", "i feel " + w, "feeling " + w, w, "so " + w, "an emoji that looks " + w});
+        object = choose(
+            {article(w) + " " + w + " face", "i feel " + w, "feeling " + w, w, "so " + w, "an emoji that looks " + w});
       } else {
         if (s.kind == SceneKind::Picture && rng.chance(o.p_bare)) return n;
-        object = choose({article(n) + " " + n, n, "a photo of " + article(n) + " " + n, "an emoji of " + article(n) + " " + n,
-                         "a picture of " + article(n) + " " + n, "a drawing of " + article(n) + " " + n, n + " emoji"});
+        object = choose({article(n) + " " + n, n, "a photo of " + article(n) + " " + n,
+                         "an emoji of " + article(n) + " " + n, "a picture of " + article(n) + " " + n,
+                         "a drawing of " + article(n) + " " + n, n + " emoji"});
       }
       if (s.kind != SceneKind::PictureWithWord || !mention_text) return object;
       if (rng.chance(o.p_label_only)) return s.text;
@@ -440,13 +459,16 @@ Image render_scene(Scene& s, TextRasterizer& raster) {
     for (size_t k = 0; k < lines.size(); ++k) {
       const auto [dx, dy] = line_offset(s, k, lines.size());
       if (s.text_outline)
-        raster.draw(image, lines[k], TextStyle{s.font, s.text_size, {25, 25, 25}, s.text_rotation, std::max(0.8, s.text_size * 0.07)},
+        raster.draw(image, lines[k],
+                    TextStyle{s.font, s.text_size, {25, 25, 25}, s.text_rotation, std::max(0.8, s.text_size * 0.07)},
                     {s.text_at.x + dx, s.text_at.y + dy});
       const PixelBox b = raster.draw(image, lines[k], TextStyle{s.font, s.text_size, s.text_rgb, s.text_rotation},
                                      {s.text_at.x + dx, s.text_at.y + dy});
       if (b.empty()) continue;
-      if (all.empty()) all = b;
-      else all = {std::min(all.x0, b.x0), std::min(all.y0, b.y0), std::max(all.x1, b.x1), std::max(all.y1, b.y1)};
+      if (all.empty())
+        all = b;
+      else
+        all = {std::min(all.x0, b.x0), std::min(all.y0, b.y0), std::max(all.x1, b.x1), std::max(all.y1, b.y1)};
     }
     s.text_box = all;
   }

@@ -37,19 +37,19 @@ struct WorldOptions {
   double weight_picture = 0.35;            // an emoji or a flag
   double weight_silhouette = 0.07;         // a country's outline (when the catalog has silhouettes)
   double weight_picture_with_word = 0.15;  // an emoji with a word written on it
-  double p_concept_word = 0.6;      // a written word is a concept name (else an emotion word or an everyday word)
-  double p_emotion_word = 0.1;      // ...of the rest, an emotion word of the feeling wheel
-  double p_feeling = 0.3;           // a written feeling wheel word is captioned by its core emotion ("feeling happy")
-  double p_continent = 0.2;         // a flag's or silhouette's caption names only its continent
+  double p_concept_word = 0.6;  // a written word is a concept name (else an emotion word or an everyday word)
+  double p_emotion_word = 0.1;  // ...of the rest, an emotion word of the feeling wheel
+  double p_feeling = 0.3;       // a written feeling wheel word is captioned by its core emotion ("feeling happy")
+  double p_continent = 0.2;     // a flag's or silhouette's caption names only its continent
   // How written concept names are chosen: uniformly (false), or by a Zipf law over
   // Catalog::by_frequency() (P(rank r) ~ 1/r), as words are in real captions.
   bool zipf_names = false;
-  double p_mention_text = 0.9;      // the caption mentions the written word
-  double p_mention_ink = 0.5;       // ...and the colour it is written in
-  double p_label_only = 0.3;        // a word on an object is all its caption says ("pizza")
-  double p_bare = 0.2;              // objects and words captioned by one word ("red", "star", "pizza")
+  double p_mention_text = 0.9;  // the caption mentions the written word
+  double p_mention_ink = 0.5;   // ...and the colour it is written in
+  double p_label_only = 0.3;    // a word on an object is all its caption says ("pizza")
+  double p_bare = 0.2;          // objects and words captioned by one word ("red", "star", "pizza")
   double p_textured_background = 0.4;
-  double p_black_ink = 0.35;        // words written in black (otherwise any colour)
+  double p_black_ink = 0.35;  // words written in black (otherwise any colour)
 
   // Throws Error naming the option when a weight or probability is out of range.
   void validate() const;
@@ -81,8 +81,9 @@ struct Scene {
   double text_size = 0, text_rotation = 0;  // pixels, degrees
   TextPlacement text_at;
   bool text_two_lines = false;
-  bool text_outline = false;    // white words on pictures get a dark outline (the article's attack style)  // long names are written on two lines, split at the middle space
-  PixelBox text_box;  // filled in by render_scene
+  bool text_outline = false;  // white words on pictures get a dark outline (the article's attack style)  // long names
+                              // are written on two lines, split at the middle space
+  PixelBox text_box;          // filled in by render_scene
   // Second edition: the concept shown (a picture or silhouette; -1 otherwise), its
   // placement (x, y, r = half the larger side, angle) and, for words, the concept
   // the written text names (-1 for other words).

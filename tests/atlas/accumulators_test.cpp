@@ -144,7 +144,8 @@ TEST(ExtremeLists, IndependentOfOrderAndGrouping) {
 
         // Merging in the opposite direction too.
         ExtremeLists reverse = accumulate(split[static_cast<size_t>(parts - 1)], units, k, extreme);
-        for (int p = parts - 2; p >= 0; --p) reverse.merge(accumulate(split[static_cast<size_t>(p)], units, k, extreme));
+        for (int p = parts - 2; p >= 0; --p)
+          reverse.merge(accumulate(split[static_cast<size_t>(p)], units, k, extreme));
         expect_same_lists(reverse, whole);
       }
     }
@@ -205,8 +206,10 @@ Brute brute_stats(const std::vector<float>& values) {
   Brute b;
   std::vector<double> finite;
   for (float v : values) {
-    if (std::isfinite(v)) finite.push_back(v);
-    else ++b.nonfinite;
+    if (std::isfinite(v))
+      finite.push_back(v);
+    else
+      ++b.nonfinite;
   }
   b.count = static_cast<int64_t>(finite.size());
   if (finite.empty()) return b;
@@ -235,9 +238,12 @@ std::vector<std::vector<float>> unit_values(std::mt19937_64& rng, int64_t units,
     for (int i = 0; i < n; ++i) {
       float v = normal(rng);
       const int r = rare(rng);
-      if (r == 0) v = std::numeric_limits<float>::quiet_NaN();
-      else if (r == 1) v = std::numeric_limits<float>::infinity();
-      else if (r == 2) v = -std::numeric_limits<float>::infinity();
+      if (r == 0)
+        v = std::numeric_limits<float>::quiet_NaN();
+      else if (r == 1)
+        v = std::numeric_limits<float>::infinity();
+      else if (r == 2)
+        v = -std::numeric_limits<float>::infinity();
       values[static_cast<size_t>(u)].push_back(v);
     }
   }
@@ -322,7 +328,6 @@ TEST(UnitStatistics, ExactUnderSplitsAndMerges) {
   EXPECT_NE(error_message([&] { whole.merge(UnitStatistics(units + 1)); }), "");
 }
 
-
 // The state must not depend on the order values arrive in, down to the bytes; the
 // sign of a zero minimum / maximum does (std::min keeps the first of equal values).
 TEST(UnitStatistics, SignedZeroExtremesIndependentOfOrder) {
@@ -374,7 +379,8 @@ TEST(UnitStatistics, BinOfAndBinValueAgree) {
   std::mt19937_64 rng(6);
   std::uniform_real_distribution<double> exponent(-5, 5);
   for (int i = 0; i < 2000; ++i) {
-    const auto a = static_cast<float>(std::pow(10.0, exponent(rng))), b = static_cast<float>(std::pow(10.0, exponent(rng)));
+    const auto a = static_cast<float>(std::pow(10.0, exponent(rng))),
+               b = static_cast<float>(std::pow(10.0, exponent(rng)));
     const float lo = std::min(a, b), hi = std::max(a, b);
     EXPECT_LE(UnitStatistics::bin_of(lo), UnitStatistics::bin_of(hi));
     EXPECT_GE(UnitStatistics::bin_of(-lo), UnitStatistics::bin_of(-hi));
@@ -417,8 +423,10 @@ void check_histogram(const UnitStatistics& stats, const std::vector<float>& valu
       if (!std::isfinite(v)) continue;
       if (v < edge) ++below;
       const double a = std::fabs(v), e = std::fabs(edge);
-      if ((v < 0) == (edge < 0) && a >= e / step && a <= e * step) ++near;
-      else if (std::fabs(v) < 1.0 / (1 << 20)) ++near;  // the zero bin
+      if ((v < 0) == (edge < 0) && a >= e / step && a <= e * step)
+        ++near;
+      else if (std::fabs(v) < 1.0 / (1 << 20))
+        ++near;  // the zero bin
     }
     EXPECT_LE(std::abs(cumulative - below), near) << "edge " << edge;
   }

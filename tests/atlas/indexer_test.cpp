@@ -2,8 +2,8 @@
 // are a brute-force sort of every activation, its best "red" unit's top images are
 // red objects by ground truth, and resumed or sharded runs write the very same atlas.
 #include <SQLiteCpp/Database.h>
-#include <fmt/format.h>
 #include <SQLiteCpp/Statement.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -35,7 +35,8 @@ class AtlasIndexing : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!fs::exists(demo_model_path())) return;
     root_ = new fs::path(testing::temp_dir("clipscope-atlas"));
-    world::write_world(*root_ / "world", kWorldImages, world::World(11, world::WorldOptions::first_edition()), 0, false);
+    world::write_world(*root_ / "world", kWorldImages, world::World(11, world::WorldOptions::first_edition()), 0,
+                       false);
     model_ = new CLIP(load_clip(std::string(kDemoModelName)));
     paths_ = new std::vector<fs::path>(collect_image_paths({(*root_ / "world" / "images").string()}));
   }
@@ -77,8 +78,9 @@ std::string dump(const fs::path& dir) {
   std::string out;
   for (const char* sql :
        {"SELECT * FROM images ORDER BY id", "SELECT * FROM layers ORDER BY id",
-        "SELECT * FROM examples ORDER BY layer, unit, list, rank", "SELECT * FROM unit_stats ORDER BY layer, unit, quantity",
-        "SELECT * FROM matrices ORDER BY layer, quantity", "SELECT layer, hex(state) FROM accumulators ORDER BY layer",
+        "SELECT * FROM examples ORDER BY layer, unit, list, rank",
+        "SELECT * FROM unit_stats ORDER BY layer, unit, quantity", "SELECT * FROM matrices ORDER BY layer, quantity",
+        "SELECT layer, hex(state) FROM accumulators ORDER BY layer",
         "SELECT * FROM meta WHERE key IN ('status', 'next_input', 'layers', 'k', 'inputs_sha256') ORDER BY key"}) {
     SQLite::Statement q(db, sql);
     out += std::string(sql) + "\n";
@@ -92,7 +94,8 @@ std::string dump(const fs::path& dir) {
     }
   }
   if (fs::is_directory(dir / "matrix"))
-    for (const auto& f : fs::directory_iterator(dir / "matrix")) out += f.path().filename().string() + testing::read_file(f.path());
+    for (const auto& f : fs::directory_iterator(dir / "matrix"))
+      out += f.path().filename().string() + testing::read_file(f.path());
   return out;
 }
 
@@ -213,7 +216,8 @@ TEST_F(AtlasIndexing, TheBestRedUnitsTopImagesAreRed) {
   const auto top = atlas.examples(layer, best, "top_max", 10);
   int red_objects = 0;
   for (const auto& e : top) red_objects += red[static_cast<size_t>(e.image)];
-  EXPECT_GE(red_objects, 8) << "unit " << best << " (d′ " << best_d << "): " << red_objects << " of 10 top images show red";
+  EXPECT_GE(red_objects, 8) << "unit " << best << " (d′ " << best_d << "): " << red_objects
+                            << " of 10 top images show red";
 }
 
 TEST_F(AtlasIndexing, ShardsMergeIntoTheSingleRunsAtlas) {
@@ -233,12 +237,16 @@ TEST_F(AtlasIndexing, ShardsMergeIntoTheSingleRunsAtlas) {
   EXPECT_EQ(r.images, kWorldImages);
   testing::expect_same_text(dump(merged), dump(single), "merged and single-run atlases");
 
-  EXPECT_NE(testing::error_message([&] { merge_atlases({shards[0], shards[2]}, fresh("gap") / "a"); }).find("missing"),
+  EXPECT_NE(testing::error_message([&] {
+              merge_atlases({shards[0], shards[2]}, fresh("gap") / "a");
+            }).find("missing"),
             std::string::npos);
-  EXPECT_NE(testing::error_message([&] { merge_atlases({shards[0], shards[0], shards[1], shards[2]}, fresh("dup") / "a"); })
-                .find("overlap"),
+  EXPECT_NE(testing::error_message([&] {
+              merge_atlases({shards[0], shards[0], shards[1], shards[2]}, fresh("dup") / "a");
+            }).find("overlap"),
             std::string::npos);
-  EXPECT_NE(testing::error_message([&] { merge_atlases(shards, merged); }).find("already holds an atlas"), std::string::npos);
+  EXPECT_NE(testing::error_message([&] { merge_atlases(shards, merged); }).find("already holds an atlas"),
+            std::string::npos);
 }
 
 TEST_F(AtlasIndexing, AKilledRunResumesToTheUninterruptedAtlas) {
@@ -264,8 +272,9 @@ TEST_F(AtlasIndexing, AKilledRunResumesToTheUninterruptedAtlas) {
   LoadOptions gelu;
   gelu.activation = Activation::GELU;
   CLIP other = load_clip(std::string(kDemoModelName), gelu);
-  const std::string msg = testing::error_message(
-      [&] { index_images(other, {"demo", "test-model"}, *paths_, killed, options()); });
+  const std::string msg = testing::error_message([&] {
+    index_images(other, {"demo", "test-model"}, *paths_, killed, options());
+  });
   EXPECT_NE(msg.find("model architecture (activation, preprocessing)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("quickgelu vs"), std::string::npos) << msg;
 }

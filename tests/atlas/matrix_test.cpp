@@ -86,8 +86,8 @@ TEST(MatrixWriter, ColumnsReadBackAsRows) {
       const float got = static_cast<float>(c10::Half(bits, c10::Half::from_bits()));
       if (written[static_cast<size_t>(j)]) {
         EXPECT_EQ(got, as_half(v.at(u, j)));
-      }
-      else EXPECT_TRUE(std::isnan(got));
+      } else
+        EXPECT_TRUE(std::isnan(got));
     }
 }
 
@@ -108,8 +108,8 @@ TEST(MatrixWriter, StridedColumnsAndSpecialValues) {
       const float want = as_half(source[static_cast<size_t>(u * columns + j)]);
       if (std::isnan(want)) {
         EXPECT_TRUE(std::isnan(row[static_cast<size_t>(j)]));
-      }
-      else EXPECT_EQ(row[static_cast<size_t>(j)], want) << "unit " << u << " column " << j;
+      } else
+        EXPECT_EQ(row[static_cast<size_t>(j)], want) << "unit " << u << " column " << j;
     }
   }
   EXPECT_TRUE(std::isinf(read_matrix_row(file, 0)[3]));  // 1e6 overflows float16
@@ -170,7 +170,7 @@ TEST(MatrixWriter, Errors) {
   EXPECT_NE(error_message([&] { MatrixWriter(dir / "no" / "such" / "dir.npy", 2, 5, 0, 2); }), "");
   MatrixWriter w(file, 2, 5, 0, 2);
   const float values[2] = {1, 2};
-  EXPECT_NE(error_message([&] { w.set_column(5, values, 1); }), "");   // beyond the matrix
+  EXPECT_NE(error_message([&] { w.set_column(5, values, 1); }), "");  // beyond the matrix
   EXPECT_NE(error_message([&] { w.set_column(-1, values, 1); }), "");
   // Reading: a unit out of range; a file that is not a 2-d float16 matrix.
   EXPECT_NE(error_message([&] { read_matrix_row(file, 2); }), "");
@@ -211,8 +211,8 @@ TEST(MatrixCopy, PlacesColumnsIntoBiggerMatrix) {
     for (int64_t j = 0; j < m; ++j) {
       if (j < m - n) {
         EXPECT_TRUE(std::isnan(row[static_cast<size_t>(j)])) << j;
-      }
-      else EXPECT_EQ(row[static_cast<size_t>(j)], as_half(small.at(u, j - (m - n))));
+      } else
+        EXPECT_EQ(row[static_cast<size_t>(j)], as_half(small.at(u, j - (m - n))));
     }
   }
 }

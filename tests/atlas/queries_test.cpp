@@ -112,7 +112,8 @@ TEST(CropAround, InsideImageAndContainsCell) {
         EXPECT_TRUE(inside(crop, g.n_px));
         EXPECT_TRUE(contains(crop, c));
         EXPECT_EQ(crop.width, crop.height);
-        const int want = std::clamp(std::max({static_cast<int>(std::lround(f * g.n_px)), c.width, c.height}), 1, g.n_px);
+        const int want =
+            std::clamp(std::max({static_cast<int>(std::lround(f * g.n_px)), c.width, c.height}), 1, g.n_px);
         EXPECT_EQ(crop.width, want);
         // Centred on the cell unless that would leave the image.
         const double dx = (crop.x + crop.width / 2.0) - (c.x + c.width / 2.0);
@@ -276,9 +277,12 @@ TEST(CondProb, AgainstBruteForce) {
   for (size_t j = 0; j < u.values.size(); ++j) {
     const int64_t id = u.first_image + static_cast<int64_t>(j);
     const int r = pick(rng);
-    if (std::isfinite(u.values[j]) && u.values[j] / u.rms >= threshold) labels.by_image[id] = "high";
-    else if (r == 0) continue;
-    else labels.by_image[id] = r == 1 ? "a" : "b";
+    if (std::isfinite(u.values[j]) && u.values[j] / u.rms >= threshold)
+      labels.by_image[id] = "high";
+    else if (r == 0)
+      continue;
+    else
+      labels.by_image[id] = r == 1 ? "a" : "b";
   }
   labels.by_image[u.first_image - 1] = "outside";
   labels.by_image[u.first_image + static_cast<int64_t>(u.values.size())] = "outside";
@@ -298,7 +302,8 @@ TEST(CondProb, AgainstBruteForce) {
   for (const auto& name : cp.labels) counts[name].assign(bins, 0);
   for (const auto& [id, label] : labels.by_image) {
     const int64_t j = id - u.first_image;
-    if (j < 0 || j >= static_cast<int64_t>(u.values.size()) || !std::isfinite(u.values[static_cast<size_t>(j)])) continue;
+    if (j < 0 || j >= static_cast<int64_t>(u.values.size()) || !std::isfinite(u.values[static_cast<size_t>(j)]))
+      continue;
     const int b = brute_bucket(u.values[static_cast<size_t>(j)] / u.rms, edges);
     ++counts[label][static_cast<size_t>(b)];
     ++labelled[static_cast<size_t>(b)];
@@ -309,15 +314,16 @@ TEST(CondProb, AgainstBruteForce) {
     for (size_t l = 0; l < cp.labels.size(); ++l) {
       const double p = cp.p[l][static_cast<size_t>(b)];
       sum += p;
-      const double want = labelled[static_cast<size_t>(b)] > 0 ? static_cast<double>(counts[cp.labels[l]][static_cast<size_t>(b)]) /
-                                                                     static_cast<double>(labelled[static_cast<size_t>(b)])
-                                                               : 0.0;
+      const double want = labelled[static_cast<size_t>(b)] > 0
+                              ? static_cast<double>(counts[cp.labels[l]][static_cast<size_t>(b)]) /
+                                    static_cast<double>(labelled[static_cast<size_t>(b)])
+                              : 0.0;
       EXPECT_DOUBLE_EQ(p, want) << cp.labels[l] << " bucket " << b;
     }
     if (labelled[static_cast<size_t>(b)] > 0) {
       EXPECT_NEAR(sum, 1.0, 1e-12) << "bucket " << b;
-    }
-    else EXPECT_EQ(sum, 0.0);
+    } else
+      EXPECT_EQ(sum, 0.0);
   }
   // "high" owns the top buckets and is absent from the bottom ones.
   const size_t high = 2, outside = 3;
@@ -330,7 +336,7 @@ TEST(CondProb, AgainstBruteForce) {
 // ---- An atlas to test against --------------------------------------------------
 
 struct TinyAtlas {
-  fs::path root;               // holds atlas/, imgs/ and labels files
+  fs::path root;                 // holds atlas/, imgs/ and labels files
   std::vector<fs::path> images;  // image i has id i (image 3 is unreadable: "skipped")
   Atlas atlas;
 };
@@ -359,12 +365,14 @@ TEST(Labels, CsvWithIdsPathsAndQuoting) {
   write_file(file,
              "image,label\r\n"
              "0,cat\r\n"
-             "\"" + t.images[1].string() + "\",\"dog, black\"\r\n"
-             "imgs/img2.png,\"say \"\"hi\"\"\"\r\n"   // relative to the labels file
-             "imgs/../imgs/img4.png,bird\r\n"
-             "imgs/img5.png,\r\n"                     // empty label
-             "imgs/elsewhere.png,fish\r\n"            // not in the atlas
-             "\r\n");
+             "\"" +
+                 t.images[1].string() +
+                 "\",\"dog, black\"\r\n"
+                 "imgs/img2.png,\"say \"\"hi\"\"\"\r\n"  // relative to the labels file
+                 "imgs/../imgs/img4.png,bird\r\n"
+                 "imgs/img5.png,\r\n"           // empty label
+                 "imgs/elsewhere.png,fish\r\n"  // not in the atlas
+                 "\r\n");
   const Labels labels = read_labels(t.atlas, file);
   const std::map<int64_t, std::string> want = {{0, "cat"}, {1, "dog, black"}, {2, "say \"hi\""}, {4, "bird"}};
   EXPECT_EQ(labels.by_image, want);
@@ -417,10 +425,12 @@ TEST(Labels, JsonLines) {
   write_file(file,
              "{\"image\": \"imgs/img0.png\", \"label\": \"cat\", \"shape\": \"round\"}\n"
              "\n"
-             "{\"image\": \"" + t.images[1].string() + "\", \"label\": \"dog\", \"shape\": 3}\n"
-             "  {\"image\": \"imgs/img2.png\", \"label\": null, \"shape\": \"square\"}\r\n"
-             "{\"image\": \"imgs/img4.png\"}\n"
-             "{\"image\": \"imgs/missing.png\", \"label\": \"cow\", \"shape\": \"flat\"}\n");
+             "{\"image\": \"" +
+                 t.images[1].string() +
+                 "\", \"label\": \"dog\", \"shape\": 3}\n"
+                 "  {\"image\": \"imgs/img2.png\", \"label\": null, \"shape\": \"square\"}\r\n"
+                 "{\"image\": \"imgs/img4.png\"}\n"
+                 "{\"image\": \"imgs/missing.png\", \"label\": \"cow\", \"shape\": \"flat\"}\n");
   const Labels labels = read_labels(t.atlas, file);
   EXPECT_EQ(labels.by_image, (std::map<int64_t, std::string>{{0, "cat"}, {1, "dog"}}));
   EXPECT_EQ(labels.unlabelled, 2);  // null, absent
@@ -463,7 +473,8 @@ TEST(MatrixUnitValues, ReadsTheAtlasMatrixAndRms) {
   const LayerBatch batch = summarize(values.data(), n, units, 1, false);
   std::vector<ImageRecord> records;
   std::vector<int64_t> ids;
-  for (int64_t i = 0; i < n; ++i) records.push_back({i, (dir / ("i" + std::to_string(i))).string(), ""}), ids.push_back(i);
+  for (int64_t i = 0; i < n; ++i)
+    records.push_back({i, (dir / ("i" + std::to_string(i))).string(), ""}), ids.push_back(i);
   std::map<int, LayerAccumulator> accumulators;
   accumulators.emplace(l.id, LayerAccumulator(units, 3));
   accumulators.at(l.id).add(batch, ids);
@@ -524,7 +535,8 @@ TEST(CorrelationRows, DotProductsArePearsonCorrelationsOverTheSample) {
     if (j != 4) mean += y[static_cast<size_t>(j)] / (columns - 1);
   y[4] = mean;
   double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
-  for (int64_t j = 0; j < columns; ++j) mx += x[static_cast<size_t>(j)] / columns, my += y[static_cast<size_t>(j)] / columns;
+  for (int64_t j = 0; j < columns; ++j)
+    mx += x[static_cast<size_t>(j)] / columns, my += y[static_cast<size_t>(j)] / columns;
   for (int64_t j = 0; j < columns; ++j) {
     const double a = x[static_cast<size_t>(j)] - mx, b = y[static_cast<size_t>(j)] - my;
     sxy += a * b, sxx += a * a, syy += b * b;

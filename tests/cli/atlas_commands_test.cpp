@@ -39,8 +39,9 @@ std::vector<std::string> lines(const std::string& text) {
 std::string results(const fs::path& atlas) {
   SQLite::Database db((atlas / "atlas.db").string(), SQLite::OPEN_READONLY);
   std::string out;
-  for (const char* sql : {"SELECT * FROM images ORDER BY id", "SELECT * FROM examples ORDER BY layer, unit, list, rank",
-                          "SELECT * FROM unit_stats ORDER BY layer, unit, quantity", "SELECT layer, hex(state) FROM accumulators"}) {
+  for (const char* sql :
+       {"SELECT * FROM images ORDER BY id", "SELECT * FROM examples ORDER BY layer, unit, list, rank",
+        "SELECT * FROM unit_stats ORDER BY layer, unit, quantity", "SELECT layer, hex(state) FROM accumulators"}) {
     SQLite::Statement q(db, sql);
     while (q.executeStep()) {
       for (int c = 0; c < q.getColumnCount(); ++c) out += q.getColumn(c).getString() + "|";
@@ -56,7 +57,8 @@ class AtlasCommands : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!fs::exists(demo_model_path())) return;
     root_ = new fs::path(testing::temp_dir("clipscope-atlas-cli"));
-    const auto r = run_clipscope({"world", "--edition", "1", "--n", "400", "--seed", "5", "--out", (*root_ / "world").string()});
+    const auto r =
+        run_clipscope({"world", "--edition", "1", "--n", "400", "--seed", "5", "--out", (*root_ / "world").string()});
     ASSERT_EQ(r.code, 0) << r.err;
     const auto a = run_clipscope(index_args(*root_ / "atlas"));
     ASSERT_EQ(a.code, 0) << a.err;
@@ -69,8 +71,10 @@ class AtlasCommands : public ::testing::Test {
     if (!root_) GTEST_SKIP() << "demo model not found (train it with train-demo)";
   }
   static std::vector<std::string> index_args(const fs::path& out, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"index", "--layers", "visual.layer4", "--images", (*root_ / "world" / "images").string(),
-                                     "--out", out.string(), "--k", "20", "--matrix", "max", "--precision", "exact"};
+    std::vector<std::string> args = {
+        "index", "--layers",    "visual.layer4", "--images", (*root_ / "world" / "images").string(),
+        "--out", out.string(),  "--k",           "20",       "--matrix",
+        "max",   "--precision", "exact"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -82,8 +86,8 @@ fs::path* AtlasCommands::root_ = nullptr;
 
 TEST_F(AtlasCommands, TopListsExamplesAndDrawsASheet) {
   const auto sheet = testing::temp_dir() / "top.png";
-  const auto r = run_clipscope({"top", "--atlas", atlas().string(), "--unit", "visual.layer4:7", "--k", "6", "--sheet",
-                                sheet.string()});
+  const auto r = run_clipscope(
+      {"top", "--atlas", atlas().string(), "--unit", "visual.layer4:7", "--k", "6", "--sheet", sheet.string()});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto out = lines(r.out);
   ASSERT_EQ(out.size(), 8u) << r.out;  // summary, header, 6 examples
@@ -98,7 +102,8 @@ TEST_F(AtlasCommands, TopListsExamplesAndDrawsASheet) {
   const Image png = read_image(sheet);
   EXPECT_GT(png.width, 5 * 100);
 
-  const auto bottom = run_clipscope({"top", "--atlas", atlas().string(), "--unit", "visual.layer4:7", "--bottom", "--k", "3"});
+  const auto bottom =
+      run_clipscope({"top", "--atlas", atlas().string(), "--unit", "visual.layer4:7", "--bottom", "--k", "3"});
   ASSERT_EQ(bottom.code, 0) << bottom.err;
   EXPECT_NE(bottom.out.find("bottom_min"), std::string::npos);
 }
@@ -109,8 +114,8 @@ TEST_F(AtlasCommands, StatsDescribeTheAtlasAndAUnit) {
   EXPECT_NE(overview.out.find("400 readable, 0 skipped"), std::string::npos) << overview.out;
   EXPECT_NE(overview.out.find("read at visual.layer4.0.add"), std::string::npos);
   const auto histogram = testing::temp_dir() / "h.png";
-  const auto unit = run_clipscope({"stats", "--atlas", atlas().string(), "--unit", "visual.layer4:7", "--histogram",
-                                   histogram.string()});
+  const auto unit = run_clipscope(
+      {"stats", "--atlas", atlas().string(), "--unit", "visual.layer4:7", "--histogram", histogram.string()});
   ASSERT_EQ(unit.code, 0) << unit.err;
   EXPECT_NE(unit.out.find("count\t400"), std::string::npos);
   EXPECT_TRUE(fs::exists(histogram));
@@ -131,8 +136,9 @@ TEST_F(AtlasCommands, ShardsMergedEqualTheSingleRun) {
 TEST_F(AtlasCommands, MpiWithTwoRanksEqualsOneProcess) {
   if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun not installed (openmpi-bin)";
   const auto out = testing::temp_dir() / "mpi";
-  std::string cmd = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun -np 2 " +
-                    testing::shell_quote(CLIPSCOPE_BINARY) + " --quiet";
+  std::string cmd =
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun -np 2 " +
+      testing::shell_quote(CLIPSCOPE_BINARY) + " --quiet";
   for (const auto& a : index_args(out)) cmd += " " + testing::shell_quote(a);
   const auto log = testing::temp_dir() / "mpi.log";
   const int status = std::system((cmd + " >" + log.string() + " 2>&1").c_str());
@@ -160,8 +166,7 @@ TEST_F(AtlasCommands, AKilledIndexResumesToTheSameAtlas) {
       SQLite::Database db((out / "atlas.db").string(), SQLite::OPEN_READONLY);
       db.setBusyTimeout(1000);
       next = std::stoll(db.execAndGet("SELECT value FROM meta WHERE key = 'next_input'").getString());
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
   }
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -199,14 +204,16 @@ TEST_F(AtlasCommands, AFullDiskStopsTheRunCleanlyAndItResumes) {
     const auto failed = run_clipscope(index_args(out), fmt::format("trap '' XFSZ; prlimit --fsize={}", limit));
     expect_one_line_error(failed, (out / (file == "atlas.db" ? "atlas.db" : "matrix/" + file)).string());
     // SQLite reports EFBIG as an I/O error (ENOSPC as "database or disk is full"); our own writes name the reason.
-    EXPECT_NE(failed.err.find(file == "atlas.db" ? "disk I/O error" : "File too large"), std::string::npos) << failed.err;
+    EXPECT_NE(failed.err.find(file == "atlas.db" ? "disk I/O error" : "File too large"), std::string::npos)
+        << failed.err;
     {
       // Opened writable, as the next run opens it: SQLite rolls back any interrupted transaction.
       SQLite::Database db((out / "atlas.db").string(), SQLite::OPEN_READWRITE);
       EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
       EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key = 'status'").getString(), "indexing");
       EXPECT_EQ(db.execAndGet("SELECT count(*) FROM examples").getInt(), 0);
-      EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key = 'next_input'").getString(), std::to_string(checkpointed));
+      EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key = 'next_input'").getString(),
+                std::to_string(checkpointed));
     }
     const auto resumed = run_clipscope(index_args(out));
     ASSERT_EQ(resumed.code, 0) << resumed.err;
@@ -300,7 +307,8 @@ TEST_F(AtlasCommands, CategoriesSeparateRedFromBlueOnTheRedUnit) {
     is_red.push_back(color == "red" ? 1 : (j.contains("color") ? 0 : -1));
     if ((color == "red" || color == "blue") && copied[color] < 12) {
       fs::create_directories(root / color);
-      fs::copy_file(world() / j["image"].get<std::string>(), root / color / fs::path(j["image"].get<std::string>()).filename());
+      fs::copy_file(world() / j["image"].get<std::string>(),
+                    root / color / fs::path(j["image"].get<std::string>()).filename());
       ++copied[color];
     }
   }
@@ -318,9 +326,9 @@ TEST_F(AtlasCommands, CategoriesSeparateRedFromBlueOnTheRedUnit) {
     const double gap = (s[1] / n[1] - s[0] / n[0]) / unit.rms;
     if (gap > best_gap) best_gap = gap, best = u;
   }
-  const auto r = run_clipscope({"categories", "--unit", fmt::format("visual.layer4:{}", best), "--dir", root.string(),
-                                "--atlas", atlas().string(), "--precision", "exact", "--out",
-                                (root / "plot.png").string()});
+  const auto r =
+      run_clipscope({"categories", "--unit", fmt::format("visual.layer4:{}", best), "--dir", root.string(), "--atlas",
+                     atlas().string(), "--precision", "exact", "--out", (root / "plot.png").string()});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto rows = lines(r.out);
   ASSERT_EQ(rows.size(), 3u) << r.out;

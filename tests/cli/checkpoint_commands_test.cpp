@@ -22,7 +22,8 @@ class CheckpointCli : public ::testing::Test {
  protected:
   void SetUp() override {
     auto s = clipscope::testing::shared_dir();
-    if (!s || !fs::exists(*s / "fixtures" / "open_clip")) GTEST_SKIP() << "../shared/fixtures/open_clip not found (set CLIPSCOPE_SHARED)";
+    if (!s || !fs::exists(*s / "fixtures" / "open_clip"))
+      GTEST_SKIP() << "../shared/fixtures/open_clip not found (set CLIPSCOPE_SHARED)";
     dir = *s / "fixtures" / "open_clip";
     vocab = "--vocab=" + (*s / "clip" / "bpe_simple_vocab_16e6.txt.gz").string();
     out = clipscope::testing::temp_dir("clipscope-ckpt-cli");
@@ -37,39 +38,44 @@ TEST_F(CheckpointCli, EmbedsImagesAndTextFromAHubFolderWithParity) {
                           (dir / "img_a.png").string(), (dir / "img_b.jpg").string(), "--out", images.string()});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_LT(relative_error(clipscope::read_npy_tensor(images),
-                           clipscope::read_npy_tensor(dir / "laion_vit_gelu__image_features.npy")), 1e-4);
+                           clipscope::read_npy_tensor(dir / "laion_vit_gelu__image_features.npy")),
+            1e-4);
   const auto text = out / "txt.npy";
   r = run_clipscope({"embed", "--model", (dir / "laion_vit_gelu" / "open_clip_pytorch_model.bin").string(), vocab,
                      "--precision", "exact", "--text", "a photo of a dog", "a diagram", "LAION's cat", "an emoji 🍕", "",
                      "--out", text.string()});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_LT(relative_error(clipscope::read_npy_tensor(text),
-                           clipscope::read_npy_tensor(dir / "laion_vit_gelu__text_features.npy")), 1e-4);
+                           clipscope::read_npy_tensor(dir / "laion_vit_gelu__text_features.npy")),
+            1e-4);
   EXPECT_EQ(r.err.find("note"), std::string::npos) << r.err;  // the config said: nothing assumed
   // --act overrides the config, and the features move away from the reference.
   r = run_clipscope({"embed", "--act", "quickgelu", "--model", (dir / "laion_vit_gelu").string(), "--image",
                      (dir / "img_a.png").string(), (dir / "img_b.jpg").string(), "--out", images.string()});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_GT(relative_error(clipscope::read_npy_tensor(images),
-                           clipscope::read_npy_tensor(dir / "laion_vit_gelu__image_features.npy")), 1e-3);
-  expect_one_line_error(run_clipscope({"embed", "--act", "relu", "--model", (dir / "laion_vit_gelu").string(), "--image",
-                                       (dir / "img_a.png").string(), "--out", images.string()}),
+                           clipscope::read_npy_tensor(dir / "laion_vit_gelu__image_features.npy")),
+            1e-3);
+  expect_one_line_error(run_clipscope({"embed", "--act", "relu", "--model", (dir / "laion_vit_gelu").string(),
+                                       "--image", (dir / "img_a.png").string(), "--out", images.string()}),
                         "--act");
 }
 
 TEST_F(CheckpointCli, ABareStateDictSaysOnceWhichActivationItAssumed) {
   const auto images = out / "rn.npy";
-  auto r = clipscope::testing::run_clipscope({"embed", "--model", (dir / "rn_openclip_epoch_7.pt").string(), "--precision", "exact", "--image",
-                                              (dir / "img_a.png").string(), (dir / "img_b.jpg").string(), "--out",
-                                              images.string()});
+  auto r = clipscope::testing::run_clipscope({"embed", "--model", (dir / "rn_openclip_epoch_7.pt").string(),
+                                              "--precision", "exact", "--image", (dir / "img_a.png").string(),
+                                              (dir / "img_b.jpg").string(), "--out", images.string()});
   ASSERT_EQ(r.code, 0) << r.err;
   size_t notes = 0;
-  for (size_t at = r.err.find("clipscope: note:"); at != std::string::npos; at = r.err.find("clipscope: note:", at + 1)) ++notes;
+  for (size_t at = r.err.find("clipscope: note:"); at != std::string::npos; at = r.err.find("clipscope: note:", at + 1))
+    ++notes;
   EXPECT_EQ(notes, 1u) << r.err;
   EXPECT_NE(r.err.find("assuming QuickGELU"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--act gelu"), std::string::npos) << r.err;
   EXPECT_LT(relative_error(clipscope::read_npy_tensor(images),
-                           clipscope::read_npy_tensor(dir / "rn_ordered__image_features.npy")), 1e-4);
+                           clipscope::read_npy_tensor(dir / "rn_ordered__image_features.npy")),
+            1e-4);
 }
 
 TEST_F(CheckpointCli, InspectShowsFormatArchitectureAndTheOtherEntries) {
@@ -102,8 +108,9 @@ TEST_F(CheckpointCli, TruncateCutsLongTextsAsClipTokenizeDoes) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(clipscope::read_npy_tensor(text).size(0), 1);
   // classify: the same rule for labels and prompts.
-  const std::vector<std::string> classify = {"classify", "--model", model, vocab, "--no-cache", "--image",
-                                             (dir / "img_a.png").string(), "--labels", longer, "a cat"};
+  const std::vector<std::string> classify = {
+      "classify", "--model", model,  vocab, "--no-cache", "--image", (dir / "img_a.png").string(),
+      "--labels", longer,    "a cat"};
   expect_one_line_error(run_clipscope(classify), "more than the context length 77");
   auto with_truncate = classify;
   with_truncate.push_back("--truncate");

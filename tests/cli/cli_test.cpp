@@ -55,8 +55,8 @@ class Cli : public ::testing::Test {
 TEST(CliBasics, HelpListsEverySubcommand) {
   auto r = run({"--help"});
   EXPECT_EQ(r.code, 0);
-  for (const char* sub : {"models", "fetch", "tokenize", "layers", "classify", "embed", "activations", "render", "world",
-                          "train-demo", "demo-report"})
+  for (const char* sub : {"models", "fetch", "tokenize", "layers", "classify", "embed", "activations", "render",
+                          "world", "train-demo", "demo-report"})
     EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
 }
 
@@ -102,8 +102,8 @@ TEST_F(Cli, LayersListsNamedPointsWithShapes) {
 
 // End to end: decode + preprocess + model + zero-shot equal OpenAI's logits.
 TEST_F(Cli, ClassifyMatchesReferenceLogits) {
-  std::vector<std::string> args = {"classify", "--json", "--precision", "exact", vocab, "--model",
-                                   (fixtures / "vit_tiny.pt").string(), "--image"};
+  std::vector<std::string> args = {
+      "classify", "--json", "--precision", "exact", vocab, "--model", (fixtures / "vit_tiny.pt").string(), "--image"};
   for (const auto& p : images("vit_tiny")) args.push_back(p);
   const std::vector<std::string> labels = {"a diagram", "a dog", "a cat"};
   args.push_back("--labels");
@@ -120,20 +120,33 @@ TEST_F(Cli, ClassifyMatchesReferenceLogits) {
 }
 
 TEST_F(Cli, EmbedImagesAndTextsMatchReference) {
-  std::vector<std::string> args = {"embed", "--precision", "exact", "--model", (fixtures / "rn_tiny.pt").string(),
-                                   "--out", (out_dir / "img.npy").string(), "--batch-size", "2", "--image"};
+  std::vector<std::string> args = {"embed",
+                                   "--precision",
+                                   "exact",
+                                   "--model",
+                                   (fixtures / "rn_tiny.pt").string(),
+                                   "--out",
+                                   (out_dir / "img.npy").string(),
+                                   "--batch-size",
+                                   "2",
+                                   "--image"};
   for (const auto& p : images("rn_tiny")) args.push_back(p);
   auto r = run(args);
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "img.npy"), expected("rn_tiny", "image_features")), 1e-4);
+  EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "img.npy"), expected("rn_tiny", "image_features")),
+            1e-4);
 
   auto texts = manifest["texts"].get<std::vector<std::string>>();
-  std::vector<std::string> targs = {"embed", "--precision", "exact", vocab, "--model", (fixtures / "rn_tiny.pt").string(), "--out",
-                                    (out_dir / "txt.npy").string(), "--text"};
+  std::vector<std::string> targs = {"embed",   "--precision",
+                                    "exact",   vocab,
+                                    "--model", (fixtures / "rn_tiny.pt").string(),
+                                    "--out",   (out_dir / "txt.npy").string(),
+                                    "--text"};
   targs.insert(targs.end(), texts.begin(), texts.begin() + 5);
   r = run(targs);
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "txt.npy"), expected("rn_tiny", "text_features").slice(0, 0, 5)),
+  EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "txt.npy"),
+                           expected("rn_tiny", "text_features").slice(0, 0, 5)),
             1e-4);
 }
 
@@ -149,10 +162,12 @@ TEST_F(Cli, ActivationsWritesBatchFirstNpy) {
   EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "a.npy"), ref), 1e-4);
 
   auto mean = base;
-  mean.insert(mean.end(), {"--layer", "image_block_4/1/Add_6", "--reduce", "mean", "--out", (out_dir / "m.npy").string()});
+  mean.insert(mean.end(),
+              {"--layer", "image_block_4/1/Add_6", "--reduce", "mean", "--out", (out_dir / "m.npy").string()});
   r = run(mean);
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "m.npy"), expected("rn_tiny", "act:visual.layer4").mean({2, 3})),
+  EXPECT_LT(relative_error(clipscope::read_npy_tensor(out_dir / "m.npy"),
+                           expected("rn_tiny", "act:visual.layer4").mean({2, 3})),
             1e-4);
 }
 
@@ -161,9 +176,20 @@ TEST_F(Cli, ClassifyCachesLabelEmbeddingsPerModelLabelsAndTemplates) {
   const fs::path templates = out_dir / "templates.txt";
   clipscope::testing::write_file(templates, "a photo of a {}.\na drawing of a {}.\n");
   auto classify = [&](const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"--cache-dir", cache.string(), "classify", "--json", "--precision", "exact", vocab,
-                                     "--model", (fixtures / "vit_tiny.pt").string(), "--image", images("vit_tiny")[0],
-                                     "--labels", "a dog", "a cat"};
+    std::vector<std::string> args = {"--cache-dir",
+                                     cache.string(),
+                                     "classify",
+                                     "--json",
+                                     "--precision",
+                                     "exact",
+                                     vocab,
+                                     "--model",
+                                     (fixtures / "vit_tiny.pt").string(),
+                                     "--image",
+                                     images("vit_tiny")[0],
+                                     "--labels",
+                                     "a dog",
+                                     "a cat"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto r = run(args);
     EXPECT_EQ(r.code, 0) << r.err;
@@ -223,11 +249,13 @@ TEST_F(Cli, EmbedStreamsFoldersAndListsSkippingUnreadableImages) {
   }
   EXPECT_EQ(row, 5);
   const auto skipped = slurp(out_dir / "emb.skipped.tsv");
-  for (const char* bad : {"zero.png", "text.JPG", "truncated.png"}) EXPECT_NE(skipped.find(bad), std::string::npos) << skipped;
+  for (const char* bad : {"zero.png", "text.JPG", "truncated.png"})
+    EXPECT_NE(skipped.find(bad), std::string::npos) << skipped;
   EXPECT_EQ(skipped.find("notes"), std::string::npos);
 
   // The same images through a list file, in the list's order.
-  clipscope::testing::write_file(out_dir / "list.txt", "# two images\n" + images("rn_tiny")[1] + "\n\n" + images("rn_tiny")[0] + "\n");
+  clipscope::testing::write_file(out_dir / "list.txt",
+                                 "# two images\n" + images("rn_tiny")[1] + "\n\n" + images("rn_tiny")[0] + "\n");
   r = run({"embed", "--precision", "exact", "--model", (fixtures / "rn_tiny.pt").string(), "--image",
            (out_dir / "list.txt").string(), "--out", (out_dir / "list.npy").string()});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -239,12 +267,19 @@ TEST_F(Cli, EmbedStreamsFoldersAndListsSkippingUnreadableImages) {
 
 TEST_F(Cli, PrecisionsAgreeWithinTheirBounds) {
   for (const std::string precision : {"fp32", "bf16", "auto"}) {
-    std::vector<std::string> args = {"embed", "--precision", precision, "--model", (fixtures / "rn_tiny.pt").string(),
-                                     "--out", (out_dir / (precision + ".npy")).string(), "--image"};
+    std::vector<std::string> args = {"embed",
+                                     "--precision",
+                                     precision,
+                                     "--model",
+                                     (fixtures / "rn_tiny.pt").string(),
+                                     "--out",
+                                     (out_dir / (precision + ".npy")).string(),
+                                     "--image"};
     for (const auto& p : images("rn_tiny")) args.push_back(p);
     auto r = run(args);
     ASSERT_EQ(r.code, 0) << r.err;
-    const double err = relative_error(clipscope::read_npy_tensor(out_dir / (precision + ".npy")), expected("rn_tiny", "image_features"));
+    const double err = relative_error(clipscope::read_npy_tensor(out_dir / (precision + ".npy")),
+                                      expected("rn_tiny", "image_features"));
     EXPECT_LT(err, precision == "fp32" ? 1e-4 : 3e-2) << precision;
   }
   expect_one_line_error(run({"embed", "--precision", "fp8", "--model", (fixtures / "rn_tiny.pt").string(), "--out",
@@ -264,15 +299,19 @@ TEST_F(Cli, BadInputsGetOneLineErrors) {
   expect_one_line_error(run({"layers", "--model", (out_dir / "cut.pt").string()}), "truncated or corrupt");
   expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer9", "--image", img, "--out", out}),
                         "unknown layer 'visual.layer9'");
-  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", "/nonexistent.png", "--out", out}),
-                        "/nonexistent.png: no such file");
-  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", "/nonexistent-dir/", "--out", out}),
-                        "/nonexistent-dir/");
-  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", img, "--batch-size", "0", "--out", out}),
+  expect_one_line_error(
+      run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", "/nonexistent.png", "--out", out}),
+      "/nonexistent.png: no such file");
+  expect_one_line_error(
+      run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", "/nonexistent-dir/", "--out", out}),
+      "/nonexistent-dir/");
+  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", img, "--batch-size",
+                             "0", "--out", out}),
                         "--batch-size 0");
   expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", rn, "--out", out}),
                         "not a JPEG or PNG image");
-  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", img, "--reduce", "median", "--out", out}),
+  expect_one_line_error(run({"activations", "--model", rn, "--layer", "visual.layer4", "--image", img, "--reduce",
+                             "median", "--out", out}),
                         "--reduce median");
   EXPECT_FALSE(fs::exists(out));
   expect_one_line_error(run({"--device", "cuda", "layers", "--model", rn}), "cuda");
@@ -325,8 +364,8 @@ TEST(CliRender, WritesAPngOfTheRequestedSizeAndPrintsTheInkBox) {
       if (p[0] == 255 && p[1] == 0 && p[2] == 0) ++red;
       if (!inside && !(p[0] == 0 && p[1] == 0 && p[2] == 16)) ++other;
     }
-  EXPECT_GT(red, 20);     // fully covered pixels have the text colour exactly
-  EXPECT_EQ(other, 0);    // the background is untouched outside the ink box
+  EXPECT_GT(red, 20);   // fully covered pixels have the text colour exactly
+  EXPECT_EQ(other, 0);  // the background is untouched outside the ink box
 
   auto fonts = run({"render", "--list-fonts"});
   ASSERT_EQ(fonts.code, 0) << fonts.err;
@@ -383,9 +422,23 @@ TEST(CliWorld, ListsTheConceptsWithoutDrawingAWorld) {
 // whose own merges file (beside it) is found without --vocab.
 TEST(CliDemo, TrainDemoWritesAModelTheOtherCommandsUse) {
   const auto run_dir = clipscope::testing::temp_dir();
-  const std::vector<std::string> train = {"train-demo", "--out", run_dir.string(), "--steps", "2", "--batch", "4",
-                                          "--resolution", "32", "--width", "8", "--bpe-merges", "200",
-                                          "--checkpoint-every", "1", "--precision", "fp32"};
+  const std::vector<std::string> train = {"train-demo",
+                                          "--out",
+                                          run_dir.string(),
+                                          "--steps",
+                                          "2",
+                                          "--batch",
+                                          "4",
+                                          "--resolution",
+                                          "32",
+                                          "--width",
+                                          "8",
+                                          "--bpe-merges",
+                                          "200",
+                                          "--checkpoint-every",
+                                          "1",
+                                          "--precision",
+                                          "fp32"};
   auto r = run(train);
   ASSERT_EQ(r.code, 0) << r.err;
   const auto model = run_dir / "clipscope-demo.pt";

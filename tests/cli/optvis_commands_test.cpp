@@ -32,8 +32,8 @@ nlohmann::json read_json(const fs::path& path) {
 TEST_F(OptvisCommands, VisualizeWritesAnImagePerUnitAGridAndAReport) {
   const auto dir = testing::temp_dir();
   const auto out = dir / "vis";
-  const auto r = run_clipscope({"visualize", "--unit", "visual.layer4:356,105", "--steps", "24", "--thresholds", "8",
-                                "--out", out.string()});
+  const auto r = run_clipscope(
+      {"visualize", "--unit", "visual.layer4:356,105", "--steps", "24", "--thresholds", "8", "--out", out.string()});
   ASSERT_EQ(r.code, 0) << r.err;
   for (const char* f : {"visual.layer4_356.png", "visual.layer4_105.png", "visual.layer4_356_step8.png", "grid.png"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
@@ -48,10 +48,12 @@ TEST_F(OptvisCommands, VisualizeWritesAnImagePerUnitAGridAndAReport) {
   EXPECT_EQ(report["transforms"].get<std::string>().rfind("pad(12,0.5), jitter(8)", 0), 0u) << report["transforms"];
 
   // Same seed, same image, byte for byte; another seed, another image.
-  const auto again = run_clipscope({"visualize", "--unit", "visual.layer4:356", "--steps", "24", "--out", (dir / "a").string()});
+  const auto again =
+      run_clipscope({"visualize", "--unit", "visual.layer4:356", "--steps", "24", "--out", (dir / "a").string()});
   const auto other = run_clipscope(
       {"visualize", "--unit", "visual.layer4:356", "--steps", "24", "--seed", "5", "--out", (dir / "b").string()});
-  const auto twice = run_clipscope({"visualize", "--unit", "visual.layer4:356", "--steps", "24", "--out", (dir / "c").string()});
+  const auto twice =
+      run_clipscope({"visualize", "--unit", "visual.layer4:356", "--steps", "24", "--out", (dir / "c").string()});
   ASSERT_EQ(again.code, 0) << again.err;
   ASSERT_EQ(other.code, 0) << other.err;
   ASSERT_EQ(twice.code, 0) << twice.err;
@@ -62,8 +64,8 @@ TEST_F(OptvisCommands, VisualizeWritesAnImagePerUnitAGridAndAReport) {
 TEST_F(OptvisCommands, AKilledRunResumesToTheImagesOfAnUninterruptedOne) {
   const auto dir = testing::temp_dir();
   auto args = [&](const fs::path& out, std::vector<std::string> extra) {
-    std::vector<std::string> v = {"visualize", "--unit", "visual.layer4:356,105", "--batch", "1", "--steps", "8",
-                                  "--out", out.string()};
+    std::vector<std::string> v = {"visualize", "--unit",    "visual.layer4:356,105", "--batch", "1", "--steps", "8",
+                                  "--out",     out.string()};
     v.insert(v.end(), extra.begin(), extra.end());
     return v;
   };
@@ -97,15 +99,16 @@ TEST_F(OptvisCommands, PreimageDeepDreamAndAFreeObjective) {
     ASSERT_EQ(grey.rgb[i], grey.rgb[i + 1]);
     ASSERT_EQ(grey.rgb[i], grey.rgb[i + 2]);
   }
-  const auto dream = run_clipscope({"visualize", "--unit", "visual.layer4:356", "--method", "deepdream", "--octaves", "2",
-                                    "--steps", "4", "--out", (dir / "dream").string()});
+  const auto dream = run_clipscope({"visualize", "--unit", "visual.layer4:356", "--method", "deepdream", "--octaves",
+                                    "2", "--steps", "4", "--out", (dir / "dream").string()});
   ASSERT_EQ(dream.code, 0) << dream.err;
   EXPECT_TRUE(fs::exists(dir / "dream/visual.layer4_356.png"));
-  const auto free = run_clipscope({"visualize", "--objective", "visual.layer4:3 - 0.01 * tv()", "--steps", "8", "--out",
-                                   (dir / "free").string()});
+  const auto free = run_clipscope(
+      {"visualize", "--objective", "visual.layer4:3 - 0.01 * tv()", "--steps", "8", "--out", (dir / "free").string()});
   ASSERT_EQ(free.code, 0) << free.err;
   EXPECT_TRUE(fs::exists(dir / "free/objective_0.png"));
-  EXPECT_EQ(read_json(dir / "free/visualize.json")["renders"][0]["objective"], "channel(visual.layer4, 3) - 0.01 * tv(input)");
+  EXPECT_EQ(read_json(dir / "free/visualize.json")["renders"][0]["objective"],
+            "channel(visual.layer4, 3) - 0.01 * tv(input)");
 }
 
 TEST_F(OptvisCommands, BadArgumentsGetOneLineNamingThem) {
@@ -113,14 +116,18 @@ TEST_F(OptvisCommands, BadArgumentsGetOneLineNamingThem) {
   expect_one_line_error(run_clipscope({"visualize", "--unit", "visual.layer9:1", "--out", out}), "visual.layer9");
   expect_one_line_error(run_clipscope({"visualize", "--unit", "visual.layer4:768", "--out", out}), "out of range");
   expect_one_line_error(run_clipscope({"visualize", "--unit", "visual.layer4:x", "--out", out}), "'x'");
-  expect_one_line_error(run_clipscope({"visualize", "--objective", "chanel(visual.layer4, 1)", "--out", out}), "chanel");
-  expect_one_line_error(run_clipscope({"visualize", "--unit", "visual.layer4:1", "--transforms", "jitter(x)", "--out", out}),
-                        "jitter(x)");
+  expect_one_line_error(run_clipscope({"visualize", "--objective", "chanel(visual.layer4, 1)", "--out", out}),
+                        "chanel");
+  expect_one_line_error(
+      run_clipscope({"visualize", "--unit", "visual.layer4:1", "--transforms", "jitter(x)", "--out", out}),
+      "jitter(x)");
   expect_one_line_error(run_clipscope({"visualize", "--out", out}), "--unit");
-  expect_one_line_error(run_clipscope({"visualize", "--objective", "visual.layer4:1", "--facet", "p.npy", "--out", out}),
-                        "--facet p.npy: needs a unit");
-  expect_one_line_error(run_clipscope({"visualize", "--unit", "visual.layer4:1", "--facet", "/nonexistent/p.npy", "--out", out}),
-                        "/nonexistent/p");
+  expect_one_line_error(
+      run_clipscope({"visualize", "--objective", "visual.layer4:1", "--facet", "p.npy", "--out", out}),
+      "--facet p.npy: needs a unit");
+  expect_one_line_error(
+      run_clipscope({"visualize", "--unit", "visual.layer4:1", "--facet", "/nonexistent/p.npy", "--out", out}),
+      "/nonexistent/p");
 }
 
 // Writes n 64x64 PNGs: grey noise, with a saturated square when `marked`.

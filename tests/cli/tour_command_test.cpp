@@ -18,8 +18,8 @@ using testing::run_clipscope;
 TEST(TourCommand, BuildsOnceThenReusesAndNamesBadArguments) {
   if (!fs::exists(demo_model_path())) GTEST_SKIP() << "demo model not found (train it with train-demo)";
   const fs::path dir = testing::temp_dir("tour-cli") / "tour";
-  const std::vector<std::string> args = {"tour",       "--out", dir.string(), "--images",  "24",
-                                         "--featured", "2",     "--concepts",  "32",        "--no-serve"};
+  const std::vector<std::string> args = {"tour",       "--out", dir.string(), "--images", "24",
+                                         "--featured", "2",     "--concepts", "32",       "--no-serve"};
   const auto first = run_clipscope(args);
   ASSERT_EQ(first.code, 0) << first.err;
   EXPECT_EQ(first.out, (dir / "atlas").string() + "\n");
@@ -37,7 +37,8 @@ TEST(TourCommand, BuildsOnceThenReusesAndNamesBadArguments) {
   EXPECT_EQ(fs::last_write_time(labels), labels_time);
 
   expect_one_line_error(run_clipscope({"tour", "--out", dir.string(), "--images", "0", "--no-serve"}), "--images 0");
-  expect_one_line_error(run_clipscope({"tour", "--out", dir.string(), "--featured", "-1", "--no-serve"}), "--featured -1");
+  expect_one_line_error(run_clipscope({"tour", "--out", dir.string(), "--featured", "-1", "--no-serve"}),
+                        "--featured -1");
 }
 
 }  // namespace

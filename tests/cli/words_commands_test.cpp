@@ -52,19 +52,21 @@ TEST_F(WordsCommands, DiffRanksUnitsAndJsonAgreesWithTheTable) {
   EXPECT_EQ(rank, 0);
   EXPECT_NE(json.out.find("\"unit\": " + std::to_string(unit)), std::string::npos) << json.out;
   expect_one_line_error(run_clipscope(with_style({"diff", "--text", "\u4e2d"})), "no glyph for U+4E2D");
-  expect_one_line_error(run_clipscope(with_style({"diff", "--text", "red", "--layer", "visual.layer9"})), "visual.layer9");
-  expect_one_line_error(run_clipscope({"diff", "--text", "red", "--sizes", "20,x"}), "--sizes 20,x: 'x' is not a number");
+  expect_one_line_error(run_clipscope(with_style({"diff", "--text", "red", "--layer", "visual.layer9"})),
+                        "visual.layer9");
+  expect_one_line_error(run_clipscope({"diff", "--text", "red", "--sizes", "20,x"}),
+                        "--sizes 20,x: 'x' is not a number");
 }
 
 TEST_F(WordsCommands, WordsBuildsADatabaseThatTheQueriesRead) {
   const auto dir = testing::temp_dir();
   testing::write_file(dir / "words.txt", "red\ngreen\nblue\nyellow\ncat\ndog\n\nred\n\u4e2d\n");
-  const auto built = run_clipscope(with_style({"words", "--words", (dir / "words.txt").string(), "--into",
-                                               (dir / "atlas").string(), "--k", "5"}),
-                                    "");
+  const auto built = run_clipscope(
+      with_style({"words", "--words", (dir / "words.txt").string(), "--into", (dir / "atlas").string(), "--k", "5"}),
+      "");
   ASSERT_EQ(built.code, 0) << built.err;
-  const auto again = run_clipscope(with_style({"words", "--words", (dir / "words.txt").string(), "--into",
-                                               (dir / "atlas").string(), "--k", "5"}));
+  const auto again = run_clipscope(
+      with_style({"words", "--words", (dir / "words.txt").string(), "--into", (dir / "atlas").string(), "--k", "5"}));
   ASSERT_EQ(again.code, 0) << again.err;
   const auto units = run_clipscope({"word-units", "blue", "--atlas", (dir / "atlas").string(), "--k", "3"});
   ASSERT_EQ(units.code, 0) << units.err;
@@ -93,9 +95,9 @@ TEST_F(WordsCommands, WordsBuildsADatabaseThatTheQueriesRead) {
 TEST_F(WordsCommands, RegionMapWritesATableAndAMap) {
   const auto dir = testing::temp_dir();
   testing::write_file(dir / "places.csv", "name,lon,lat\nParis,2.35,48.86\nLima,-77.04,-12.05\nOslo,10.75,59.91\n");
-  const auto r = run_clipscope(with_style({"region-map", "--unit", "visual.layer4:3", "--places",
-                                           (dir / "places.csv").string(), "--out", (dir / "map.png").string(), "--table",
-                                           (dir / "names.csv").string(), "--positions", "center"}));
+  const auto r = run_clipscope(
+      with_style({"region-map", "--unit", "visual.layer4:3", "--places", (dir / "places.csv").string(), "--out",
+                  (dir / "map.png").string(), "--table", (dir / "names.csv").string(), "--positions", "center"}));
   ASSERT_EQ(r.code, 0) << r.err;
   const Image map = read_image(dir / "map.png");
   EXPECT_EQ(map.width, 1600);
@@ -103,9 +105,9 @@ TEST_F(WordsCommands, RegionMapWritesATableAndAMap) {
   const std::string table = testing::read_file(dir / "names.csv");
   EXPECT_EQ(table.rfind("name,kind,lon,lat,activation\nParis,city,2.35,48.86,", 0), 0u) << table;
   EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 4);
-  const auto small = run_clipscope(with_style({"region-map", "--unit", "visual.layer4:3", "--places",
-                                               (dir / "places.csv").string(), "--out", (dir / "small.png").string(),
-                                               "--positions", "center", "--width", "960"}));
+  const auto small =
+      run_clipscope(with_style({"region-map", "--unit", "visual.layer4:3", "--places", (dir / "places.csv").string(),
+                                "--out", (dir / "small.png").string(), "--positions", "center", "--width", "960"}));
   ASSERT_EQ(small.code, 0) << small.err;
   EXPECT_EQ(read_image(dir / "small.png").width, 960);
   EXPECT_EQ(read_image(dir / "small.png").height, 540);
@@ -141,10 +143,9 @@ TEST_F(WordsCommands, RegionMapLightsTheContinentOfARegionUnit) {
     }
   }
   const std::string unit = "visual.layer4:" + std::to_string(best.at("unit").get<int64_t>());
-  const auto r = run_clipscope(with_style({"region-map", "--unit", unit, "--places",
-                                           (shared / "data/maps/paper_regional_geo.json").string(), "--kind",
-                                           "countries", "--out", (dir / "map.png").string(), "--table",
-                                           (dir / "countries.csv").string()}));
+  const auto r = run_clipscope(with_style(
+      {"region-map", "--unit", unit, "--places", (shared / "data/maps/paper_regional_geo.json").string(), "--kind",
+       "countries", "--out", (dir / "map.png").string(), "--table", (dir / "countries.csv").string()}));
   ASSERT_EQ(r.code, 0) << r.err;
   std::vector<std::pair<double, std::string>> ranked;  // (activation, continent) of the catalog's countries
   int in_continent = 0;

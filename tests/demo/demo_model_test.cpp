@@ -14,8 +14,8 @@
 namespace clipscope::demo {
 namespace {
 
-#define REQUIRE_DEMO_MODEL()                                                                      \
-  if (!std::filesystem::exists(demo_model_path())) {                                              \
+#define REQUIRE_DEMO_MODEL()                                                                       \
+  if (!std::filesystem::exists(demo_model_path())) {                                               \
     GTEST_SKIP() << "demo model " << demo_model_path() << " not found (train it with train-demo)"; \
   }
 
@@ -62,8 +62,8 @@ TEST(DemoModel, MeetsTheReportTargets) {
     const auto floor = kNotYetMet.find(target.name);
     if (floor == kNotYetMet.end()) {
       EXPECT_TRUE(target.met()) << target.name << " = " << target.value << " < " << target.goal;
-    }
-    else EXPECT_GE(target.value, floor->second) << target.name << " fell below its floor";
+    } else
+      EXPECT_GE(target.value, floor->second) << target.name << " fell below its floor";
   }
 
   // The findings behind the targets, each against its chance level.

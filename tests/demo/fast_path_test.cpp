@@ -23,10 +23,10 @@ namespace {
 
 struct Bounds {
   Precision precision;
-  double max_feature_error;     // max |fast - exact| / max |exact| of the image embeddings
-  double min_mean_top25;        // mean over units of |top-25 fast ∩ top-25 exact| / 25
-  double min_worst_top25;       // the same for the unit that agrees least
-  double min_zero_shot_agree;   // fraction of images whose colour and shape answers are unchanged
+  double max_feature_error;    // max |fast - exact| / max |exact| of the image embeddings
+  double min_mean_top25;       // mean over units of |top-25 fast ∩ top-25 exact| / 25
+  double min_worst_top25;      // the same for the unit that agrees least
+  double min_zero_shot_agree;  // fraction of images whose colour and shape answers are unchanged
 };
 
 // Per unit, the fraction of the exact top-k images that the fast path also ranks in its top-k.
@@ -97,9 +97,10 @@ TEST_P(FastPathOnTheDemoModel, KeepsWhatAnAnalysisReads) {
   }
   const double agreement = static_cast<double>(agree) / static_cast<double>(answers);
 
-  std::printf("    %s vs exact on 1000 world images: feature error %.2e; layer4 top-25 overlap mean %.4f, worst unit "
-              "%.2f; zero-shot colour+shape top-1 agreement %.4f\n",
-              std::string(precision_name(bounds.precision)).c_str(), feature_error, overlap, worst_overlap, agreement);
+  std::printf(
+      "    %s vs exact on 1000 world images: feature error %.2e; layer4 top-25 overlap mean %.4f, worst unit "
+      "%.2f; zero-shot colour+shape top-1 agreement %.4f\n",
+      std::string(precision_name(bounds.precision)).c_str(), feature_error, overlap, worst_overlap, agreement);
   EXPECT_LT(feature_error, bounds.max_feature_error);
   EXPECT_GE(overlap, bounds.min_mean_top25);
   EXPECT_GE(worst_overlap, bounds.min_worst_top25);

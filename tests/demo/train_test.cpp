@@ -75,7 +75,11 @@ TEST(Trainer, StepsLowerTheLossOnAFixedBatch) {
 
 TEST(Trainer, BatchStreamMatchesSequentialBatches) {
   const auto dir = temp_dir();
-  const world::World world(2, [] { world::WorldOptions w; w.size = 32; return w; }());
+  const world::World world(2, [] {
+    world::WorldOptions w;
+    w.size = 32;
+    return w;
+  }());
   const auto merges = dir / "merges.txt";
   write_merges_file(merges, learn_bpe(world_captions(world, 500), 200), "test");
   const Tokenizer tokenizer(merges, 0);
@@ -88,7 +92,9 @@ TEST(Trainer, BatchStreamMatchesSequentialBatches) {
   }
 }
 
-StateDict final_weights(const std::filesystem::path& run) { return read_checkpoint(run / "clipscope-demo.pt").state_dict; }
+StateDict final_weights(const std::filesystem::path& run) {
+  return read_checkpoint(run / "clipscope-demo.pt").state_dict;
+}
 
 TEST(TrainDemo, ResumeContinuesBitForBit) {
   const auto straight = temp_dir(), interrupted = temp_dir();
@@ -157,14 +163,15 @@ TEST(TrainDemo, SnapshotsAndAWarmRestartFromAnEarlierModel) {
   TrainOptions second = tiny(second_dir);
   second.init_from = r.model;
   second.steps = 1;
-  second.lr = 1e-12;  // barely moves: the result is the initial model
+  second.lr = 1e-12;       // barely moves: the result is the initial model
   second.bpe_merges = 50;  // ignored: the initial model's merges are used
   const TrainResult continued = train_demo(second);
   ASSERT_TRUE(continued.finished);
   EXPECT_EQ(clipscope::testing::read_file(continued.merges), clipscope::testing::read_file(r.merges));
   const StateDict after = read_checkpoint(continued.model).state_dict;
   for (const char* name : {"visual.conv1.weight", "token_embedding.weight", "visual.attnpool.c_proj.weight"})
-    EXPECT_TRUE(torch::allclose(after.at(name).to(torch::kFloat), final_sd.at(name).to(torch::kFloat), 0, 1e-3)) << name;
+    EXPECT_TRUE(torch::allclose(after.at(name).to(torch::kFloat), final_sd.at(name).to(torch::kFloat), 0, 1e-3))
+        << name;
 
   // A missing initial model is named.
   TrainOptions missing = tiny(temp_dir());

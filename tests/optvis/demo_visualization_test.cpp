@@ -87,7 +87,8 @@ std::vector<double> colour_shares(const torch::Tensor& chw) {
   const torch::Tensor chromatic = (brightness - std::get<0>(pixels.min(1)) > 0.25) & (brightness >= 0.2);
   std::vector<double> shares;
   for (size_t c = 0; c < colours.size(); ++c) {
-    const torch::Tensor shows = colours[c].name == "black" ? brightness < 0.2 : (nearest == static_cast<int64_t>(c)) & chromatic;
+    const torch::Tensor shows =
+        colours[c].name == "black" ? brightness < 0.2 : (nearest == static_cast<int64_t>(c)) & chromatic;
     shares.push_back(shows.sum().item<double>() / pixels.size(0));
   }
   return shares;
@@ -117,7 +118,8 @@ TEST_F(DemoVisualization, AColourUnitsImageIsDominatedByItsColour) {
     if (units[c].name == "red") red = hit;
     std::string row;
     for (size_t k = 0; k < shares.size(); ++k) row += fmt::format(" {}={:.2f}", world::colors()[k].name, shares[k]);
-    std::cout << fmt::format("{:>7} unit {:>3}:{}{}\n", units[c].name, units[c].unit, row, hit ? "  <- its colour" : "");
+    std::cout << fmt::format("{:>7} unit {:>3}:{}{}\n", units[c].name, units[c].unit, row,
+                             hit ? "  <- its colour" : "");
   }
   EXPECT_TRUE(red) << "the red unit's image is not mostly red";
   // The issue asks for red and two more. (The first edition's model gave more; the second

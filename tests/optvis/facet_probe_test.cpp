@@ -1,7 +1,7 @@
 // Facet probes: fitting on features and on images of a tiny random CLIP, the
 // default layers, folder features with unreadable files, and the saved format.
-#include "support/tiny_models.h"
 #include "optvis/facet_probe.h"
+#include "support/tiny_models.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -114,7 +114,8 @@ TEST(FacetProbe, WeightsFollowTheScaleOfRawActivations) {
   facet2.select(1, 7).mul_(1000).add_(3);
   generic2.select(1, 7).mul_(1000).add_(3);
   const FacetProbe b = fit_facet_probe(facet2, generic2);
-  EXPECT_NEAR(b.weights[7].item<float>() * 1000, a.weights[7].item<float>(), 1e-3 * std::abs(a.weights[7].item<float>()));
+  EXPECT_NEAR(b.weights[7].item<float>() * 1000, a.weights[7].item<float>(),
+              1e-3 * std::abs(a.weights[7].item<float>()));
   EXPECT_NEAR(b.bias + 3 * b.weights[7].item<double>(), a.bias, 1e-3 * (1 + std::abs(a.bias)));
   EXPECT_DOUBLE_EQ(a.holdout_accuracy, b.holdout_accuracy);
 }

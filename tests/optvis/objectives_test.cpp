@@ -1,8 +1,8 @@
 // Objectives: gradients against finite differences (every objective, on a tiny
 // random ResNet and ViT), values against activations read directly, errors, the
 // expression parser, and the redirected-ReLU gradient override.
-#include "support/tiny_models.h"
 #include "optvis/objectives.h"
+#include "support/tiny_models.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
@@ -20,8 +20,8 @@
 namespace clipscope::optvis {
 namespace {
 
-using torch::Tensor;
 using clipscope::testing::error_message;
+using torch::Tensor;
 namespace idx = torch::indexing;
 
 CLIPConfig tiny_resnet() { return testing::tiny_resnet_config(); }
@@ -43,8 +43,7 @@ void run_tower_as_is(CLIP& model, const Tensor& images, ActivationCache& cache) 
   cache.clear();
   try {
     model->visual->forward(clip_normalize(images), &cache);
-  } catch (const StopForward&) {
-  }
+  } catch (const StopForward&) {}
 }
 
 enum class Path { Model, Tower };
@@ -53,8 +52,10 @@ enum class Path { Model, Tower };
 Tensor objective_on(CLIP& model, const Objective& objective, const Tensor& images, Path path = Path::Model) {
   ActivationCache cache(objective.points);
   if (!objective.points.empty()) {
-    if (path == Path::Tower) run_tower_as_is(model, images, cache);
-    else model->run_image(clip_normalize(images), cache);
+    if (path == Path::Tower)
+      run_tower_as_is(model, images, cache);
+    else
+      model->run_image(clip_normalize(images), cache);
   }
   return objective.value(ObjectiveInput{cache, images});
 }
@@ -101,14 +102,16 @@ void expect_objective_gradient(CLIP& model, const Objective& objective, const Te
 // sum_b s_b * w . sum_positions(g(x) * C) with C = relu(d neuron / d g) frozen at x0:
 // what facet_attribution's value is, with its inner gradient held constant.
 std::function<Tensor(const Tensor&)> frozen_facet(CLIP& model, const Objective& neuron_objective,
-                                                  const std::string& layer, const Tensor& weights, double lo,
-                                                  double hi, const Tensor& x0, Path path) {
+                                                  const std::string& layer, const Tensor& weights, double lo, double hi,
+                                                  const Tensor& x0, Path path) {
   std::vector<std::string> points = neuron_objective.points;
   points.push_back(layer);
   auto run = [&model, points, path](const Tensor& x) {
     auto cache = std::make_shared<ActivationCache>(points);
-    if (path == Path::Tower) run_tower_as_is(model, x, *cache);
-    else model->run_image(clip_normalize(x), *cache);
+    if (path == Path::Tower)
+      run_tower_as_is(model, x, *cache);
+    else
+      model->run_image(clip_normalize(x), *cache);
     return cache;
   };
   const Tensor x = x0.detach().clone().requires_grad_(true);
@@ -120,9 +123,12 @@ std::function<Tensor(const Tensor&)> frozen_facet(CLIP& model, const Objective& 
     const auto c = run(images);
     Tensor product = (*c)[layer] * contribution.to((*c)[layer].scalar_type());
     // (B, units): positions summed, whatever the layout.
-    if (layout == Layout::LND) product = product.sum(0);
-    else if (layout == Layout::NCHW) product = product.sum({2, 3});
-    else if (layout == Layout::NLD) product = product.sum(1);
+    if (layout == Layout::LND)
+      product = product.sum(0);
+    else if (layout == Layout::NCHW)
+      product = product.sum({2, 3});
+    else if (layout == Layout::NLD)
+      product = product.sum(1);
     const int64_t b = product.size(0);
     Tensor total = torch::zeros({}, product.options());
     for (int64_t i = 0; i < b; ++i) {
@@ -155,16 +161,16 @@ TEST_F(DoubleResNetStem, TheStemRunsInFloat64) {
 TEST_F(DoubleResNetStem, ChannelAndNeuronGradients) {
   // A single cell after a ReLU may be dead; neurons read the batch norm before it.
   const std::string pre = "visual.bn3";
-  for (const auto& o : {channel(stem, 2), channel(stem, 5, 1), neuron(pre, 1), neuron(pre, 6, 3, 5, 0),
-                        neuron(pre, 3, 12, 2)})
+  for (const auto& o :
+       {channel(stem, 2), channel(stem, 5, 1), neuron(pre, 1), neuron(pre, 6, 3, 5, 0), neuron(pre, 3, 12, 2)})
     expect_objective_gradient(model, o, x2, Path::Tower, kDoubleH, kDoubleTolerance);
 }
 
 TEST_F(DoubleResNetStem, DirectionGradients) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
   const Tensor dir = torch::randn({8}, gen);
-  for (const auto& o : {direction(stem, dir), direction(stem, dir, 1), direction(stem, dir, 1, 1),
-                        direction(stem, dir, 2)})
+  for (const auto& o :
+       {direction(stem, dir), direction(stem, dir, 1), direction(stem, dir, 1, 1), direction(stem, dir, 2)})
     expect_objective_gradient(model, o, x2, Path::Tower, kDoubleH, kDoubleTolerance);
 }
 
@@ -192,19 +198,20 @@ TEST_F(DoubleResNetStem, CombinationGradients) {
 TEST_F(DoubleResNetStem, FacetAttributionGradientHoldsTheInnerGradientFixed) {
   const std::string layer = "visual.relu2";
   auto gen = at::make_generator<at::CPUGeneratorImpl>(8);
-  const Tensor w = torch::randn({4}, gen);  // relu2 has width / 2 units
+  const Tensor w = torch::randn({4}, gen);          // relu2 has width / 2 units
   const Tensor dir = torch::randn({8}, gen).abs();  // cosines with the (non-negative) avgpool above 0.1
   // Between relu2 and avgpool the stem is piecewise linear, so d channel / d relu2 is
   // locally constant; the cosine of a direction makes it vary with x, so only a
   // gradient that really treats it as a constant matches the frozen reference.
-  for (const auto& target : {channel("visual.avgpool", 3), neuron("visual.avgpool", 6, 2, 5, 1),
-                             direction("visual.avgpool", dir, 2)}) {
+  for (const auto& target :
+       {channel("visual.avgpool", 3), neuron("visual.avgpool", 6, 2, 5, 1), direction("visual.avgpool", dir, 2)}) {
     const Objective facet = facet_attribution(target, layer, w, 0.5, 2.0);
     SCOPED_TRACE(facet.description);
     auto analytic = [&](const Tensor& x) { return objective_on(model, facet, x, Path::Tower); };
     const auto reference = frozen_facet(model, target, layer, w, 0.5, 2.0, x2, Path::Tower);
     // The reference is the same number at x0.
-    EXPECT_NEAR(analytic(x2).item<double>(), reference(x2).item<double>(), 1e-9 * (1 + std::abs(reference(x2).item<double>())));
+    EXPECT_NEAR(analytic(x2).item<double>(), reference(x2).item<double>(),
+                1e-9 * (1 + std::abs(reference(x2).item<double>())));
     expect_gradient_matches_fd(analytic, reference, x2, kDoubleH, kDoubleTolerance);
   }
 }
@@ -228,17 +235,18 @@ TEST_F(DoubleViT, TheTowerRunsInFloat64) {
 TEST_F(DoubleViT, ChannelNeuronDirectionDiversityGradients) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
   const Tensor dir = torch::randn({64}, gen);
-  for (const auto& o : {channel(block, 5), channel(block, 9, 1), neuron(block, 5), neuron(block, 11, 3, std::nullopt, 1),
-                        neuron(block, 2, 0), direction(block, dir), direction(block, dir, 1),
-                        direction(block, dir, 1, 0), channel(block, 5) - 0.3 * neuron(block, 7, 16)})
+  for (const auto& o :
+       {channel(block, 5), channel(block, 9, 1), neuron(block, 5), neuron(block, 11, 3, std::nullopt, 1),
+        neuron(block, 2, 0), direction(block, dir), direction(block, dir, 1), direction(block, dir, 1, 0),
+        channel(block, 5) - 0.3 * neuron(block, 7, 16)})
     expect_objective_gradient(model, o, x2, Path::Tower, kDoubleH, kDoubleTolerance);
   expect_objective_gradient(model, diversity(block), random_images({3, 3, 64, 64}, 8, torch::kDouble), Path::Tower,
                             kDoubleH, kDoubleTolerance);
   // A later block and an MLP point (still LND).
   expect_objective_gradient(model, channel("visual.transformer.resblocks.2", 1), x2, Path::Tower, kDoubleH,
                             kDoubleTolerance);
-  expect_objective_gradient(model, neuron("visual.transformer.resblocks.1.mlp.gelu", 100, 4), x2, Path::Tower,
-                            kDoubleH, kDoubleTolerance);
+  expect_objective_gradient(model, neuron("visual.transformer.resblocks.1.mlp.gelu", 100, 4), x2, Path::Tower, kDoubleH,
+                            kDoubleTolerance);
 }
 
 TEST_F(DoubleViT, FacetAttributionGradientHoldsTheInnerGradientFixed) {
@@ -249,7 +257,8 @@ TEST_F(DoubleViT, FacetAttributionGradientHoldsTheInnerGradientFixed) {
   const Objective facet = facet_attribution(target, layer, w, 1.0, 3.0);
   auto analytic = [&](const Tensor& x) { return objective_on(model, facet, x, Path::Tower); };
   const auto reference = frozen_facet(model, target, layer, w, 1.0, 3.0, x2, Path::Tower);
-  EXPECT_NEAR(analytic(x2).item<double>(), reference(x2).item<double>(), 1e-9 * (1 + std::abs(reference(x2).item<double>())));
+  EXPECT_NEAR(analytic(x2).item<double>(), reference(x2).item<double>(),
+              1e-9 * (1 + std::abs(reference(x2).item<double>())));
   expect_gradient_matches_fd(analytic, reference, x2, kDoubleH, kDoubleTolerance);
 }
 
@@ -265,8 +274,8 @@ TEST(ObjectiveGradients, Float32ResNetLayer4) {
   ActivationCache cache({"visual.layer4"});
   model->run_image(clip_normalize(x), cache);
   const int64_t alive = cache["visual.layer4"].mean({0, 2, 3}).argmax().item<int64_t>();
-  for (const auto& o : {channel("visual.layer4", alive), neuron("visual.layer4.0.add", 9, 0, 1, 1), direction("visual.layer4", dir, 1),
-                        channel("visual.layer3", 4) - 0.01 * total_variation()})
+  for (const auto& o : {channel("visual.layer4", alive), neuron("visual.layer4.0.add", 9, 0, 1, 1),
+                        direction("visual.layer4", dir, 1), channel("visual.layer3", 4) - 0.01 * total_variation()})
     expect_objective_gradient(model, o, x, Path::Model, h, tolerance);
   expect_objective_gradient(model, diversity("visual.layer4"), random_images({3, 3, 64, 64}, 10), Path::Model, h,
                             tolerance);
@@ -493,7 +502,8 @@ TEST_F(Parse, DescriptionsArePrintable) {
   EXPECT_NE(o.description.find("0.5 * tv(input)"), std::string::npos) << o.description;
   EXPECT_NE(o.description.find("channel(visual.layer3, 1)"), std::string::npos) << o.description;
   // A compound subtrahend is parenthesized so the description reads as the value.
-  EXPECT_EQ((channel("visual.layer4", 1) - (l1() + l2())).description, "channel(visual.layer4, 1) - (l1(input) + l2(input))");
+  EXPECT_EQ((channel("visual.layer4", 1) - (l1() + l2())).description,
+            "channel(visual.layer4, 1) - (l1(input) + l2(input))");
 }
 
 TEST_F(Parse, ErrorsAreOneLineAndNameTheProblem) {
@@ -537,8 +547,10 @@ Tensor expected_redirected_grad(const Tensor& x, const Tensor& g) {
     bool passes = false;
     for (int64_t i = 0; i < xs.size(1); ++i) passes = passes || (xa[b][i] >= 0 && ga[b][i] != 0);
     for (int64_t i = 0; i < xs.size(1); ++i) {
-      if (passes) oa[b][i] = xa[b][i] >= 0 ? ga[b][i] : 0;
-      else oa[b][i] = xa[b][i] < 0 && ga[b][i] > 0 ? 0 : ga[b][i];
+      if (passes)
+        oa[b][i] = xa[b][i] >= 0 ? ga[b][i] : 0;
+      else
+        oa[b][i] = xa[b][i] < 0 && ga[b][i] > 0 ? 0 : ga[b][i];
     }
   }
   return out.reshape(x.sizes()).to(x.scalar_type());

@@ -323,8 +323,8 @@ TEST(Param, SeedDeterminesTheImage) {
 }
 
 TEST(Param, FourierGradientsMatchFiniteDifferences) {
-  check_param_gradients(small(true));            // even width: a Nyquist column
-  check_param_gradients(small(true, 5, 7));      // odd width
+  check_param_gradients(small(true));        // even width: a Nyquist column
+  check_param_gradients(small(true, 5, 7));  // odd width
   auto o = small(true, 6, 5);
   o.decorrelate = false;
   check_param_gradients(o);

@@ -1,8 +1,8 @@
 // The render loop and Deep Dream on tiny random CLIPs: they raise the objective,
 // are reproducible from their seeds, keep the requested snapshots and reject bad
 // options; the resolution rule, CLIP's normalization and the Gaussian blur.
-#include "support/tiny_models.h"
 #include "optvis/render.h"
+#include "support/tiny_models.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
@@ -18,8 +18,8 @@
 namespace clipscope::optvis {
 namespace {
 
-using torch::Tensor;
 using clipscope::testing::error_message;
+using torch::Tensor;
 
 CLIPConfig tiny_resnet() { return testing::tiny_resnet_config(); }
 CLIPConfig tiny_vit() { return testing::tiny_vit_config(2); }
@@ -126,7 +126,9 @@ TEST(Render, RejectsBadOptions) {
   const Objective objective = channel(kLayer4, 1);
   auto param = make_image_param(small_param(32));
   const Tensor before = param->image().detach().clone();
-  auto message = [&](RenderOptions options) { return error_message([&] { render(model, objective, *param, options); }); };
+  auto message = [&](RenderOptions options) {
+    return error_message([&] { render(model, objective, *param, options); });
+  };
   RenderOptions o = quick(0);
   EXPECT_NE(message(o).find("steps"), std::string::npos);
   o = quick(-3);

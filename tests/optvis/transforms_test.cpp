@@ -218,7 +218,8 @@ TEST(Transforms, ApplyAllIsReproducibleFromTheSeed) {
   // unlike std::uniform_int_distribution): jitter takes the row, then the column offset.
   Rng probe(77), rng(77);
   const int64_t dy = static_cast<int64_t>(probe() % 9), dx = static_cast<int64_t>(probe() % 9);
-  EXPECT_TRUE(torch::equal(jitter(8).apply(x, rng), x.index({Slice(), Slice(), Slice(dy, dy + 24), Slice(dx, dx + 24)})));
+  EXPECT_TRUE(
+      torch::equal(jitter(8).apply(x, rng), x.index({Slice(), Slice(), Slice(dy, dy + 24), Slice(dx, dx + 24)})));
 }
 
 TEST(Transforms, StandardTransformsAreLucids) {
@@ -275,7 +276,8 @@ TEST(Transforms, ParseAndDescribeRoundTrip) {
                                                  "jitter(4)", "crop(224,224)"}));
   EXPECT_EQ(describe(ts), "pad(12,0.5), jitter(8), scale(0.9,1,1.1), rotate(-5,0,5), jitter(4), crop(224,224)");
   EXPECT_EQ(names(parse_transforms(describe(ts))), names(ts));
-  EXPECT_EQ(names(parse_transforms(" pad( 3 , 0.25 ) , jitter(2)")), (std::vector<std::string>{"pad(3,0.25)", "jitter(2)"}));
+  EXPECT_EQ(names(parse_transforms(" pad( 3 , 0.25 ) , jitter(2)")),
+            (std::vector<std::string>{"pad(3,0.25)", "jitter(2)"}));
   EXPECT_EQ(names(parse_transforms("pad(3)")), (std::vector<std::string>{"pad(3,0.5)"}));
 
   EXPECT_EQ(names(parse_transforms("standard")), names(standard_transforms()));
@@ -293,8 +295,8 @@ TEST(Transforms, ParseAndDescribeRoundTrip) {
 }
 
 TEST(Transforms, ParseErrorsNameTheBadPiece) {
-  for (const std::string& spec : {"jitter(x)", "unknown(1)", "pad(12", "scale()", "jitter(-1)", "facet:abc",
-                                  "jitter(8),,pad(1)", "jitter(1.5)", "rotate(5,y)", "crop(0,3)", "", "pad(1,2,3)"}) {
+  for (const char* spec : {"jitter(x)", "unknown(1)", "pad(12", "scale()", "jitter(-1)", "facet:abc",
+                           "jitter(8),,pad(1)", "jitter(1.5)", "rotate(5,y)", "crop(0,3)", "", "pad(1,2,3)"}) {
     SCOPED_TRACE(spec);
     EXPECT_THROW(parse_transforms(spec), Error);
     const std::string message = error_of(spec);

@@ -67,7 +67,9 @@ TEST(NiceTicks, RoundStepsCoveringTheRange) {
 }
 
 TEST(StackedBars, SeriesHeightsFollowTheirValues) {
-  plot::StackedBars chart{.title = "P(label | bucket)", .x_label = "activation", .y_label = "fraction",
+  plot::StackedBars chart{.title = "P(label | bucket)",
+                          .x_label = "activation",
+                          .y_label = "fraction",
                           .x_ticks = {"low", "mid", "high"},
                           .series = {{"dog", {1, 3, 2}}, {"cat", {3, 1, 2}}}};
   fs::path png = temp_png("stacked");
@@ -86,7 +88,7 @@ TEST(StackedBars, SeriesHeightsFollowTheirValues) {
   EXPECT_NEAR(dog[1].height, 3 * dog[0].height, 3);
   EXPECT_GT(cat[0].height, cat[1].height);
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(dog[i].x0, cat[i].x0);                                   // stacked in the same column
+    EXPECT_EQ(dog[i].x0, cat[i].x0);                                               // stacked in the same column
     EXPECT_NEAR(dog[i].height + cat[i].height, dog[0].height + cat[0].height, 1);  // every stack totals 4
   }
   // The tallest stack reaches the top of the axis by default: the bar is most of the plot height.
@@ -138,9 +140,13 @@ TEST(StackedBars, BadInputIsAClearError) {
 }
 
 TEST(RangeRows, LargerMedianIsFurtherRight) {
-  plot::RangeRows chart{.title = "neuron 42", .x_label = "activation (std)",
+  plot::RangeRows chart{.title = "neuron 42",
+                        .x_label = "activation (std)",
                         .categories = {"low", "high", "middle"},
-                        .median = {-1, 4, 1}, .lo = {-2, 3, 0}, .hi = {0, 5, 2}, .counts = {10, 200, 3000}};
+                        .median = {-1, 4, 1},
+                        .lo = {-2, 3, 0},
+                        .hi = {0, 5, 2},
+                        .counts = {10, 200, 3000}};
   fs::path png = temp_png("rows");
   plot::write_range_rows(png, chart);
   Image image = read_image(png);

@@ -86,7 +86,7 @@ TEST(ContactSheet, OutlineSurroundsTheScaledBox) {
   plot::write_contact_sheet(png, tiles, 5, 50);
   Image image = read_image(png);
   auto colour = plot::outline_colour();
-  int x = 8 + 10, y = 8 + 10;  // box scaled by 0.5: [10, 30) in the tile
+  int x = 8 + 10, y = 8 + 10;                      // box scaled by 0.5: [10, 30) in the tile
   EXPECT_TRUE(is(image, x, y + 10, colour));       // left edge
   EXPECT_TRUE(is(image, x + 19, y + 10, colour));  // right edge
   EXPECT_TRUE(is(image, x + 10, y, colour));       // top edge

@@ -2,12 +2,12 @@
 // atlas of a generated world, asked with httplib's client.
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -55,7 +55,8 @@ class ServeProcess {
     while (line.find('\n') == std::string::npos && poll(&p, 1, 120000) > 0 && read(out[0], &c, 1) == 1) line += c;
     close(out[0]);
     const auto colon = line.rfind(':');
-    if (line.find("serving ") != 0 || colon == std::string::npos) throw std::runtime_error("serve did not start: " + line);
+    if (line.find("serving ") != 0 || colon == std::string::npos)
+      throw std::runtime_error("serve did not start: " + line);
     port_ = std::stoi(line.substr(colon + 1));
   }
   ~ServeProcess() {
@@ -103,14 +104,15 @@ class ServeTest : public ::testing::Test {
       ASSERT_EQ(r.code, 0) << r.err;
     };
     run({"world", "--edition", "1", "--n", "300", "--seed", "5", "--out", (d / "world").string()});
-    run({"index", "--layers", "visual.layer4", "--images", (d / "world/images").string(), "--out", (d / "atlas").string(),
-         "--k", "12", "--matrix", "max"});
+    run({"index", "--layers", "visual.layer4", "--images", (d / "world/images").string(), "--out",
+         (d / "atlas").string(), "--k", "12", "--matrix", "max"});
     clipscope::testing::write_file(d / "words.txt", "red\ngreen\nblue\nyellow\ncat\ndog\nstar\nhappy\n");
     run({"words", "--words", (d / "words.txt").string(), "--into", (d / "atlas").string(), "--canvas", "64", "--sizes",
          "10,13", "--stroke", "0"});
     run({"visualize", "--unit", "visual.layer4:3,4", "--steps", "8", "--out", (d / "atlas/optvis/some").string()});
-    live_ = new ServeProcess({"--atlas", (d / "atlas").string(), "--model", "demo", "--labels", (d / "world/labels.jsonl").string(),
-                              "--label-key", "color", "--render-steps", "6", "--max-upload-mb", "1"});
+    live_ = new ServeProcess({"--atlas", (d / "atlas").string(), "--model", "demo", "--labels",
+                              (d / "world/labels.jsonl").string(), "--label-key", "color", "--render-steps", "6",
+                              "--max-upload-mb", "1"});
     plain_ = new ServeProcess({"--atlas", (d / "atlas").string()});
   }
   static void TearDownTestSuite() {
@@ -295,7 +297,8 @@ TEST_F(ServeTest, NeighborsByCorrelationAreCorrelations) {
     for (size_t i = 0; i < x.size(); ++i) mx += x[i], my += y[i];
     mx /= x.size(), my /= y.size();
     double sxy = 0, sxx = 0, syy = 0;
-    for (size_t i = 0; i < x.size(); ++i) sxy += (x[i] - mx) * (y[i] - my), sxx += (x[i] - mx) * (x[i] - mx), syy += (y[i] - my) * (y[i] - my);
+    for (size_t i = 0; i < x.size(); ++i)
+      sxy += (x[i] - mx) * (y[i] - my), sxx += (x[i] - mx) * (x[i] - mx), syy += (y[i] - my) * (y[i] - my);
     return sxy / std::sqrt(sxx * syy);
   };
   double best_other = -2;
@@ -413,7 +416,8 @@ TEST_F(ServeTest, FeaturedUnitsLeadTheOverviewAndGetRendered) {
       {"layer": "visual.layer4", "unit": 9000, "note": "out of range"},
       {"layer": "visual.layer4", "unit": 42}]})");
   {
-    ServeProcess featured({"--atlas", (*dir_ / "atlas").string(), "--model", "demo", "--render-featured", "--render-steps", "4"});
+    ServeProcess featured(
+        {"--atlas", (*dir_ / "atlas").string(), "--model", "demo", "--render-featured", "--render-steps", "4"});
     auto c = featured.client();
     const json atlas = body_json(c.Get("/api/atlas"));
     ASSERT_TRUE(atlas["featured"].is_object()) << atlas.dump();
@@ -434,13 +438,14 @@ TEST_F(ServeTest, FeaturedUnitsLeadTheOverviewAndGetRendered) {
     EXPECT_EQ(unit["vis"].size(), 1u) << unit["job"].dump();
     EXPECT_EQ(body_json(c.Get("/api/units/visual.layer4/41"))["vis"].size(), 1u);
     // The overview's thumbnail is now the visualization.
-    EXPECT_EQ(body_json(c.Get("/api/atlas"))["featured"]["units"][1]["thumb"].get<std::string>().rfind("/img/vis/", 0), 0u);
+    EXPECT_EQ(body_json(c.Get("/api/atlas"))["featured"]["units"][1]["thumb"].get<std::string>().rfind("/img/vis/", 0),
+              0u);
   }
   // The overview of an atlas without the file has none; a broken file is a one-line error naming it.
   EXPECT_TRUE(body_json(plain_->client().Get("/api/atlas"))["featured"].is_null());
   clipscope::testing::write_file(file, "{\"units\": [");
-  clipscope::testing::expect_one_line_error(run_clipscope({"serve", "--atlas", (*dir_ / "atlas").string(), "--port", "0"}),
-                                            "featured.json");
+  clipscope::testing::expect_one_line_error(
+      run_clipscope({"serve", "--atlas", (*dir_ / "atlas").string(), "--port", "0"}), "featured.json");
   fs::remove(file);
   fs::remove_all(*dir_ / "atlas/optvis/serve/visual.layer4_41");
   fs::remove_all(*dir_ / "atlas/optvis/serve/visual.layer4_42");

@@ -26,7 +26,8 @@ TEST(VisualizationIndex, ReadsPlainAndFacetReportsAndSkipsTheRest) {
   write_file(dir / "plain/a.png", "png");
   write_file(dir / "plain/b.png", "png");
   write_file(dir / "plain/objective_0.png", "png");
-  write_file(dir / "facets/visualize.json", R"({"method": "lucid", "facet": {"probe": "probes/face.npy"}, "renders": [{"images": [
+  write_file(dir / "facets/visualize.json",
+             R"({"method": "lucid", "facet": {"probe": "probes/face.npy"}, "renders": [{"images": [
       {"file": "f_0.png", "layer": "image_block_4/2/Add_6", "unit": 3},
       {"file": "f_1.png", "layer": "image_block_4/2/Add_6", "unit": 3}]}]})");
   write_file(dir / "facets/f_0.png", "png");

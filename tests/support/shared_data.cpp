@@ -34,8 +34,8 @@ TempDirs& temp_dirs() {
 
 std::filesystem::path temp_dir(const std::string& prefix) {
   std::random_device rd;
-  auto dir = std::filesystem::temp_directory_path() /
-             (prefix + "-" + std::to_string(rd()) + "-" + std::to_string(rd()));
+  auto dir =
+      std::filesystem::temp_directory_path() / (prefix + "-" + std::to_string(rd()) + "-" + std::to_string(rd()));
   std::filesystem::create_directories(dir);
   temp_dirs().dirs.push_back(dir);
   return dir;

@@ -42,9 +42,9 @@ std::string error_message(Fn&& fn) {
 
 // Skips the current test with a clear message when ../shared is absent and binds
 // `shared` to its path.
-#define CLIPSCOPE_REQUIRE_SHARED(shared)                                                   \
-  auto shared##_opt = ::clipscope::testing::shared_dir();                                   \
-  if (!shared##_opt) {                                                                      \
+#define CLIPSCOPE_REQUIRE_SHARED(shared)                                                     \
+  auto shared##_opt = ::clipscope::testing::shared_dir();                                    \
+  if (!shared##_opt) {                                                                       \
     GTEST_SKIP() << "../shared not found (set CLIPSCOPE_SHARED): reference fixtures absent"; \
-  }                                                                                         \
+  }                                                                                          \
   const std::filesystem::path shared = *shared##_opt

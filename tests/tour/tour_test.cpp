@@ -13,8 +13,8 @@
 #include "demo/concepts.h"
 #include "support/shared_data.h"
 #include "tour/tour.h"
-#include "world/catalog.h"
 #include "words/database.h"
+#include "world/catalog.h"
 
 namespace clipscope::tour {
 namespace {
@@ -105,8 +105,9 @@ TEST_F(TourTest, AnUnfinishedWorldIsDrawnAgainAndBadOptionsAreNamed) {
   EXPECT_EQ(atlas::Atlas::open(r.atlas).image_count(true), 12);
 
   options_.images = 0;
-  EXPECT_NE(clipscope::testing::error_message([&] { build_tour(model_, identity_, *tokenizer_, options_); })
-                .find("tour images = 0"),
+  EXPECT_NE(clipscope::testing::error_message([&] {
+              build_tour(model_, identity_, *tokenizer_, options_);
+            }).find("tour images = 0"),
             std::string::npos);
 }
 

@@ -93,14 +93,16 @@ TEST_F(DemoWords, EncodingIsSpatialMeanMaxOverPositionsMeanOverSizes) {
     const auto want = torch::stack(per_size).mean(0);
     EXPECT_LT((got[w] - want).abs().max().item<double>(), 1e-4 * want.abs().max().item<double>()) << word;
   }
-  EXPECT_NE(error_message([&] { WordEncoder(*model_, "visual.layer9", style); }).find("visual.layer9"), std::string::npos);
+  EXPECT_NE(error_message([&] { WordEncoder(*model_, "visual.layer9", style); }).find("visual.layer9"),
+            std::string::npos);
 }
 
 // Ground truth for the written colour words: for each, the unit that best
 // separates the world's own images of that word (black on white, random DejaVu
 // faces, sizes, positions and tilts; 24 each) from its images of the other words
 // (colours and everyday words), by d'. Returns (unit, d') per colour.
-std::vector<std::pair<int64_t, double>> reading_units(const std::function<torch::Tensor(const std::vector<Image>&)>& layer4) {
+std::vector<std::pair<int64_t, double>> reading_units(
+    const std::function<torch::Tensor(const std::vector<Image>&)>& layer4) {
   std::vector<std::string> vocabulary = color_names();
   for (const auto& w : world::other_words()) vocabulary.push_back(w);
   TextRasterizer raster;
@@ -195,10 +197,11 @@ BuildOptions build_options() {
 std::string word_tables(const fs::path& atlas) {
   SQLite::Database db((atlas / "atlas.db").string(), SQLite::OPEN_READONLY);
   std::string out;
-  for (const char* sql : {"SELECT layer, units, style, baseline, hex(baseline_acts), words_total, k, status FROM word_sets",
-                          "SELECT id, word, status, error, hex(acts) FROM words ORDER BY set_id, id",
-                          "SELECT * FROM word_top_units ORDER BY set_id, word, rank",
-                          "SELECT * FROM unit_top_words ORDER BY set_id, unit, rank"}) {
+  for (const char* sql :
+       {"SELECT layer, units, style, baseline, hex(baseline_acts), words_total, k, status FROM word_sets",
+        "SELECT id, word, status, error, hex(acts) FROM words ORDER BY set_id, id",
+        "SELECT * FROM word_top_units ORDER BY set_id, word, rank",
+        "SELECT * FROM unit_top_words ORDER BY set_id, unit, rank"}) {
     SQLite::Statement q(db, sql);
     while (q.executeStep()) {
       for (int c = 0; c < q.getColumnCount(); ++c) out += q.getColumn(c).getString() + "|";
@@ -275,14 +278,16 @@ TEST_F(DemoWords, AKilledBuildResumesToTheSameDatabase) {
   const auto resumed = build_word_set(*model_, kDemoIdentity, dir / "words.txt", dir / "killed", o);
   EXPECT_EQ(resumed.resumed_from, 32);
   build_word_set(*model_, kDemoIdentity, dir / "words.txt", dir / "whole", o);
-  testing::expect_same_text(word_tables(dir / "killed"), word_tables(dir / "whole"), "resumed and uninterrupted word sets");
+  testing::expect_same_text(word_tables(dir / "killed"), word_tables(dir / "whole"),
+                            "resumed and uninterrupted word sets");
   EXPECT_TRUE(build_word_set(*model_, kDemoIdentity, dir / "words.txt", dir / "whole", o).already_complete);
 
   // Another list, rendering or model for the same layer is refused, naming the difference.
   auto other = o;
   other.style.sizes = {12};
-  EXPECT_NE(error_message([&] { build_word_set(*model_, kDemoIdentity, dir / "words.txt", dir / "whole", other); })
-                .find("other settings (rendering"),
+  EXPECT_NE(error_message([&] {
+              build_word_set(*model_, kDemoIdentity, dir / "words.txt", dir / "whole", other);
+            }).find("other settings (rendering"),
             std::string::npos);
   EXPECT_NE(error_message([&] {
               build_word_set(*model_, {"demo", "another-sha"}, dir / "words.txt", dir / "whole", o);

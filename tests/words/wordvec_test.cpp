@@ -28,7 +28,8 @@ TEST(WordStyleOptions, SizesAndPositionsParse) {
   EXPECT_DOUBLE_EQ(grid[5][0], 5.0 / 6);
   EXPECT_DOUBLE_EQ(grid[5][1], 0.75);
   EXPECT_EQ(parse_positions("0.25,0.5;0.75,0.5").size(), 2u);
-  EXPECT_NE(error_message([] { parse_sizes("20,big"); }).find("sizes 20,big: 'big' is not a number"), std::string::npos);
+  EXPECT_NE(error_message([] { parse_sizes("20,big"); }).find("sizes 20,big: 'big' is not a number"),
+            std::string::npos);
   EXPECT_NE(error_message([] { parse_positions("0x3"); }).find("positions 0x3"), std::string::npos);
   EXPECT_NE(error_message([] { parse_positions("0.5"); }).find("positions 0.5"), std::string::npos);
   WordStyle bad;
@@ -104,8 +105,8 @@ TEST(Embeddings, MaskedUnitsAreLeftOut) {
 
 // Unit 0 fires for "-ing" words, unit 1 for colours (no shared spelling), unit 2 at random.
 TEST(LexicalUnits, TheRuleFindsASpellingUnitAndSparesASemanticOne) {
-  std::vector<std::string> words = {"running", "singing", "jumping", "reading", "eating", "walking", "red", "green",
-                                    "blue", "yellow", "purple", "orange"};
+  std::vector<std::string> words = {"running", "singing", "jumping", "reading", "eating", "walking",
+                                    "red",     "green",   "blue",    "yellow",  "purple", "orange"};
   for (const char* w : {"table", "chair", "house", "river", "stone", "cloud", "paper", "light", "music", "world",
                         "water", "money", "night", "sound", "story", "field", "power", "heart", "plant", "space"})
     words.push_back(w);
@@ -155,7 +156,8 @@ TEST(Places, CsvAndGeoJsonAreRead) {
 TEST(Places, TheArticlesRegionFileHas175CountriesAnd620Cities) {
   CLIPSCOPE_REQUIRE_SHARED(shared);
   const auto places = read_places(shared / "data" / "maps" / "paper_regional_geo.json");
-  const auto countries = std::count_if(places.begin(), places.end(), [](const Place& p) { return p.kind == "country"; });
+  const auto countries =
+      std::count_if(places.begin(), places.end(), [](const Place& p) { return p.kind == "country"; });
   EXPECT_EQ(countries, 175);
   EXPECT_EQ(static_cast<int64_t>(places.size()) - countries, 620);
 }

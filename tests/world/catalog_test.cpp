@@ -29,7 +29,7 @@ TEST(Catalog, HasOverAThousandConceptsInTheArticlesFamilies) {
   for (const Concept& c : cat.concepts()) {
     EXPECT_TRUE(names.insert(c.name).second) << "duplicate " << c.name;
     EXPECT_EQ(&cat.concepts()[static_cast<size_t>(c.id)], &c);
-    EXPECT_EQ(c.name.find(':'), std::string::npos) << c.name;   // no "x: skin tone" variants
+    EXPECT_EQ(c.name.find(':'), std::string::npos) << c.name;  // no "x: skin tone" variants
     EXPECT_EQ(c.name.find("skin tone"), std::string::npos) << c.name;
   }
   EXPECT_EQ(cat.named("christmas tree").family, "holidays");
@@ -70,7 +70,8 @@ TEST(Catalog, SilhouettesFromNaturalEarthWhenShared) {
   const Silhouette& chile = cat.silhouettes()[static_cast<size_t>(cat.named("chile").silhouette)];
   double x0 = 9, x1 = -9, y0 = 9, y1 = -9;
   for (const auto& ring : chile.rings)
-    for (const auto& p : ring) x0 = std::min(x0, p[0]), x1 = std::max(x1, p[0]), y0 = std::min(y0, p[1]), y1 = std::max(y1, p[1]);
+    for (const auto& p : ring)
+      x0 = std::min(x0, p[0]), x1 = std::max(x1, p[0]), y0 = std::min(y0, p[1]), y1 = std::max(y1, p[1]);
   EXPECT_GT((y1 - y0) / (x1 - x0), 4.0);
   EXPECT_GE(x0, -1.0 - 1e-9);
   EXPECT_LE(y1, 1.0 + 1e-9);
@@ -182,7 +183,8 @@ TEST(World, PicturesAndSilhouettesAreWhereTheLabelsSay) {
     for (int y = 0; y < 64; ++y) {
       const uint8_t* p = o.pixel(x, y);
       const bool ink = std::abs(p[0] - outline.object_rgb[0]) + std::abs(p[1] - outline.object_rgb[1]) +
-                           std::abs(p[2] - outline.object_rgb[2]) < 30;
+                           std::abs(p[2] - outline.object_rgb[2]) <
+                       30;
       inked += ink;
       any = any || ink;
     }
@@ -191,7 +193,7 @@ TEST(World, PicturesAndSilhouettesAreWhereTheLabelsSay) {
   EXPECT_GT(inked, 20);
   if (outline.picture.angle == 0) {
     EXPECT_LT(columns, 20);  // upright Chile is narrow
-        EXPECT_EQ(outline.labels()["modality"], "silhouette");
+    EXPECT_EQ(outline.labels()["modality"], "silhouette");
   }
   EXPECT_EQ(outline.labels()["continent"], "south america");
 }
@@ -209,12 +211,15 @@ TEST(World, SecondEditionCaptionsNameWhatIsShown) {
     if (s.kind != SceneKind::Picture && s.kind != SceneKind::Silhouette) continue;
     const Concept& c = cat.concepts()[static_cast<size_t>(s.concept_id)];
     ++pictures;
-    if (has_word(s.caption, c.name)) ++named;
-    else if (!c.continent.empty() && has_word(s.caption, c.continent)) ++continent_only;
-    else if (c.emotion.empty()) ADD_FAILURE() << "caption '" << s.caption << "' for " << c.name;
+    if (has_word(s.caption, c.name))
+      ++named;
+    else if (!c.continent.empty() && has_word(s.caption, c.continent))
+      ++continent_only;
+    else if (c.emotion.empty())
+      ADD_FAILURE() << "caption '" << s.caption << "' for " << c.name;
   }
-  for (SceneKind k : {SceneKind::Objects, SceneKind::Face, SceneKind::Word, SceneKind::ObjectWithWord, SceneKind::Picture,
-                      SceneKind::PictureWithWord})
+  for (SceneKind k : {SceneKind::Objects, SceneKind::Face, SceneKind::Word, SceneKind::ObjectWithWord,
+                      SceneKind::Picture, SceneKind::PictureWithWord})
     EXPECT_GT(kinds[k], 30) << kind_name(k);
   if (!cat.regions_with_silhouettes().empty()) {
     EXPECT_GT(kinds[SceneKind::Silhouette], 100);

@@ -226,7 +226,7 @@ TEST(Draw, ShapesAreTheirShapes) {
   EXPECT_TRUE(shape_contains("cross", 0.0, 0.8));
   EXPECT_FALSE(shape_contains("triangle", -0.6, -0.6));  // the apex is at the top
   EXPECT_TRUE(shape_contains("triangle", -0.5, 0.45));
-  EXPECT_FALSE(shape_contains("heart", 0.0, -0.75));      // the notch at the top
+  EXPECT_FALSE(shape_contains("heart", 0.0, -0.75));  // the notch at the top
   EXPECT_NE(error_message([] { shape_contains("blob", 0, 0); }).find("blob"), std::string::npos);
 }
 

@@ -27,7 +27,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string cell_text(const atlas::LayerInfo& layer, int32_t cell) {
-  if (layer.layout == "NCHW" && layer.cells > 1) return fmt::format("({},{})", cell / layer.grid_width, cell % layer.grid_width);
+  if (layer.layout == "NCHW" && layer.cells > 1)
+    return fmt::format("({},{})", cell / layer.grid_width, cell % layer.grid_width);
   if (layer.layout != "NCHW" && layer.layout != "ND") return cell == 0 ? "cls" : fmt::format("tok {}", cell);
   return "-";
 }
@@ -65,7 +66,9 @@ void add_top(CLI::App& app, Context& ctx) {
       ->check(CLI::IsMember({"max", "mean"}));
   cmd->add_option("--sheet", a->sheet, "Also write a contact sheet PNG of crops around each example's cell");
   cmd->add_flag("--full", a->full, "Sheet tiles show the whole image with the cell outlined");
-  cmd->add_option("--crop", a->crop, "Crop side as a fraction of the image side")->default_val(0.5)->check(CLI::Range(0.05, 1.0));
+  cmd->add_option("--crop", a->crop, "Crop side as a fraction of the image side")
+      ->default_val(0.5)
+      ->check(CLI::Range(0.05, 1.0));
   cmd->add_option("--columns", a->columns, "Sheet columns")->default_val(5)->check(CLI::PositiveNumber);
   cmd->callback([&ctx, a] {
     check_png(a->sheet, "--sheet");
@@ -117,7 +120,8 @@ void add_stats(CLI::App& app, Context& ctx) {
       fmt::print("images\t{} readable, {} skipped, of {} inputs{}\n", atlas.image_count(),
                  atlas.image_count(false) - atlas.image_count(), s.inputs_total,
                  sh.count > 1 ? fmt::format(" (shard {}/{}: inputs {}-{})", sh.index, sh.count, sh.first, sh.end) : "");
-      fmt::print("k\t{}\nmatrices\t{} for [{}]\n", s.k, s.matrix_quantities.empty() ? "none" : fmt::format("{}", fmt::join(s.matrix_quantities, ",")),
+      fmt::print("k\t{}\nmatrices\t{} for [{}]\n", s.k,
+                 s.matrix_quantities.empty() ? "none" : fmt::format("{}", fmt::join(s.matrix_quantities, ",")),
                  fmt::join(s.matrix_layers, ", "));
       for (const auto& l : atlas.layers())
         fmt::print("layer\t{}\t{} units\t{}\t{} cells\tread at {}\n", l.name, l.units, l.layout, l.cells, l.read_at);
@@ -128,8 +132,10 @@ void add_stats(CLI::App& app, Context& ctx) {
     const auto& layer = atlas.layer(ref.layer);
     const auto s = atlas.summary(layer, ref.unit, a->quantity);
     const auto h = atlas.histogram(layer, ref.unit, a->quantity);
-    fmt::print("unit\t{}:{}\nquantity\t{}\ncount\t{}\nnonfinite\t{}\nmean\t{:.6g}\nstd\t{:.6g}\nrms\t{:.6g}\nmin\t{:.6g}\nmax\t{:.6g}\n",
-               layer.name, ref.unit, a->quantity, s.count, s.nonfinite, s.mean, s.std, s.rms, s.min, s.max);
+    fmt::print(
+        "unit\t{}:{}\nquantity\t{}\ncount\t{}\nnonfinite\t{}\nmean\t{:.6g}\nstd\t{:.6g}\nrms\t{:.6g}\nmin\t{:.6g}"
+        "\nmax\t{:.6g}\n",
+        layer.name, ref.unit, a->quantity, s.count, s.nonfinite, s.mean, s.std, s.rms, s.min, s.max);
     fmt::print("histogram (std from zero)\n");
     for (size_t i = 0; i < h.counts.size(); ++i)
       fmt::print("{:+.2f}\t{}\n", h.lo + static_cast<double>(i) * h.width, h.counts[i]);

@@ -32,7 +32,8 @@ void add_classify_command(CLI::App& app, Context& ctx) {
   add_image_input_options(*cmd, o->images);
   cmd->get_option("--image")->required();
   cmd->add_option("-l,--labels", o->labels, "Candidate labels, e.g. \"a dog\" \"a cat\"")->required();
-  cmd->add_option("--templates", o->templates, "Prompt templates, one per line with {} for the label (e.g. imagenet_templates.txt)");
+  cmd->add_option("--templates", o->templates,
+                  "Prompt templates, one per line with {} for the label (e.g. imagenet_templates.txt)");
   cmd->add_option("--top", o->top, "Labels shown per image in the table (0 = all)")->default_val(5);
   cmd->add_flag("--json", o->json, "JSON output with every probability");
   add_truncate_option(*cmd, o->truncate);

@@ -13,7 +13,8 @@ namespace {
 void add_train_demo_command(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<demo::TrainOptions>();
   auto out = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("train-demo", "Train the demo CLIP on the synthetic world (resumes from DIR/checkpoint.pt)");
+  auto* cmd =
+      app.add_subcommand("train-demo", "Train the demo CLIP on the synthetic world (resumes from DIR/checkpoint.pt)");
   cmd->add_option("-o,--out", *out, "Run directory: merges, checkpoint, train-log.csv, clipscope-demo.pt")->required();
   cmd->add_option("--seed", o->seed, "World seed and weight initialization")->capture_default_str();
   cmd->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str();
@@ -33,8 +34,9 @@ void add_train_demo_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--snapshot-every", o->snapshot_every,
                   "Also write the fp16 model to DIR/snapshots/step-NNNNNN.pt every this many steps (0 = never)")
       ->capture_default_str();
-  cmd->add_option("--init-from", o->init_from,
-                  "Start from this model of an earlier run (its clipscope-demo.pt; merges beside it) with a new schedule")
+  cmd->add_option(
+         "--init-from", o->init_from,
+         "Start from this model of an earlier run (its clipscope-demo.pt; merges beside it) with a new schedule")
       ->check(CLI::ExistingFile);
   add_world_options(*cmd, o->world);
   cmd->callback([&ctx, o, out] {
@@ -59,12 +61,14 @@ void add_demo_report_command(CLI::App& app, Context& ctx) {
     demo::ReportOptions report;
   };
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("demo-report", "Measure what a model learned about the synthetic world (ground truth)");
+  auto* cmd =
+      app.add_subcommand("demo-report", "Measure what a model learned about the synthetic world (ground truth)");
   add_model_option(*cmd, o->model);
   add_vocab_option(*cmd, o->vocab);
   add_precision_option(*cmd, o->precision);
   cmd->add_option("--seed", o->report.seed, "Held-out world seed")->capture_default_str();
-  cmd->add_option("--layer", o->report.unit_layer, "Point searched for the colour and shape units")->capture_default_str();
+  cmd->add_option("--layer", o->report.unit_layer, "Point searched for the colour and shape units")
+      ->capture_default_str();
   cmd->add_option("--world-edition", o->report.world_edition,
                   "World edition the model was trained on (2: the concept targets apply)")
       ->capture_default_str()
@@ -76,8 +80,10 @@ void add_demo_report_command(CLI::App& app, Context& ctx) {
     const Tokenizer tokenizer = ctx.load_tokenizer(o->vocab, o->model, model);
     demo::Report report = demo::demo_report(model, tokenizer, o->report, !ctx.quiet);
     report.model = o->model;
-    if (o->json) fmt::print("{}\n", report.to_json().dump(2));
-    else fmt::print("{}", report.to_text());
+    if (o->json)
+      fmt::print("{}\n", report.to_json().dump(2));
+    else
+      fmt::print("{}", report.to_text());
   });
 }
 

@@ -37,7 +37,8 @@ void add_embed_commands(CLI::App& app, Context& ctx) {
   add_image_input_options(*embed, e->images);
   auto* txt = embed->add_option("-t,--text", e->texts, "Texts");
   txt->excludes(embed->get_option("--image"));
-  embed->add_option("-o,--out", e->out, "Output .npy file (image rows' paths go to NAME.paths.txt beside it)")->required();
+  embed->add_option("-o,--out", e->out, "Output .npy file (image rows' paths go to NAME.paths.txt beside it)")
+      ->required();
   embed->add_flag("--normalize", e->normalize, "L2-normalize each embedding (as for cosine similarity)");
   add_truncate_option(*embed, e->truncate);
   embed->callback([&ctx, e] {
@@ -48,11 +49,13 @@ void add_embed_commands(CLI::App& app, Context& ctx) {
     auto normalized = [&](torch::Tensor f) { return e->normalize ? f / f.norm(2, -1, true) : f; };
     std::vector<int64_t> shape;
     if (!e->images.inputs.empty()) {
-      shape = write_rows_over_images(e->images, e->out, model->config(), !ctx.quiet,
-                                     [&](const torch::Tensor& batch) { return normalized(model->encode_image(batch)); });
+      shape = write_rows_over_images(e->images, e->out, model->config(), !ctx.quiet, [&](const torch::Tensor& batch) {
+        return normalized(model->encode_image(batch));
+      });
     } else {
       Tokenizer tokenizer = ctx.load_tokenizer(e->vocab, e->model, model);
-      const auto tokens = tokenize_batch(tokenizer, e->texts, static_cast<int>(model->config().context_length), e->truncate);
+      const auto tokens =
+          tokenize_batch(tokenizer, e->texts, static_cast<int>(model->config().context_length), e->truncate);
       const torch::Tensor features = normalized(model->encode_text(tokens));
       write_npy_tensor(e->out, features);
       shape = features.sizes().vec();
@@ -68,7 +71,8 @@ void add_embed_commands(CLI::App& app, Context& ctx) {
   auto* act = app.add_subcommand("activations", "Activations of one named point for images, to .npy (batch-first)");
   add_model_option(*act, a->model);
   add_precision_option(*act, a->precision);
-  act->add_option("-l,--layer", a->layer, "Point name (see `clipscope layers`), e.g. visual.layer4 or image_block_4/5/Add_6")
+  act->add_option("-l,--layer", a->layer,
+                  "Point name (see `clipscope layers`), e.g. visual.layer4 or image_block_4/5/Add_6")
       ->required();
   add_image_input_options(*act, a->images);
   act->get_option("--image")->required();
@@ -83,12 +87,12 @@ void add_embed_commands(CLI::App& app, Context& ctx) {
     if (layer.rfind("visual", 0) != 0)
       throw Error(fmt::format("--layer {}: a text-tower point; activations reads image-tower points", a->layer));
     torch::NoGradGuard no_grad;
-    const auto shape = write_rows_over_images(a->images, a->out, model->config(),
-                                              !ctx.quiet, [&](const torch::Tensor& batch) {
-                                                ActivationCache cache({layer});
-                                                model->run_image(batch, cache);
-                                                return reduce_positions(cache[layer], cache.layout(layer), reduce);
-                                              });
+    const auto shape =
+        write_rows_over_images(a->images, a->out, model->config(), !ctx.quiet, [&](const torch::Tensor& batch) {
+          ActivationCache cache({layer});
+          model->run_image(batch, cache);
+          return reduce_positions(cache[layer], cache.layout(layer), reduce);
+        });
     if (!ctx.quiet) fmt::print(stderr, "wrote {} [{}] ({})\n", a->out, fmt::join(shape, " x "), layer);
   });
 }

@@ -42,7 +42,8 @@ int launcher_env(std::initializer_list<const char*> names) {
 
 void print_result(const atlas::IndexResult& r, const fs::path& out) {
   if (r.already_complete) {
-    fmt::print(stderr, "{}: already complete ({} images, {} skipped); nothing to do\n", out.string(), r.images, r.skipped);
+    fmt::print(stderr, "{}: already complete ({} images, {} skipped); nothing to do\n", out.string(), r.images,
+               r.skipped);
     return;
   }
   fmt::print(stderr, "{}: {} images indexed{} in {:.1f} s ({:.1f} img/s){}\n", out.string(), r.images,

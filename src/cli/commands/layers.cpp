@@ -22,14 +22,15 @@ void add_layers_command(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, o] {
     CLIP model = ctx.load_model(o->model);
     nlohmann::json out = nlohmann::json::array();
-    if (!o->json) fmt::print("# {}\n{:<52} {:<6} {:<18} {}\n", model->config().describe(), "name", "layout", "shape", "units");
+    if (!o->json)
+      fmt::print("# {}\n{:<52} {:<6} {:<18} {}\n", model->config().describe(), "name", "layout", "shape", "units");
     for (const auto& p : model->points()) {
       if (!o->filter.empty() && p.name.find(o->filter) == std::string::npos) continue;
       if (o->json) {
         out.push_back({{"name", p.name}, {"layout", layout_name(p.layout)}, {"shape", p.shape}, {"units", p.channels}});
       } else {
-        fmt::print("{:<52} {:<6} {:<18} {}\n", p.name, layout_name(p.layout), fmt::format("[{}]", fmt::join(p.shape, ", ")),
-                   p.channels);
+        fmt::print("{:<52} {:<6} {:<18} {}\n", p.name, layout_name(p.layout),
+                   fmt::format("[{}]", fmt::join(p.shape, ", ")), p.channels);
       }
     }
     if (o->json) fmt::print("{}\n", out.dump(1));

@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
-#include "core/model/checkpoint.h"
 #include "core/hub/zoo.h"
+#include "core/model/checkpoint.h"
 #include "core/util/error.h"
 
 namespace clipscope::cli {
@@ -54,7 +54,8 @@ nlohmann::ordered_json inspect(const std::string& spec, const Context& ctx) {
 }  // namespace
 
 void add_models_commands(CLI::App& app, Context& ctx) {
-  auto* models = app.add_subcommand("models", "List the official CLIP checkpoints (name, SHA-256, URL, cached?) and the demo model");
+  auto* models = app.add_subcommand(
+      "models", "List the official CLIP checkpoints (name, SHA-256, URL, cached?) and the demo model");
   auto inspect_spec = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   models->add_option("--inspect", *inspect_spec,
@@ -99,8 +100,10 @@ void add_models_commands(CLI::App& app, Context& ctx) {
     const auto cache = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
     for (const auto& name : *names) {
       std::optional<RemoteFile> file;
-      if (name == "vocab" || name == bpe_vocab_file().name) file = bpe_vocab_file();
-      else file = find_official_model(name);
+      if (name == "vocab" || name == bpe_vocab_file().name)
+        file = bpe_vocab_file();
+      else
+        file = find_official_model(name);
       if (!file) throw Error(fmt::format("unknown model '{}' (see `clipscope models`)", name));
       fmt::print("{}\n", ensure_cached(*file, cache, options.progress).string());
     }

@@ -47,8 +47,10 @@ void add_render_command(CLI::App& app, Context& /*ctx*/) {
   cmd->add_option("--rotation", o->rotation, "Degrees counter-clockwise about the text's centre")->default_val(0);
   cmd->add_option("--width", o->width, "Canvas width in pixels")->default_val(224);
   cmd->add_option("--height", o->height, "Canvas height in pixels")->default_val(224);
-  cmd->add_option("--x", o->x, "Where the centre of the ink goes: pixels from the left, or 'center'")->default_val("center");
-  cmd->add_option("--y", o->y, "Where the centre of the ink goes: pixels from the top, or 'center'")->default_val("center");
+  cmd->add_option("--x", o->x, "Where the centre of the ink goes: pixels from the left, or 'center'")
+      ->default_val("center");
+  cmd->add_option("--y", o->y, "Where the centre of the ink goes: pixels from the top, or 'center'")
+      ->default_val("center");
   cmd->add_flag("--list-fonts", o->list_fonts, "List the face names available and exit");
   cmd->callback([o, text] {
     TextRasterizer rasterizer;

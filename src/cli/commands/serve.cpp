@@ -23,7 +23,8 @@ serve::Server* running_server = nullptr;
 void run_serve(Context& ctx, const ServeArgs& a) {
   if (a.port < 0 || a.port > 65535) throw Error(fmt::format("--port {}: expected 0-65535", a.port));
   if (a.render_steps < 1) throw Error(fmt::format("--render-steps {}: must be >= 1", a.render_steps));
-  if (a.max_upload_mb < 1 || a.max_upload_mb > 1024) throw Error(fmt::format("--max-upload-mb {}: expected 1-1024", a.max_upload_mb));
+  if (a.max_upload_mb < 1 || a.max_upload_mb > 1024)
+    throw Error(fmt::format("--max-upload-mb {}: expected 1-1024", a.max_upload_mb));
   serve::ViewOptions view_options;
   view_options.atlas = a.atlas;
   view_options.visualizations = a.vis_dir;
@@ -34,14 +35,17 @@ void run_serve(Context& ctx, const ServeArgs& a) {
   std::unique_ptr<serve::LiveModel> live;
   if (!a.model.empty()) {
     // The atlas's own precision by default, so live values compare with its statistics.
-    auto [model, identity] = ctx.load_identified_model(a.model, a.precision.empty() ? view.atlas().settings().precision : a.precision);
+    auto [model, identity] =
+        ctx.load_identified_model(a.model, a.precision.empty() ? view.atlas().settings().precision : a.precision);
     const std::string expected = view.atlas().settings().model_sha256;
     if (!expected.empty() && identity.sha256 != expected)
-      throw Error(fmt::format("--model {}: not the model this atlas was built with ({}; checkpoint SHA-256 {} vs {})", a.model,
-                              view.atlas().settings().model, identity.sha256.substr(0, 12), expected.substr(0, 12)));
+      throw Error(fmt::format("--model {}: not the model this atlas was built with ({}; checkpoint SHA-256 {} vs {})",
+                              a.model, view.atlas().settings().model, identity.sha256.substr(0, 12),
+                              expected.substr(0, 12)));
     serve::LiveOptions live_options;
     live_options.render_steps = a.render_steps;
-    live = std::make_unique<serve::LiveModel>(model, ctx.load_tokenizer(std::nullopt, a.model, model), view, live_options);
+    live =
+        std::make_unique<serve::LiveModel>(model, ctx.load_tokenizer(std::nullopt, a.model, model), view, live_options);
   }
 
   if (live && a.render_featured && !view.featured().is_null()) {
@@ -55,7 +59,8 @@ void run_serve(Context& ctx, const ServeArgs& a) {
       ++queued;
     }
     if (queued && !ctx.quiet)
-      fmt::print(stderr, "rendering the feature visualizations of {} featured units in the background ({} steps each)\n",
+      fmt::print(stderr,
+                 "rendering the feature visualizations of {} featured units in the background ({} steps each)\n",
                  queued, a.render_steps);
   }
 
@@ -66,9 +71,11 @@ void run_serve(Context& ctx, const ServeArgs& a) {
   serve::Server server(view, live.get(), options);
   const int port = server.bind();
   if (a.host != "127.0.0.1" && a.host != "localhost" && a.host != "::1" && !ctx.quiet)
-    fmt::print(stderr, "warning: --host {} makes the atlas readable by every machine that can reach this one\n", a.host);
+    fmt::print(stderr, "warning: --host {} makes the atlas readable by every machine that can reach this one\n",
+               a.host);
   // The first line is the address (tests and scripts read it); then serve until a signal.
-  fmt::print("serving {} at http://{}:{}/\n", a.atlas, a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host, port);
+  fmt::print("serving {} at http://{}:{}/\n", a.atlas,
+             a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host, port);
   std::fflush(stdout);
   running_server = &server;
   std::signal(SIGINT, [](int) { running_server->stop(); });
@@ -79,13 +86,16 @@ void run_serve(Context& ctx, const ServeArgs& a) {
 
 void add_serve_command(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<ServeArgs>();
-  auto* cmd = app.add_subcommand("serve", "Browse an atlas in a web page: units, examples, words, feature visualizations");
+  auto* cmd =
+      app.add_subcommand("serve", "Browse an atlas in a web page: units, examples, words, feature visualizations");
   cmd->add_option("-a,--atlas", a->atlas, "Atlas directory (clipscope index; words from clipscope words)")->required();
-  cmd->add_option("-m,--model", a->model,
-                  "The atlas's model (demo, an official name or a checkpoint path): enables image search, text-direction "
-                  "search and rendering feature visualizations");
+  cmd->add_option(
+      "-m,--model", a->model,
+      "The atlas's model (demo, an official name or a checkpoint path): enables image search, text-direction "
+      "search and rendering feature visualizations");
   cmd->add_option("--precision", a->precision, "exact, fp32, bf16 or auto (default: the atlas's)");
-  cmd->add_option("--labels", a->labels, "Per-image labels (CSV or JSON lines, as clipscope condprob) for conditional-probability plots");
+  cmd->add_option("--labels", a->labels,
+                  "Per-image labels (CSV or JSON lines, as clipscope condprob) for conditional-probability plots");
   cmd->add_option("--label-key", a->label_key, "Label field in a JSON-lines labels file")->default_val("label");
   cmd->add_option("--vis", a->vis_dir, "Folder searched for visualize.json output (default: ATLAS/optvis)");
   cmd->add_option("--host", a->host, "Address to listen on (127.0.0.1: this machine only)")->default_val("127.0.0.1");

@@ -36,12 +36,15 @@ void add_tokenize_command(CLI::App& app, Context& ctx) {
     if (!o->decode.empty()) {
       std::vector<int32_t> ids;
       for (auto id : o->decode) {
-        if (id < 0 || id >= tok.vocab_size()) throw Error(fmt::format("--decode: token id {} is outside the vocabulary (0..{})", id, tok.vocab_size() - 1));
+        if (id < 0 || id >= tok.vocab_size())
+          throw Error(fmt::format("--decode: token id {} is outside the vocabulary (0..{})", id, tok.vocab_size() - 1));
         if (id != tok.sot() && id != tok.eot() && id != 0) ids.push_back(id);
       }
       const std::string text = tok.decode(ids);
-      if (o->json) fmt::print("{}\n", nlohmann::json(text).dump());
-      else fmt::print("{}\n", text);
+      if (o->json)
+        fmt::print("{}\n", nlohmann::json(text).dump());
+      else
+        fmt::print("{}\n", text);
       return;
     }
     if (o->texts.empty()) throw Error("tokenize: give texts to tokenize or --decode ids");

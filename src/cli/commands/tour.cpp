@@ -34,8 +34,8 @@ void run_tour(Context& ctx, TourArgs& a) {
       fmt::print(stderr, "tour: reused {} from an earlier run\n", fmt::join(r.steps_reused, ", "));
     fmt::print(stderr, "tour: the most multimodal units of {}:\n", a.tour.layer);
     for (const auto& f : r.featured)
-      fmt::print(stderr, "  unit {:4}   picture {:5.1f} std   written name {:5.1f} std   {} ({})\n", f.unit, f.picture_z,
-                 f.word_z, f.concept_name, f.family);
+      fmt::print(stderr, "  unit {:4}   picture {:5.1f} std   written name {:5.1f} std   {} ({})\n", f.unit,
+                 f.picture_z, f.word_z, f.concept_name, f.family);
   }
   if (!a.serve) {
     fmt::print("{}\n", r.atlas.string());
@@ -55,7 +55,8 @@ void run_tour(Context& ctx, TourArgs& a) {
 void add_tour_command(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<TourArgs>();
   auto* cmd = app.add_subcommand(
-      "tour", "What clipscope is for, in one command: draw a world, index it, find its multimodal units and serve the atlas");
+      "tour",
+      "What clipscope is for, in one command: draw a world, index it, find its multimodal units and serve the atlas");
   cmd->add_option("-m,--model", a->model, "A model of the synthetic world (the demo model)")->capture_default_str();
   cmd->add_option("-o,--out", a->tour.dir, "Tour directory (world/, atlas/); a second run reuses what is there")
       ->capture_default_str();
@@ -65,7 +66,8 @@ void add_tour_command(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--layer", a->tour.layer, "Layer to index and search for multimodal units")->capture_default_str();
   cmd->add_flag("!--no-serve", a->serve, "Build the tour and print the atlas's path instead of serving it");
-  cmd->add_option("--host", a->serve_args.host, "Address to listen on (127.0.0.1: this machine only)")->capture_default_str();
+  cmd->add_option("--host", a->serve_args.host, "Address to listen on (127.0.0.1: this machine only)")
+      ->capture_default_str();
   cmd->add_option("--port", a->serve_args.port, "Port (0: any free port)")->capture_default_str();
   cmd->add_option("--render-steps", a->serve_args.render_steps, "Optimization steps of each feature visualization")
       ->capture_default_str();

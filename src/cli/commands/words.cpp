@@ -66,8 +66,9 @@ void add_diff(CLI::App& app, Context& ctx) {
     StyleArgs style;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("diff", "Channel difference engine: units ranked by a rasterized text's activation "
-                                         "minus a baseline text's");
+  auto* cmd = app.add_subcommand("diff",
+                                 "Channel difference engine: units ranked by a rasterized text's activation "
+                                 "minus a baseline text's");
   add_model_option(*cmd, a->model);
   add_precision_option(*cmd, a->precision);
   cmd->add_option("-l,--layer", a->layer, "Layer (any point name)")->default_val("visual.layer4");
@@ -87,8 +88,8 @@ void add_diff(CLI::App& app, Context& ctx) {
     fmt::print("# {} - '{}' at {}\n{:>4} {:>6} {:>10} {:>10} {:>10}\n", d.text, d.baseline, d.layer, "rank", "unit",
                "difference", "text", "baseline");
     for (size_t r = 0; r < d.units.size(); ++r)
-      fmt::print("{:>4} {:>6} {:>10.4f} {:>10.4f} {:>10.4f}\n", r, d.units[r].unit, d.units[r].difference, d.units[r].text,
-                 d.units[r].baseline);
+      fmt::print("{:>4} {:>6} {:>10.4f} {:>10.4f} {:>10.4f}\n", r, d.units[r].unit, d.units[r].difference,
+                 d.units[r].text, d.units[r].baseline);
   });
 }
 
@@ -99,8 +100,9 @@ void add_words(CLI::App& app, Context& ctx) {
     StyleArgs style;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("words", "Encode a word list at one layer into an atlas: word -> top units and "
-                                          "unit -> top words (resumable)");
+  auto* cmd = app.add_subcommand("words",
+                                 "Encode a word list at one layer into an atlas: word -> top units and "
+                                 "unit -> top words (resumable)");
   add_model_option(*cmd, a->model);
   add_precision_option(*cmd, a->precision);
   cmd->add_option("-l,--layer", a->layer, "Layer (any point name)")->default_val("visual.layer4");
@@ -128,7 +130,9 @@ void add_words(CLI::App& app, Context& ctx) {
     if (r.already_complete && !ctx.quiet) fmt::print(stderr, "{}: word set already complete; nothing to do\n", a->into);
     std::map<std::string, int> reasons;
     for (const auto& e : r.skipped_entries) {
-      const std::string reason = e.error.rfind("duplicate", 0) == 0 ? "duplicate" : e.error.rfind("font", 0) == 0 ? "missing glyph" : e.error;
+      const std::string reason = e.error.rfind("duplicate", 0) == 0 ? "duplicate"
+                                 : e.error.rfind("font", 0) == 0    ? "missing glyph"
+                                                                    : e.error;
       ++reasons[reason.find("wider") != std::string::npos ? "wider than the canvas" : reason];
     }
     std::vector<std::string> parts;
@@ -158,10 +162,11 @@ void add_word_queries(CLI::App& app) {
   word_units->callback([wu] {
     const auto db = words::WordDatabase::open(wu->first.atlas);
     const auto set = db.set(wu->first.layer);
-    fmt::print("# '{}' at {} (activation minus '{}')\n{:>4} {:>6} {:>10}\n", wu->second, set.layer, set.baseline, "rank",
-               "unit", "value");
+    fmt::print("# '{}' at {} (activation minus '{}')\n{:>4} {:>6} {:>10}\n", wu->second, set.layer, set.baseline,
+               "rank", "unit", "value");
     int rank = 0;
-    for (const auto& r : db.word_units(set, wu->second, wu->first.k)) fmt::print("{:>4} {:>6} {:>10.4f}\n", rank++, r.unit, r.value);
+    for (const auto& r : db.word_units(set, wu->second, wu->first.k))
+      fmt::print("{:>4} {:>6} {:>10.4f}\n", rank++, r.unit, r.value);
   });
 
   auto uw = std::make_shared<std::pair<QueryArgs, std::string>>();
@@ -172,10 +177,11 @@ void add_word_queries(CLI::App& app) {
     const auto ref = atlas::parse_unit(uw->second);
     const auto db = words::WordDatabase::open(uw->first.atlas);
     words::WordSet set = db.set(uw->first.layer.empty() ? ref.layer : uw->first.layer);
-    fmt::print("# {}:{} (activation minus '{}')\n{:>4} {:>10}  {}\n", set.layer, ref.unit, set.baseline, "rank", "value",
-               "word");
+    fmt::print("# {}:{} (activation minus '{}')\n{:>4} {:>10}  {}\n", set.layer, ref.unit, set.baseline, "rank",
+               "value", "word");
     int rank = 0;
-    for (const auto& r : db.unit_words(set, ref.unit, uw->first.k)) fmt::print("{:>4} {:>10.4f}  {}\n", rank++, r.value, r.word);
+    for (const auto& r : db.unit_words(set, ref.unit, uw->first.k))
+      fmt::print("{:>4} {:>10.4f}  {}\n", rank++, r.value, r.word);
   });
 }
 
@@ -187,15 +193,19 @@ void add_wordvec(CLI::App& app) {
     words::LexicalRule rule;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("wordvec", "Image-based word embeddings: a word's activations minus the mean over words");
+  auto* cmd =
+      app.add_subcommand("wordvec", "Image-based word embeddings: a word's activations minus the mean over words");
   cmd->require_subcommand(1);
   auto common = [a](CLI::App& sub) {
     add_query_options(sub, a->q);
-    sub.add_flag("--mask-lexical", a->mask_lexical, "Leave out lexicographic units (found by the rule in docs/words.md)");
+    sub.add_flag("--mask-lexical", a->mask_lexical,
+                 "Leave out lexicographic units (found by the rule in docs/words.md)");
     sub.add_option("--mask-units", a->mask_units, "Leave out the units listed in this file");
     sub.add_option("--lexical-top", a->rule.top, "Lexical rule: top words per unit examined")->default_val(20);
-    sub.add_option("--lexical-share", a->rule.min_share, "Lexical rule: share of them sharing a substring")->default_val(0.5);
-    sub.add_option("--lexical-ratio", a->rule.min_ratio, "Lexical rule: times more often than chance")->default_val(4.0);
+    sub.add_option("--lexical-share", a->rule.min_share, "Lexical rule: share of them sharing a substring")
+        ->default_val(0.5);
+    sub.add_option("--lexical-ratio", a->rule.min_ratio, "Lexical rule: times more often than chance")
+        ->default_val(4.0);
   };
   auto* nearest = cmd->add_subcommand("nearest", "Nearest words by cosine");
   nearest->add_option("word", a->word, "The word")->required();
@@ -230,7 +240,8 @@ void add_wordvec(CLI::App& app) {
     for (const auto& r : ranked) fmt::print("{:>4} {:>8.4f}  {}\n", rank++, r.value, r.word);
   };
   auto masked_note = [a](const std::vector<int64_t>& masked, int64_t units) {
-    return a->mask_lexical || !a->mask_units.empty() ? fmt::format(", {} of {} units masked", masked.size(), units) : "";
+    return a->mask_lexical || !a->mask_units.empty() ? fmt::format(", {} of {} units masked", masked.size(), units)
+                                                     : "";
   };
   nearest->callback([=] {
     words::WordSet set;
@@ -245,7 +256,8 @@ void add_wordvec(CLI::App& app) {
     if (a->mask_lexical || !a->mask_units.empty()) e.mask(masked);
     std::vector<std::string> terms;
     const torch::Tensor v = e.evaluate(a->expression, &terms);
-    fmt::print("# nearest to {} at {} ({} words{})\n", a->expression, set.layer, e.size(), masked_note(masked, set.units));
+    fmt::print("# nearest to {} at {} ({} words{})\n", a->expression, set.layer, e.size(),
+               masked_note(masked, set.units));
     print_ranked(e.nearest(v, a->q.k, {terms.begin(), terms.end()}));
   });
   cosine->callback([=] {
@@ -273,17 +285,22 @@ void add_region_map(CLI::App& app, Context& ctx) {
     StyleArgs style;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("region-map", "A unit's response to rasterized place names, as a table and a world map");
+  auto* cmd =
+      app.add_subcommand("region-map", "A unit's response to rasterized place names, as a table and a world map");
   add_model_option(*cmd, a->model);
   add_precision_option(*cmd, a->precision);
   cmd->add_option("-u,--unit", a->unit, "LAYER:INDEX, e.g. visual.layer4:1522")->required();
-  cmd->add_option("--places", a->places, "Places: the article's paper_regional_geo.json, a GeoJSON FeatureCollection or "
-                                          "a CSV name,lon,lat")
+  cmd->add_option("--places", a->places,
+                  "Places: the article's paper_regional_geo.json, a GeoJSON FeatureCollection or "
+                  "a CSV name,lon,lat")
       ->required();
   cmd->add_option("-o,--out", a->out, "Map PNG")->required();
   cmd->add_option("--table", a->table, "Also write the activations as CSV");
-  cmd->add_option("--background", a->background, "Equirectangular world image (e.g. ../shared/data/maps/earth-day.jpg)");
-  cmd->add_option("--kind", a->kind, "Which places to draw")->default_val("both")->check(CLI::IsMember({"both", "countries", "cities"}));
+  cmd->add_option("--background", a->background,
+                  "Equirectangular world image (e.g. ../shared/data/maps/earth-day.jpg)");
+  cmd->add_option("--kind", a->kind, "Which places to draw")
+      ->default_val("both")
+      ->check(CLI::IsMember({"both", "countries", "cities"}));
   cmd->add_option("--baseline", a->baseline, "Text whose activation is subtracted")->default_val("eeeeee");
   cmd->add_option("--label-top", a->label_top, "Name the N most activating places on the map")->default_val(10);
   cmd->add_option("--title", a->title, "Map title (default: the unit)");
@@ -310,21 +327,25 @@ void add_region_map(CLI::App& app, Context& ctx) {
     if (!ctx.quiet)
       for (const auto& [name, problem] : r.skipped) fmt::print(stderr, "skipping '{}': {}\n", name, problem);
     plot::GeoMap map;
-    map.title = a->title.empty() ? fmt::format("{}:{}: place names, activation minus '{}'", r.layer, r.unit, a->baseline)
-                                 : a->title;
+    map.title = a->title.empty()
+                    ? fmt::format("{}:{}: place names, activation minus '{}'", r.layer, r.unit, a->baseline)
+                    : a->title;
     map.value_label = fmt::format("activation minus '{}'", a->baseline);
     if (!a->background.empty()) map.background = a->background;
     map.label_top = a->label_top;
     for (size_t i = 0; i < r.places.size(); ++i) {
       const auto& p = r.places[i];
-      if (p.kind == "country") map.regions.push_back({p.name, p.rings, r.values[i]});
-      else map.points.push_back({p.name, p.lon, p.lat, r.values[i]});
+      if (p.kind == "country")
+        map.regions.push_back({p.name, p.rings, r.values[i]});
+      else
+        map.points.push_back({p.name, p.lon, p.lat, r.values[i]});
     }
     if (!a->table.empty()) words::write_place_table(a->table, r);
     plot::write_geo_map(a->out, map, a->width, a->width * 9 / 16);
     if (!ctx.quiet)
       fmt::print(stderr, "wrote {} ({} places{}){}\n", a->out, r.places.size(),
-                 r.skipped.empty() ? "" : fmt::format(", {} skipped", r.skipped.size()), a->table.empty() ? "" : " and " + a->table);
+                 r.skipped.empty() ? "" : fmt::format(", {} skipped", r.skipped.size()),
+                 a->table.empty() ? "" : " and " + a->table);
   });
 }
 

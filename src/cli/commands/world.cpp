@@ -75,9 +75,11 @@ void add_world_options(CLI::App& cmd, world::WorldOptions& w) {
   cmd.add_option("--p-label-only", w.p_label_only,
                  "Probability that the caption of an object with a word on it is only that word (\"pizza\")")
       ->capture_default_str();
-  cmd.add_option("--p-bare", w.p_bare, "Probability that objects and words are captioned by one word (\"red\", \"star\")")
+  cmd.add_option("--p-bare", w.p_bare,
+                 "Probability that objects and words are captioned by one word (\"red\", \"star\")")
       ->capture_default_str();
-  cmd.add_option("--p-textured", w.p_textured_background, "Probability of a textured background")->capture_default_str();
+  cmd.add_option("--p-textured", w.p_textured_background, "Probability of a textured background")
+      ->capture_default_str();
   cmd.add_option("--p-black-ink", w.p_black_ink, "Probability that a word is written in black")->capture_default_str();
 }
 

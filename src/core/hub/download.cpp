@@ -97,8 +97,8 @@ std::string one_line(std::string text) {
 std::string normalised_sha256(const std::string& sha, const fs::path& dest) {
   std::string lower;
   for (char c : sha) lower += (c >= 'A' && c <= 'F') ? static_cast<char>(c - 'A' + 'a') : c;
-  const bool valid = lower.empty() || (lower.size() == 64 && lower.find_first_not_of("0123456789abcdef") ==
-                                                                   std::string::npos);
+  const bool valid =
+      lower.empty() || (lower.size() == 64 && lower.find_first_not_of("0123456789abcdef") == std::string::npos);
   if (!valid) throw Error(fmt::format("{}: invalid expected SHA-256 \"{}\"", dest.string(), sha));
   return lower;
 }
@@ -157,8 +157,7 @@ void set_protocols(CURL* curl) {
 #endif
 }
 
-AttemptResult attempt_download(const std::string& url, const fs::path& part, const fs::path& dest,
-                               bool show_progress) {
+AttemptResult attempt_download(const std::string& url, const fs::path& part, const fs::path& dest, bool show_progress) {
   FilePtr out(std::fopen(part.c_str(), "wb"));  // truncates what an earlier attempt left
   if (!out) throw Error(fmt::format("{}: cannot write: {}", part.string(), std::strerror(errno)));
   Sha256 hash;
@@ -166,7 +165,10 @@ AttemptResult attempt_download(const std::string& url, const fs::path& part, con
   if (!curl) throw Error(fmt::format("{}: cannot create a libcurl handle", url));
 
   char error_buffer[CURL_ERROR_SIZE] = "";
-  Transfer transfer{.curl = curl.get(), .out = out.get(), .hash = &hash, .label = dest.filename().string(),
+  Transfer transfer{.curl = curl.get(),
+                    .out = out.get(),
+                    .hash = &hash,
+                    .label = dest.filename().string(),
                     .show_progress = show_progress};
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());

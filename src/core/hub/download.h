@@ -9,9 +9,9 @@
 namespace clipscope {
 
 struct DownloadOptions {
-  int attempts = 3;           // total tries for transient failures
-  bool progress = true;       // progress bar on stderr
-  double backoff_seconds = 1; // first retry delay, doubled each retry
+  int attempts = 3;            // total tries for transient failures
+  bool progress = true;        // progress bar on stderr
+  double backoff_seconds = 1;  // first retry delay, doubled each retry
 };
 
 // Downloads url to dest. expected_sha256 (hex) is checked when non-empty;
@@ -20,8 +20,8 @@ struct DownloadOptions {
 // 408 / 429) are retried; permanent ones (HTTP 4xx, missing file://, bad URL,
 // checksum mismatch) throw at once. An existing dest is replaced only by a
 // verified download.
-void download_file(const std::string& url, const std::filesystem::path& dest,
-                   const std::string& expected_sha256, const DownloadOptions& options = {});
+void download_file(const std::string& url, const std::filesystem::path& dest, const std::string& expected_sha256,
+                   const DownloadOptions& options = {});
 
 // Lowercase hex SHA-256 of a file's bytes.
 std::string sha256_file(const std::filesystem::path& path);

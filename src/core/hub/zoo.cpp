@@ -59,8 +59,8 @@ constexpr OfficialEntry kOfficialModels[] = {
 // OpenAI publishes each checkpoint under its own SHA-256 (clip.py checks the same way).
 std::string second_to_last_segment(std::string_view url) {
   const size_t last = url.rfind('/');
-  const size_t previous = (last == std::string_view::npos || last == 0) ? std::string_view::npos
-                                                                         : url.rfind('/', last - 1);
+  const size_t previous =
+      (last == std::string_view::npos || last == 0) ? std::string_view::npos : url.rfind('/', last - 1);
   if (previous == std::string_view::npos) return {};
   return std::string(url.substr(previous + 1, last - previous - 1));
 }
@@ -72,8 +72,7 @@ std::string last_segment(std::string_view url) {
 }
 
 bool filename_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == '.';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
 }
 
 std::string replace_unsafe_chars(std::string_view text) {
@@ -120,8 +119,7 @@ CacheState check_cached(const RemoteFile& file, const fs::path& target, bool war
   std::error_code ec;
   const auto status = fs::status(target, ec);
   if (!fs::exists(status)) return CacheState::absent;
-  if (!fs::is_regular_file(status))
-    throw Error(fmt::format("{}: exists but is not a regular file", target.string()));
+  if (!fs::is_regular_file(status)) throw Error(fmt::format("{}: exists but is not a regular file", target.string()));
   if (file.sha256.empty()) return CacheState::valid;  // nothing to verify against
   const std::string actual = sha256_file(target);
   if (actual == ascii_lower(file.sha256)) return CacheState::valid;

@@ -10,7 +10,7 @@
 namespace clipscope {
 
 struct RemoteFile {
-  std::string name;    // "RN50", "ViT-B/32", "bpe_simple_vocab_16e6.txt.gz"
+  std::string name;  // "RN50", "ViT-B/32", "bpe_simple_vocab_16e6.txt.gz"
   std::string url;
   std::string sha256;  // lowercase hex; empty = not verified
   // File name in the cache ("RN50.pt", "ViT-B-32.pt", "ViT-L-14-336px.pt"): the name

@@ -1,13 +1,13 @@
 #include "core/image/image.h"
 
 // jpeglib.h needs FILE and size_t declared first.
+#include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <csetjmp>
 
-#include <jpeglib.h>
 #include <jerror.h>
+#include <jpeglib.h>
 #include <png.h>
 
 #include <cerrno>
@@ -24,9 +24,7 @@
 namespace clipscope {
 namespace {
 
-[[noreturn]] void fail(const std::string& name, const std::string& problem) {
-  throw Error(name + ": " + problem);
-}
+[[noreturn]] void fail(const std::string& name, const std::string& problem) { throw Error(name + ": " + problem); }
 
 // PIL refuses images above twice Image.MAX_IMAGE_PIXELS as decompression bombs;
 // the same limit protects us from absurd headers in corrupt files.
@@ -259,10 +257,17 @@ Image decode_jpeg(std::span<const uint8_t> bytes, const std::string& name) {
   // libjpeg's defaults are PIL's (no draft mode): ISLOW DCT, fancy upsampling,
   // the colour space guessed from JFIF/Adobe markers.
   switch (cinfo->num_components) {
-    case 1: cinfo->out_color_space = JCS_GRAYSCALE; break;
-    case 3: cinfo->out_color_space = JCS_RGB; break;
-    case 4: cinfo->out_color_space = JCS_CMYK; break;  // libjpeg turns YCCK into CMYK
-    default: fail(name, "cannot handle " + std::to_string(cinfo->num_components) + "-layer JPEG images");
+    case 1:
+      cinfo->out_color_space = JCS_GRAYSCALE;
+      break;
+    case 3:
+      cinfo->out_color_space = JCS_RGB;
+      break;
+    case 4:
+      cinfo->out_color_space = JCS_CMYK;
+      break;  // libjpeg turns YCCK into CMYK
+    default:
+      fail(name, "cannot handle " + std::to_string(cinfo->num_components) + "-layer JPEG images");
   }
   check_dimensions(name, cinfo->image_width, cinfo->image_height);
   jpeg_start_decompress(cinfo);

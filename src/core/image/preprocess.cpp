@@ -119,8 +119,10 @@ void resample_rows(const Pixels& in, const Taps& taps, int row_first, Pixels& ou
 
 Pixels resample_horizontal(const Pixels& in, const Taps& taps, int row_first, int row_count) {
   Pixels out(static_cast<int>(taps.first.size()), row_count, in.channels);
-  if (in.channels == 4) resample_rows<4>(in, taps, row_first, out);
-  else resample_rows<3>(in, taps, row_first, out);
+  if (in.channels == 4)
+    resample_rows<4>(in, taps, row_first, out);
+  else
+    resample_rows<3>(in, taps, row_first, out);
   return out;
 }
 
@@ -213,8 +215,10 @@ Taps copy_taps(int start, int count) {
 // only the kept pixels: every output pixel depends on its own taps alone, so this
 // is bit-identical to resizing everything and cropping.
 Pixels resample_window(const Pixels& in, int out_width, int out_height, int x0, int y0, int width, int height) {
-  const Taps horizontal = out_width != in.width ? window(compute_taps(in.width, out_width), x0, width) : copy_taps(x0, width);
-  const Taps vertical = out_height != in.height ? window(compute_taps(in.height, out_height), y0, height) : copy_taps(y0, height);
+  const Taps horizontal =
+      out_width != in.width ? window(compute_taps(in.width, out_width), x0, width) : copy_taps(x0, width);
+  const Taps vertical =
+      out_height != in.height ? window(compute_taps(in.height, out_height), y0, height) : copy_taps(y0, height);
   const int row_first = vertical.first.front();
   const int row_end = vertical.first.back() + vertical.count.back();
   Pixels narrowed = resample_horizontal(in, horizontal, row_first, row_end - row_first);
@@ -254,7 +258,8 @@ Image resize_nearest(const Image& image, int width, int height) {
       if (source_x[x] < 0) continue;
       std::copy_n(image.pixel(source_x[x], yin), 3, out.pixel(x, y));
       if (has_alpha) {
-        out.alpha[static_cast<size_t>(y) * width + x] = image.alpha[static_cast<size_t>(yin) * image.width + source_x[x]];
+        out.alpha[static_cast<size_t>(y) * width + x] =
+            image.alpha[static_cast<size_t>(yin) * image.width + source_x[x]];
       }
     }
   }
@@ -317,8 +322,8 @@ Image resize_bicubic(const Image& image, int width, int height) {
     for (int c = 0; c < 3; ++c) {
       const unsigned value = resized.data[i * 4 + c];
       // PIL's rgba2rgbA: alpha 0 and 255 pass through, otherwise truncating division, clipped.
-      out.rgb[i * 3 + c] =
-          (alpha == 0 || alpha == 255) ? static_cast<uint8_t>(value) : static_cast<uint8_t>(std::min(255u, 255 * value / alpha));
+      out.rgb[i * 3 + c] = (alpha == 0 || alpha == 255) ? static_cast<uint8_t>(value)
+                                                        : static_cast<uint8_t>(std::min(255u, 255 * value / alpha));
     }
     out.alpha[i] = static_cast<uint8_t>(alpha);
   }
@@ -409,7 +414,8 @@ std::vector<float> clip_preprocess(const Image& image, int n_px, const Normaliza
   const size_t plane = static_cast<size_t>(n_px) * n_px;
   // torchvision Normalize: (x - mean) / std in float32, per channel.
   for (size_t c = 0; c < 3; ++c) {
-    for (size_t i = 0; i < plane; ++i) tensor[c * plane + i] = (tensor[c * plane + i] - normalization.mean[c]) / normalization.std[c];
+    for (size_t i = 0; i < plane; ++i)
+      tensor[c * plane + i] = (tensor[c * plane + i] - normalization.mean[c]) / normalization.std[c];
   }
   return tensor;
 }

@@ -36,7 +36,7 @@ void walk_directory(const fs::path& dir, std::vector<fs::path>& out) {
   if (ec) throw Error(dir.string() + ": cannot read directory: " + ec.message());
   while (it != fs::recursive_directory_iterator()) {
     const fs::path path = it->path();
-    const bool regular = it->is_regular_file(ec);  // follows symlinked files
+    const bool regular = it->is_regular_file(ec);            // follows symlinked files
     if (ec && ec != std::errc::no_such_file_or_directory) {  // a broken link is just not a file
       throw Error(path.string() + ": cannot read: " + ec.message());
     }
@@ -85,9 +85,8 @@ std::vector<fs::path> collect_image_paths(const std::vector<std::string>& inputs
       walk_directory(path, out);
     } else if (is_list_extension(lower_extension(path))) {
       read_list(path, out);
-    } else if (!fs::exists(status) &&
-               (path.extension().empty() || input.ends_with('/') ||
-                input.ends_with(static_cast<char>(fs::path::preferred_separator)))) {
+    } else if (!fs::exists(status) && (path.extension().empty() || input.ends_with('/') ||
+                                       input.ends_with(static_cast<char>(fs::path::preferred_separator)))) {
       // No image has a path like this; failing now beats one skipped "image".
       throw Error(input + ": no such file or directory");
     } else {

@@ -45,7 +45,8 @@ StateDict read_torchscript(const fs::path& path) {
   try {
     module = torch::jit::load(path.string(), torch::kCPU);
   } catch (const c10::Error& e) {
-    throw Error(fmt::format("{}: cannot load TorchScript archive: {}", path.string(), first_line(e.what_without_backtrace())));
+    throw Error(
+        fmt::format("{}: cannot load TorchScript archive: {}", path.string(), first_line(e.what_without_backtrace())));
   }
   StateDict sd;
   for (const auto& p : module.named_parameters(/*recurse=*/true)) sd[p.name] = p.value;
@@ -64,7 +65,8 @@ void read_torch_save(Checkpoint& ckpt) {
   pickle::Archive archive(ckpt.path);
   const pickle::Value& root = archive.root();
   if (!root.is(pickle::Value::Kind::Dict))
-    throw Error(fmt::format("{}: torch.save archive holds a {}, not a dict of tensors", ckpt.path.string(), root.summary()));
+    throw Error(
+        fmt::format("{}: torch.save archive holds a {}, not a dict of tensors", ckpt.path.string(), root.summary()));
   // Training checkpoints wrap the weights: open_clip's {"epoch", "name", "state_dict", "optimizer"}.
   const pickle::Value* weights = &root;
   for (const char* entry : {"state_dict", "model", "model_state_dict", "module"}) {
@@ -90,9 +92,12 @@ void read_torch_save(Checkpoint& ckpt) {
 
 std::string_view checkpoint_format_name(CheckpointFormat format) {
   switch (format) {
-    case CheckpointFormat::TorchScript: return "TorchScript archive";
-    case CheckpointFormat::TorchSave: return "torch.save archive";
-    case CheckpointFormat::Safetensors: return "safetensors";
+    case CheckpointFormat::TorchScript:
+      return "TorchScript archive";
+    case CheckpointFormat::TorchSave:
+      return "torch.save archive";
+    case CheckpointFormat::Safetensors:
+      return "safetensors";
   }
   return "?";
 }
@@ -102,8 +107,10 @@ fs::path checkpoint_file(const fs::path& path) {
   if (!fs::is_directory(path, ec)) return path;
   for (const char* name : {"open_clip_model.safetensors", "open_clip_pytorch_model.bin"})
     if (fs::is_regular_file(path / name, ec)) return path / name;
-  throw Error(fmt::format("{}: a folder, and not an open_clip hub folder (no open_clip_model.safetensors or "
-                          "open_clip_pytorch_model.bin in it)", path.string()));
+  throw Error(
+      fmt::format("{}: a folder, and not an open_clip hub folder (no open_clip_model.safetensors or "
+                  "open_clip_pytorch_model.bin in it)",
+                  path.string()));
 }
 
 Checkpoint read_checkpoint(const fs::path& given) {
@@ -128,11 +135,15 @@ Checkpoint read_checkpoint(const fs::path& given) {
     for (auto& [key, value] : file.metadata) ckpt.extras.emplace_back(key, value);
   } else {
     if (magic[0] == 0x80 && magic[1] <= 5)
-      throw Error(fmt::format("{}: legacy (pre-1.6) torch.save format is not supported; re-save it with torch.save in "
-                              "PyTorch >= 1.6", path.string()));
+      throw Error(
+          fmt::format("{}: legacy (pre-1.6) torch.save format is not supported; re-save it with torch.save in "
+                      "PyTorch >= 1.6",
+                      path.string()));
     if (!(magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4))
-      throw Error(fmt::format("{}: not a PyTorch checkpoint (expected a torch.save or TorchScript zip archive, or "
-                              "safetensors)", path.string()));
+      throw Error(
+          fmt::format("{}: not a PyTorch checkpoint (expected a torch.save or TorchScript zip archive, or "
+                      "safetensors)",
+                      path.string()));
     bool torchscript = false;
     try {
       caffe2::serialize::PyTorchStreamReader reader(path.string());

@@ -28,7 +28,7 @@ inline constexpr std::string_view kOpenClipConfigName = "open_clip_config.json";
 struct Checkpoint {
   std::filesystem::path path;  // the weights file (inside the folder, for a hub folder)
   CheckpointFormat format;
-  StateDict state_dict;        // tensors as stored (fp16 weights stay fp16 here), prefixes removed
+  StateDict state_dict;  // tensors as stored (fp16 weights stay fp16 here), prefixes removed
   // Where in the file the weights were: "" for the top level, else the entry
   // ("state_dict", "model", ...).
   std::string weights_entry;

@@ -12,18 +12,22 @@ using torch::Tensor;
 
 CLIPImpl::CLIPImpl(const CLIPConfig& config) : config_(config) {
   if (config.is_vit()) {
-    visual = register_module("visual", std::make_shared<VisionTransformer>(
-        config.image_resolution, config.vision_patch_size, config.vision_width, config.vit_layers,
-        config.vision_heads(), config.embed_dim, config.activation));
+    visual =
+        register_module("visual", std::make_shared<VisionTransformer>(
+                                      config.image_resolution, config.vision_patch_size, config.vision_width,
+                                      config.vit_layers, config.vision_heads(), config.embed_dim, config.activation));
   } else {
-    visual = register_module("visual", std::make_shared<ModifiedResNet>(
-        config.resnet_layers, config.embed_dim, config.vision_heads(), config.image_resolution, config.vision_width));
+    visual = register_module(
+        "visual", std::make_shared<ModifiedResNet>(config.resnet_layers, config.embed_dim, config.vision_heads(),
+                                                   config.image_resolution, config.vision_width));
   }
-  transformer = register_module("transformer", Transformer("transformer", config.transformer_width,
-                                                           config.transformer_layers, config.transformer_heads,
-                                                           config.activation));
-  token_embedding = register_module("token_embedding", torch::nn::Embedding(config.vocab_size, config.transformer_width));
-  positional_embedding = register_parameter("positional_embedding", torch::empty({config.context_length, config.transformer_width}));
+  transformer =
+      register_module("transformer", Transformer("transformer", config.transformer_width, config.transformer_layers,
+                                                 config.transformer_heads, config.activation));
+  token_embedding =
+      register_module("token_embedding", torch::nn::Embedding(config.vocab_size, config.transformer_width));
+  positional_embedding =
+      register_parameter("positional_embedding", torch::empty({config.context_length, config.transformer_width}));
   ln_final = register_module("ln_final", torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.transformer_width})));
   text_projection = register_parameter("text_projection", torch::empty({config.transformer_width, config.embed_dim}));
   logit_scale = register_parameter("logit_scale", torch::full({}, std::log(1.0 / 0.07)));
@@ -38,7 +42,8 @@ void CLIPImpl::initialize_parameters() {
   if (auto* resnet = dynamic_cast<ModifiedResNet*>(visual.get())) {
     auto& pool = resnet->attnpool;
     const double std = 1.0 / std::sqrt(static_cast<double>(pool->c_proj->weight.size(1)));
-    for (auto* lin : {&pool->q_proj, &pool->k_proj, &pool->v_proj, &pool->c_proj}) init::normal_((*lin)->weight, 0, std);
+    for (auto* lin : {&pool->q_proj, &pool->k_proj, &pool->v_proj, &pool->c_proj})
+      init::normal_((*lin)->weight, 0, std);
     // Zero-init the last BN of every bottleneck so each block starts as identity.
     for (auto& stage : resnet->stages)
       for (const auto& block : *stage) init::zeros_(block->as<BottleneckImpl>()->bn3->weight);
@@ -83,7 +88,7 @@ Tensor CLIPImpl::encode_text(const Tensor& tokens_in, ActivationCache* cache) {
   // capture keeps them, so that points have the same shapes on every path.
   if (precision_ != Precision::Exact && !cache) tokens = tokens.slice(1, 0, eot.max().item<int64_t>() + 1);
   Tensor x = mark(cache, "token_embedding", "", token_embedding(tokens), Layout::NLD);  // (N, L, D)
-  x = (x + positional_embedding.slice(0, 0, tokens.size(1))).permute({1, 0, 2});     // -> (L, N, D)
+  x = (x + positional_embedding.slice(0, 0, tokens.size(1))).permute({1, 0, 2});        // -> (L, N, D)
   x = transformer->forward(x, causal_mask(tokens.size(1)), cache);
   x = mark(cache, "ln_final", "", ln_final(x), Layout::LND);
   x = x.index({eot, torch::arange(tokens.size(0), tokens.options())});  // (N, D)
@@ -110,8 +115,10 @@ void CLIPImpl::run_tower(bool image_tower, const Tensor& input, ActivationCache&
   }
   cache.clear();
   try {
-    if (image_tower) encode_image(input, &cache);
-    else encode_text(input, &cache);
+    if (image_tower)
+      encode_image(input, &cache);
+    else
+      encode_text(input, &cache);
   } catch (const StopForward&) {
     // Every requested point is captured: the rest of the forward is not needed.
   }
@@ -161,8 +168,10 @@ std::string CLIPImpl::resolve_point(const std::string& name) const {
   // block's output after the residual add and the final ReLU.
   static const std::regex microscope(R"(image_block_(\d+)/(\d+)/Add_6)");
   static const std::regex relu_input(R"((visual\.layer\d+\.\d+)\.relu3:input)");
-  if (std::regex_match(name, m, microscope)) canonical = fmt::format("visual.layer{}.{}", m[1].str(), m[2].str());
-  else if (std::regex_match(name, m, relu_input)) canonical = m[1].str() + ".add";
+  if (std::regex_match(name, m, microscope))
+    canonical = fmt::format("visual.layer{}.{}", m[1].str(), m[2].str());
+  else if (std::regex_match(name, m, relu_input))
+    canonical = m[1].str() + ".add";
   point(canonical);  // throws for unknown names
   return canonical;
 }

@@ -19,7 +19,7 @@ struct PointInfo {
   std::string name;
   std::vector<int64_t> shape;  // batch-first, batch dimension omitted
   Layout layout;
-  int64_t channels;            // size of the unit dimension
+  int64_t channels;  // size of the unit dimension
 };
 
 class CLIPImpl : public torch::nn::Module {

@@ -83,7 +83,8 @@ CLIPConfig infer(const StateDict& sd) {
     c.vision_patch_size = conv1.size(-1);
     for (const auto& [key, _] : sd)
       if (starts_with(key, "visual.") && ends_with(key, ".attn.in_proj_weight")) ++c.vit_layers;
-    const int64_t grid = exact_sqrt(require(sd, "visual.positional_embedding").size(0) - 1, "visual.positional_embedding");
+    const int64_t grid =
+        exact_sqrt(require(sd, "visual.positional_embedding").size(0) - 1, "visual.positional_embedding");
     c.image_resolution = c.vision_patch_size * grid;
   } else {
     for (int stage = 1; stage <= 4; ++stage)
@@ -122,7 +123,8 @@ struct ConfigReader {
   }
   // A stated size must be the one the weights have.
   void check(const std::string& key, int64_t weights) const {
-    if (has(key) && integer(key) != weights) fail(key, fmt::format("is {} but the weights have {}", integer(key), weights));
+    if (has(key) && integer(key) != weights)
+      fail(key, fmt::format("is {} but the weights have {}", integer(key), weights));
   }
   // Options that change the architecture in ways clipscope does not build.
   void refuse_unless(const std::string& key, const nlohmann::json& default_value) const {
@@ -188,7 +190,8 @@ CLIPConfig CLIPConfig::from_open_clip(const nlohmann::json& file, const StateDic
     if (!square) vision.fail("image_size", fmt::format("is {}: only square inputs are supported", size.dump()));
     const int64_t n = size.is_array() ? size[0].get<int64_t>() : size.get<int64_t>();
     if (n != c.image_resolution)
-      vision.fail("image_size", fmt::format("is {} but the weights' position embeddings are for {}", n, c.image_resolution));
+      vision.fail("image_size",
+                  fmt::format("is {} but the weights' position embeddings are for {}", n, c.image_resolution));
   }
   if (c.is_vit()) {
     vision.check("layers", c.vit_layers);
@@ -196,7 +199,8 @@ CLIPConfig CLIPConfig::from_open_clip(const nlohmann::json& file, const StateDic
   } else if (vision.has("layers")) {
     const auto& layers = vision.j["layers"];
     if (!layers.is_array() || layers.get<std::vector<int64_t>>() != c.resnet_layers)
-      vision.fail("layers", fmt::format("is {} but the weights have ({})", layers.dump(), fmt::join(c.resnet_layers, ", ")));
+      vision.fail("layers",
+                  fmt::format("is {} but the weights have ({})", layers.dump(), fmt::join(c.resnet_layers, ", ")));
   }
   text.check("width", c.transformer_width);
   text.check("layers", c.transformer_layers);
@@ -209,7 +213,8 @@ CLIPConfig CLIPConfig::from_open_clip(const nlohmann::json& file, const StateDic
     for (const char* key : {"mean", "std"}) {
       if (!pre.has(key)) continue;
       const auto& v = pre.j[key];
-      if (!v.is_array() || v.size() != 3 || !std::all_of(v.begin(), v.end(), [](const auto& x) { return x.is_number(); }))
+      if (!v.is_array() || v.size() != 3 ||
+          !std::all_of(v.begin(), v.end(), [](const auto& x) { return x.is_number(); }))
         pre.fail(key, fmt::format("is {}: expected three numbers", v.dump()));
       auto& target = std::string(key) == "mean" ? c.normalization.mean : c.normalization.std;
       for (size_t i = 0; i < 3; ++i) target[i] = v[i].get<float>();
@@ -223,14 +228,16 @@ CLIPConfig CLIPConfig::from_open_clip(const nlohmann::json& file, const StateDic
 }
 
 std::string CLIPConfig::describe() const {
-  std::string vision = is_vit()
-      ? fmt::format("ViT patch {} width {} layers {} heads {}", vision_patch_size, vision_width, vit_layers, vision_heads())
-      : fmt::format("ModifiedResNet layers ({}) width {} heads {}", fmt::join(resnet_layers, ","), vision_width, vision_heads());
+  std::string vision = is_vit() ? fmt::format("ViT patch {} width {} layers {} heads {}", vision_patch_size,
+                                              vision_width, vit_layers, vision_heads())
+                                : fmt::format("ModifiedResNet layers ({}) width {} heads {}",
+                                              fmt::join(resnet_layers, ","), vision_width, vision_heads());
   std::string out = fmt::format("{} @{}px | text width {} layers {} heads {} context {} vocab {} | embed {} | {}",
                                 vision, image_resolution, transformer_width, transformer_layers, transformer_heads,
                                 context_length, vocab_size, embed_dim, activation_name(activation));
   if (normalization != Normalization{})
-    out += fmt::format(" | mean ({}) std ({})", fmt::join(normalization.mean, ", "), fmt::join(normalization.std, ", "));
+    out +=
+        fmt::format(" | mean ({}) std ({})", fmt::join(normalization.mean, ", "), fmt::join(normalization.std, ", "));
   return out;
 }
 

@@ -16,7 +16,8 @@ namespace {
 // Resolves the worker count and the schedule for this machine (see DecodeSchedule).
 DecodeSchedule plan(ImageStreamOptions& options, DecodeSchedule schedule, int model_threads, int batch_size) {
   if (batch_size <= 0) throw ArgumentError("batch_size", std::to_string(batch_size), "must be positive");
-  if (options.workers < 0) throw ArgumentError("workers", std::to_string(options.workers), "must be 0 (automatic) or more");
+  if (options.workers < 0)
+    throw ArgumentError("workers", std::to_string(options.workers), "must be 0 (automatic) or more");
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (model_threads <= 0) model_threads = at::get_num_threads();
   if (options.workers == 0) options.workers = cores > model_threads ? cores - model_threads : cores;
@@ -46,8 +47,10 @@ std::optional<ImageBatch> ImageBatcher::next() {
       auto item = stream_.next();
       if (!item) break;
       ++consumed_;
-      if (item->ok()) good.push_back(std::move(*item));
-      else skipped_.push_back(std::move(*item));
+      if (item->ok())
+        good.push_back(std::move(*item));
+      else
+        skipped_.push_back(std::move(*item));
     }
   }
   if (good.empty()) return std::nullopt;

@@ -21,10 +21,10 @@ namespace clipscope {
 enum class DecodeSchedule { Auto, Overlap, Bursts };
 
 struct ImageBatch {
-  torch::Tensor images;                          // (n, 3, n_px, n_px), CLIP-preprocessed
-  std::vector<size_t> indices;                   // input positions of the rows
-  std::vector<std::filesystem::path> paths;      // their paths
-  size_t inputs_done = 0;                        // inputs consumed so far, skipped ones included (for progress)
+  torch::Tensor images;                      // (n, 3, n_px, n_px), CLIP-preprocessed
+  std::vector<size_t> indices;               // input positions of the rows
+  std::vector<std::filesystem::path> paths;  // their paths
+  size_t inputs_done = 0;                    // inputs consumed so far, skipped ones included (for progress)
 };
 
 class ImageBatcher {

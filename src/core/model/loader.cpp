@@ -24,8 +24,7 @@ torch::Device parse_device(const std::string& spec) {
       throw ArgumentError("device", spec, "CUDA is not available in this LibTorch build or on this machine");
     try {
       return torch::Device(spec);
-    } catch (const c10::Error&) {
-    }
+    } catch (const c10::Error&) {}
   }
   throw ArgumentError("device", spec, "expected cpu, cuda or cuda:N");
 }
@@ -46,12 +45,15 @@ fs::path resolve_model_path(const std::string& spec, const LoadOptions& options)
   if (spec == kDemoModelName) {
     const fs::path demo = demo_model_path();
     if (!fs::exists(demo, ec))
-      throw Error(fmt::format("demo model {}: not found (train one with `clipscope train-demo`, or set "
-                              "$CLIPSCOPE_DEMO_MODEL)", demo.string()));
+      throw Error(
+          fmt::format("demo model {}: not found (train one with `clipscope train-demo`, or set "
+                      "$CLIPSCOPE_DEMO_MODEL)",
+                      demo.string()));
     return demo;
   }
   if (fs::exists(spec, ec)) return checkpoint_file(spec);
-  if (auto official = find_official_model(spec)) return ensure_cached(*official, cache_dir_of(options), options.progress);
+  if (auto official = find_official_model(spec))
+    return ensure_cached(*official, cache_dir_of(options), options.progress);
   const bool looks_like_path = spec.find('/') != std::string::npos || spec.ends_with(".pt") || spec.ends_with(".pth") ||
                                spec.ends_with(".bin") || spec.ends_with(".safetensors");
   if (looks_like_path) throw Error(fmt::format("{}: no such file", spec));
@@ -130,10 +132,14 @@ CLIP load_clip_file(const fs::path& path, const LoadOptions& options) {
     static std::set<std::string> noted;
     std::lock_guard lock(mutex);
     if (noted.insert(ckpt.path.string()).second) {
-      const std::string note = fmt::format("{}: no {} beside it; assuming QuickGELU, OpenAI's activation (LAION-trained "
-                                           "towers use GELU)", ckpt.path.string(), kOpenClipConfigName);
-      if (options.note) options.note(note);
-      else std::fprintf(stderr, "clipscope: note: %s\n", note.c_str());
+      const std::string note = fmt::format(
+          "{}: no {} beside it; assuming QuickGELU, OpenAI's activation (LAION-trained "
+          "towers use GELU)",
+          ckpt.path.string(), kOpenClipConfigName);
+      if (options.note)
+        options.note(note);
+      else
+        std::fprintf(stderr, "clipscope: note: %s\n", note.c_str());
     }
   }
   CLIP model(arch.config);

@@ -90,7 +90,8 @@ FoldedConv::FoldedConv(const torch::nn::Conv2d& conv, const torch::nn::BatchNorm
   Tensor w = conv->weight.detach().to(torch::kDouble);
   Tensor b = torch::zeros({w.size(0)}, w.options());
   if (bn) {
-    const Tensor scale = bn->weight.to(torch::kDouble) / (bn->running_var.to(torch::kDouble) + bn->options.eps()).sqrt();
+    const Tensor scale =
+        bn->weight.to(torch::kDouble) / (bn->running_var.to(torch::kDouble) + bn->options.eps()).sqrt();
     w = w * scale.view({-1, 1, 1, 1});
     b = bn->bias.to(torch::kDouble) - bn->running_mean.to(torch::kDouble) * scale;
   }
@@ -164,11 +165,12 @@ void BottleneckImpl::set_fast(FastDtype dtype) {
   if (downsample) folded_.emplace_back(downsample->conv, downsample->bn, *dtype);
 }
 
-AttentionPool2dImpl::AttentionPool2dImpl(std::string path_, int64_t spacial_dim, int64_t embed_dim,
-                                         int64_t num_heads_, int64_t output_dim)
+AttentionPool2dImpl::AttentionPool2dImpl(std::string path_, int64_t spacial_dim, int64_t embed_dim, int64_t num_heads_,
+                                         int64_t output_dim)
     : path(std::move(path_)), num_heads(num_heads_) {
-  positional_embedding = register_parameter(
-      "positional_embedding", torch::randn({spacial_dim * spacial_dim + 1, embed_dim}) / std::sqrt(static_cast<double>(embed_dim)));
+  positional_embedding =
+      register_parameter("positional_embedding", torch::randn({spacial_dim * spacial_dim + 1, embed_dim}) /
+                                                     std::sqrt(static_cast<double>(embed_dim)));
   k_proj = register_module("k_proj", torch::nn::Linear(embed_dim, embed_dim));
   q_proj = register_module("q_proj", torch::nn::Linear(embed_dim, embed_dim));
   v_proj = register_module("v_proj", torch::nn::Linear(embed_dim, embed_dim));
@@ -177,9 +179,9 @@ AttentionPool2dImpl::AttentionPool2dImpl(std::string path_, int64_t spacial_dim,
 
 Tensor AttentionPool2dImpl::forward(const Tensor& x_in, ActivationCache* cache) {
   const bool fast = static_cast<bool>(fast_q_);
-  Tensor x = x_in.flatten(2).permute({2, 0, 1});                // (HW, N, C)
+  Tensor x = x_in.flatten(2).permute({2, 0, 1});  // (HW, N, C)
   if (!fast) x = x.to(torch::kFloat);
-  x = torch::cat({x.mean(0, /*keepdim=*/true), x}, 0);          // mean token first
+  x = torch::cat({x.mean(0, /*keepdim=*/true), x}, 0);  // mean token first
   x = x + (fast ? fast_positional_embedding_ : positional_embedding).unsqueeze(1);
   Tensor pattern;
   const bool want_pattern = cache && cache->wants(path + ".pattern");
@@ -231,7 +233,8 @@ ModifiedResNet::ModifiedResNet(const std::vector<int64_t>& layers, int64_t outpu
     stages.push_back(register_module(name, blocks));
   }
   const int64_t embed_dim = width * 32;  // the ResNet feature dimension
-  attnpool = register_module("attnpool", AttentionPool2d("visual.attnpool", input_resolution / 32, embed_dim, heads, output_dim));
+  attnpool = register_module("attnpool",
+                             AttentionPool2d("visual.attnpool", input_resolution / 32, embed_dim, heads, output_dim));
 }
 
 Tensor ModifiedResNet::forward(const Tensor& images, ActivationCache* cache) {
@@ -255,7 +258,8 @@ Tensor ModifiedResNet::forward(const Tensor& images, ActivationCache* cache) {
 
 void ModifiedResNet::set_fast(FastDtype dtype) {
   folded_stem_.clear();
-  if (dtype) folded_stem_ = {FoldedConv(conv1, bn1, *dtype), FoldedConv(conv2, bn2, *dtype), FoldedConv(conv3, bn3, *dtype)};
+  if (dtype)
+    folded_stem_ = {FoldedConv(conv1, bn1, *dtype), FoldedConv(conv2, bn2, *dtype), FoldedConv(conv3, bn3, *dtype)};
   for (auto& stage : stages)
     for (const auto& block : *stage) block->as<BottleneckImpl>()->set_fast(dtype);
   attnpool->set_fast(dtype);
@@ -332,7 +336,8 @@ void ResidualAttentionBlockImpl::set_fast(FastDtype dtype) {
   mlp->set_fast(dtype);
 }
 
-TransformerImpl::TransformerImpl(std::string path, int64_t width, int64_t layers, int64_t heads, Activation activation) {
+TransformerImpl::TransformerImpl(std::string path, int64_t width, int64_t layers, int64_t heads,
+                                 Activation activation) {
   resblocks = register_module("resblocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < layers; ++i)
     resblocks->push_back(ResidualAttentionBlock(path + ".resblocks." + std::to_string(i), width, heads, activation));
@@ -363,14 +368,15 @@ VisionTransformer::VisionTransformer(int64_t input_resolution, int64_t patch_siz
 
 Tensor VisionTransformer::forward(const Tensor& images, ActivationCache* cache) {
   const bool fast = fast_conv1_.weight.defined();
-  Tensor x = mark(cache, "visual", "conv1", fast ? fast_conv1_(images.to(fast_conv1_.weight.scalar_type())).to(torch::kFloat)
-                                                  : conv1(images), Layout::NCHW);  // (N, width, grid, grid)
-  x = x.flatten(2).permute({0, 2, 1});                                     // (N, grid², width)
+  Tensor x = mark(cache, "visual", "conv1",
+                  fast ? fast_conv1_(images.to(fast_conv1_.weight.scalar_type())).to(torch::kFloat) : conv1(images),
+                  Layout::NCHW);        // (N, width, grid, grid)
+  x = x.flatten(2).permute({0, 2, 1});  // (N, grid², width)
   x = torch::cat({class_embedding.expand({x.size(0), 1, x.size(2)}), x}, 1);
   x = x + positional_embedding;
   x = mark(cache, "visual", "ln_pre", ln_pre(x), Layout::NLD).permute({1, 0, 2});  // -> (tokens, N, width)
   x = transformer->forward(x, Tensor(), cache);
-  x = mark(cache, "visual", "ln_post", ln_post(x.select(0, 0)), Layout::ND);      // class token
+  x = mark(cache, "visual", "ln_post", ln_post(x.select(0, 0)), Layout::ND);  // class token
   return mark(cache, "visual", "proj", torch::matmul(x, proj), Layout::ND);
 }
 

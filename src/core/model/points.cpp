@@ -8,11 +8,16 @@ namespace clipscope {
 
 std::string_view layout_name(Layout layout) {
   switch (layout) {
-    case Layout::NCHW: return "NCHW";
-    case Layout::LND: return "LND";
-    case Layout::NLD: return "NLD";
-    case Layout::ND: return "ND";
-    case Layout::Pattern: return "NHLL";
+    case Layout::NCHW:
+      return "NCHW";
+    case Layout::LND:
+      return "LND";
+    case Layout::NLD:
+      return "NLD";
+    case Layout::ND:
+      return "ND";
+    case Layout::Pattern:
+      return "NHLL";
   }
   return "?";
 }
@@ -23,11 +28,16 @@ torch::Tensor to_batch_first(const torch::Tensor& t, Layout layout) {
 
 int64_t channel_dim(Layout layout) {
   switch (layout) {
-    case Layout::NCHW: return 1;
-    case Layout::LND: return 2;
-    case Layout::NLD: return 2;
-    case Layout::ND: return 1;
-    case Layout::Pattern: return 1;
+    case Layout::NCHW:
+      return 1;
+    case Layout::LND:
+      return 2;
+    case Layout::NLD:
+      return 2;
+    case Layout::ND:
+      return 1;
+    case Layout::Pattern:
+      return 1;
   }
   return 1;
 }
@@ -43,8 +53,10 @@ torch::Tensor reduce_positions(const torch::Tensor& t, Layout layout, Reduce red
   torch::Tensor x = to_batch_first(t, layout);
   if (reduce == Reduce::None || layout == Layout::ND) return x;
   // Move the unit dimension last, flatten every position in between.
-  if (layout == Layout::NCHW || layout == Layout::Pattern) x = x.flatten(2).transpose(1, 2);  // (N, positions, C)
-  else x = x.flatten(1, -2);                                                                    // (N, tokens, D)
+  if (layout == Layout::NCHW || layout == Layout::Pattern)
+    x = x.flatten(2).transpose(1, 2);  // (N, positions, C)
+  else
+    x = x.flatten(1, -2);  // (N, tokens, D)
   return reduce == Reduce::Mean ? x.mean(1) : std::get<0>(x.max(1));
 }
 
@@ -68,7 +80,8 @@ bool ActivationCache::wants_within(const std::string& prefix) const {
 void ActivationCache::record(const std::string& name, const torch::Tensor& value, Layout layout) {
   if (!wants(name)) return;
   const bool reduced = value.scalar_type() == torch::kBFloat16 || value.scalar_type() == torch::kHalf;
-  auto [it, inserted] = captured_.insert_or_assign(name, std::make_pair(reduced ? value.to(torch::kFloat) : value, layout));
+  auto [it, inserted] =
+      captured_.insert_or_assign(name, std::make_pair(reduced ? value.to(torch::kFloat) : value, layout));
   if (inserted) order_.push_back(name);
   if (stop_early_ && complete()) {
     stopped_early_ = true;

@@ -35,9 +35,12 @@ Precision parse_precision(const std::string& spec, torch::Device device) {
 
 std::string_view precision_name(Precision precision) {
   switch (precision) {
-    case Precision::Exact: return "exact";
-    case Precision::FP32: return "fp32";
-    case Precision::BF16: return "bf16";
+    case Precision::Exact:
+      return "exact";
+    case Precision::FP32:
+      return "fp32";
+    case Precision::BF16:
+      return "bf16";
   }
   return "?";
 }

@@ -34,7 +34,7 @@ struct Mapping {
 
 std::optional<torch::ScalarType> dtype_of(const std::string& name) {
   static const std::map<std::string, torch::ScalarType> types = {
-      {"F64", torch::kDouble}, {"F32", torch::kFloat}, {"F16", torch::kHalf}, {"BF16", torch::kBFloat16},
+      {"F64", torch::kDouble}, {"F32", torch::kFloat}, {"F16", torch::kHalf},  {"BF16", torch::kBFloat16},
       {"I64", torch::kLong},   {"I32", torch::kInt},   {"I16", torch::kShort}, {"I8", torch::kChar},
       {"U8", torch::kByte},    {"BOOL", torch::kBool},
   };
@@ -83,8 +83,10 @@ SafetensorsFile read_safetensors(const fs::path& path) {
 
   const uint64_t header_size = little_endian_u64(bytes);
   if (header_size > kMaxHeader || header_size > map->size - 8)
-    throw Error(fmt::format("{}: safetensors header says {} bytes but the file has {} after the length (truncated or not "
-                            "a safetensors file)", where, header_size, map->size - 8));
+    throw Error(
+        fmt::format("{}: safetensors header says {} bytes but the file has {} after the length (truncated or not "
+                    "a safetensors file)",
+                    where, header_size, map->size - 8));
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_size);
@@ -118,11 +120,13 @@ SafetensorsFile read_safetensors(const fs::path& path) {
     for (const auto& d : shape_json) {
       if (!d.is_number_unsigned()) throw bad("shape holds a value that is not a non-negative integer");
       const auto dim = d.get<uint64_t>();
-      if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || __builtin_mul_overflow(numel, dim, &numel))
+      if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+          __builtin_mul_overflow(numel, dim, &numel))
         throw bad("shape is too large");
       shape.push_back(static_cast<int64_t>(dim));
     }
-    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+        !offsets[1].is_number_unsigned())
       throw bad("data_offsets is not a pair of non-negative integers");
     const auto begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
     const auto element = static_cast<uint64_t>(c10::elementSize(*dtype));
@@ -139,7 +143,8 @@ SafetensorsFile read_safetensors(const fs::path& path) {
     if (numel == 0) {
       t = torch::empty(shape, torch::TensorOptions().dtype(*dtype));
     } else {
-      t = torch::from_blob(const_cast<void*>(ptr), shape, [map](void*) {}, torch::TensorOptions().dtype(*dtype));
+      t = torch::from_blob(
+          const_cast<void*>(ptr), shape, [map](void*) {}, torch::TensorOptions().dtype(*dtype));
       // Kernels may assume element alignment; an unaligned range is copied.
       if (reinterpret_cast<uintptr_t>(ptr) % element != 0) t = t.clone();
     }

@@ -13,7 +13,7 @@
 namespace clipscope {
 
 struct SafetensorsFile {
-  StateDict tensors;  // views of the mapping (kept alive by the tensors themselves)
+  StateDict tensors;                            // views of the mapping (kept alive by the tensors themselves)
   std::map<std::string, std::string> metadata;  // the header's "__metadata__"
 };
 

@@ -49,8 +49,14 @@ torch::Tensor image_to_tensor(const Image& image) {
 Image tensor_to_image(const torch::Tensor& chw) {
   if (chw.dim() != 3 || chw.size(0) != 3)
     throw Error(fmt::format("an image tensor must be (3, H, W), got {}", fmt::join(chw.sizes(), "x")));
-  const torch::Tensor hwc =
-      chw.detach().to(torch::kCPU, torch::kFloat32).clamp(0, 1).mul(255).round().to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  const torch::Tensor hwc = chw.detach()
+                                .to(torch::kCPU, torch::kFloat32)
+                                .clamp(0, 1)
+                                .mul(255)
+                                .round()
+                                .to(torch::kUInt8)
+                                .permute({1, 2, 0})
+                                .contiguous();
   Image image;
   image.width = static_cast<int>(chw.size(2));
   image.height = static_cast<int>(chw.size(1));

@@ -36,19 +36,32 @@ ValuePtr make_text(Kind kind, std::string s) {
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::None: return "None";
-    case Kind::Bool: return "bool";
-    case Kind::Int: return "int";
-    case Kind::Float: return "float";
-    case Kind::String: return "str";
-    case Kind::Bytes: return "bytes";
-    case Kind::Tuple: return "tuple";
-    case Kind::List: return "list";
-    case Kind::Dict: return "dict";
-    case Kind::Set: return "set";
-    case Kind::Tensor: return "tensor";
-    case Kind::Global: return "class";
-    case Kind::Object: return "object";
+    case Kind::None:
+      return "None";
+    case Kind::Bool:
+      return "bool";
+    case Kind::Int:
+      return "int";
+    case Kind::Float:
+      return "float";
+    case Kind::String:
+      return "str";
+    case Kind::Bytes:
+      return "bytes";
+    case Kind::Tuple:
+      return "tuple";
+    case Kind::List:
+      return "list";
+    case Kind::Dict:
+      return "dict";
+    case Kind::Set:
+      return "set";
+    case Kind::Tensor:
+      return "tensor";
+    case Kind::Global:
+      return "class";
+    case Kind::Object:
+      return "object";
   }
   return "?";
 }
@@ -56,12 +69,18 @@ const char* kind_name(Kind k) {
 // torch.<Name>Storage -> dtype (what torch.save writes for every typed storage).
 std::optional<torch::ScalarType> storage_dtype(const std::string& global) {
   static const std::map<std::string, torch::ScalarType> types = {
-      {"torch.DoubleStorage", torch::kDouble},   {"torch.FloatStorage", torch::kFloat},
-      {"torch.HalfStorage", torch::kHalf},       {"torch.BFloat16Storage", torch::kBFloat16},
-      {"torch.LongStorage", torch::kLong},       {"torch.IntStorage", torch::kInt},
-      {"torch.ShortStorage", torch::kShort},     {"torch.CharStorage", torch::kChar},
-      {"torch.ByteStorage", torch::kByte},       {"torch.BoolStorage", torch::kBool},
-      {"torch.ComplexFloatStorage", torch::kComplexFloat}, {"torch.ComplexDoubleStorage", torch::kComplexDouble},
+      {"torch.DoubleStorage", torch::kDouble},
+      {"torch.FloatStorage", torch::kFloat},
+      {"torch.HalfStorage", torch::kHalf},
+      {"torch.BFloat16Storage", torch::kBFloat16},
+      {"torch.LongStorage", torch::kLong},
+      {"torch.IntStorage", torch::kInt},
+      {"torch.ShortStorage", torch::kShort},
+      {"torch.CharStorage", torch::kChar},
+      {"torch.ByteStorage", torch::kByte},
+      {"torch.BoolStorage", torch::kBool},
+      {"torch.ComplexFloatStorage", torch::kComplexFloat},
+      {"torch.ComplexDoubleStorage", torch::kComplexDouble},
       {"torch.UntypedStorage", torch::kByte},
   };
   auto it = types.find(global);
@@ -240,8 +259,10 @@ class Machine {
     return o;
   }
 
-  ValuePtr rebuild_tensor(const ValuePtr& storage, const ValuePtr& offset, const ValuePtr& sizes, const ValuePtr& strides) {
-    if (!storage->is(Kind::Tensor) || !storage->tensor || !storage->tensor->sizes.empty() || storage->tensor->offset != -1)
+  ValuePtr rebuild_tensor(const ValuePtr& storage, const ValuePtr& offset, const ValuePtr& sizes,
+                          const ValuePtr& strides) {
+    if (!storage->is(Kind::Tensor) || !storage->tensor || !storage->tensor->sizes.empty() ||
+        storage->tensor->offset != -1)
       fail("_rebuild_tensor_v2 without a storage");
     auto ints = [&](const ValuePtr& t, const char* what) {
       if (!t->is(Kind::Tuple) && !t->is(Kind::List)) fail(fmt::format("tensor {} is not a tuple", what));
@@ -287,7 +308,8 @@ class Machine {
   }
 
   static std::string unquote(const std::string& s) {
-    if (s.size() >= 2 && (s.front() == '\'' || s.front() == '"') && s.back() == s.front()) return s.substr(1, s.size() - 2);
+    if (s.size() >= 2 && (s.front() == '\'' || s.front() == '"') && s.back() == s.front())
+      return s.substr(1, s.size() - 2);
     return s;
   }
 
@@ -298,24 +320,48 @@ class Machine {
         if (proto > 5) fail(fmt::format("pickle protocol {} (this reader knows up to 5)", proto));
         break;
       }
-      case 0x95: read_uint(8); break;  // FRAME: only a hint
-      case '(': marks_.push_back(stack_.size()); break;
-      case '0': pop(); break;
-      case '1': pop_mark(); break;
-      case '2': push(top()); break;
-      case 'N': push(make(Kind::None)); break;
-      case 0x88: case 0x89: {  // NEWTRUE, NEWFALSE
+      case 0x95:
+        read_uint(8);
+        break;  // FRAME: only a hint
+      case '(':
+        marks_.push_back(stack_.size());
+        break;
+      case '0':
+        pop();
+        break;
+      case '1':
+        pop_mark();
+        break;
+      case '2':
+        push(top());
+        break;
+      case 'N':
+        push(make(Kind::None));
+        break;
+      case 0x88:
+      case 0x89: {  // NEWTRUE, NEWFALSE
         auto b = make(Kind::Bool);
         b->boolean = op == 0x88;
         push(b);
         break;
       }
-      case 'K': push(make_int(static_cast<int64_t>(read_uint(1)))); break;
-      case 'M': push(make_int(static_cast<int64_t>(read_uint(2)))); break;
-      case 'J': push(make_int(static_cast<int32_t>(static_cast<uint32_t>(read_uint(4))))); break;
-      case 0x8a: push(make_int(read_long(read_uint(1)))); break;  // LONG1
-      case 0x8b: push(make_int(read_long(read_uint(4)))); break;  // LONG4
-      case 'I': case 'L': {  // INT, LONG (text)
+      case 'K':
+        push(make_int(static_cast<int64_t>(read_uint(1))));
+        break;
+      case 'M':
+        push(make_int(static_cast<int64_t>(read_uint(2))));
+        break;
+      case 'J':
+        push(make_int(static_cast<int32_t>(static_cast<uint32_t>(read_uint(4)))));
+        break;
+      case 0x8a:
+        push(make_int(read_long(read_uint(1))));
+        break;  // LONG1
+      case 0x8b:
+        push(make_int(read_long(read_uint(4))));
+        break;  // LONG4
+      case 'I':
+      case 'L': {  // INT, LONG (text)
         std::string line = read_line();
         if (!line.empty() && line.back() == 'L') line.pop_back();
         if (op == 'I' && (line == "00" || line == "01")) {
@@ -352,18 +398,43 @@ class Machine {
         push(f);
         break;
       }
-      case 'X': push(make_text(Kind::String, read_bytes(read_uint(4)))); break;     // BINUNICODE
-      case 0x8c: push(make_text(Kind::String, read_bytes(read_uint(1)))); break;  // SHORT_BINUNICODE
-      case 0x8d: push(make_text(Kind::String, read_bytes(read_uint(8)))); break;  // BINUNICODE8
-      case 'T': push(make_text(Kind::String, read_bytes(read_uint(4)))); break;   // BINSTRING (py2 str)
-      case 'U': push(make_text(Kind::String, read_bytes(read_uint(1)))); break;   // SHORT_BINSTRING
-      case 'S': push(make_text(Kind::String, unquote(read_line()))); break;       // STRING
-      case 'V': push(make_text(Kind::String, read_line())); break;                // UNICODE (raw-unicode-escape; escapes kept)
-      case 'B': push(make_text(Kind::Bytes, read_bytes(read_uint(4)))); break;    // BINBYTES
-      case 'C': push(make_text(Kind::Bytes, read_bytes(read_uint(1)))); break;    // SHORT_BINBYTES
-      case 0x8e: case 0x96: push(make_text(Kind::Bytes, read_bytes(read_uint(8)))); break;  // BINBYTES8, BYTEARRAY8
-      case ')': push(make(Kind::Tuple)); break;
-      case 0x85: push(tuple({pop()})); break;
+      case 'X':
+        push(make_text(Kind::String, read_bytes(read_uint(4))));
+        break;  // BINUNICODE
+      case 0x8c:
+        push(make_text(Kind::String, read_bytes(read_uint(1))));
+        break;  // SHORT_BINUNICODE
+      case 0x8d:
+        push(make_text(Kind::String, read_bytes(read_uint(8))));
+        break;  // BINUNICODE8
+      case 'T':
+        push(make_text(Kind::String, read_bytes(read_uint(4))));
+        break;  // BINSTRING (py2 str)
+      case 'U':
+        push(make_text(Kind::String, read_bytes(read_uint(1))));
+        break;  // SHORT_BINSTRING
+      case 'S':
+        push(make_text(Kind::String, unquote(read_line())));
+        break;  // STRING
+      case 'V':
+        push(make_text(Kind::String, read_line()));
+        break;  // UNICODE (raw-unicode-escape; escapes kept)
+      case 'B':
+        push(make_text(Kind::Bytes, read_bytes(read_uint(4))));
+        break;  // BINBYTES
+      case 'C':
+        push(make_text(Kind::Bytes, read_bytes(read_uint(1))));
+        break;  // SHORT_BINBYTES
+      case 0x8e:
+      case 0x96:
+        push(make_text(Kind::Bytes, read_bytes(read_uint(8))));
+        break;  // BINBYTES8, BYTEARRAY8
+      case ')':
+        push(make(Kind::Tuple));
+        break;
+      case 0x85:
+        push(tuple({pop()}));
+        break;
       case 0x86: {
         auto b = pop();
         auto a = pop();
@@ -377,15 +448,21 @@ class Machine {
         push(tuple({a, b, c}));
         break;
       }
-      case 't': push(tuple(pop_mark())); break;
-      case ']': push(make(Kind::List)); break;
+      case 't':
+        push(tuple(pop_mark()));
+        break;
+      case ']':
+        push(make(Kind::List));
+        break;
       case 'l': {
         auto l = make(Kind::List);
         l->items = pop_mark();
         push(l);
         break;
       }
-      case '}': push(make(Kind::Dict)); break;
+      case '}':
+        push(make(Kind::Dict));
+        break;
       case 'd': {
         auto d = make(Kind::Dict);
         auto kv = pop_mark();
@@ -394,8 +471,10 @@ class Machine {
         push(d);
         break;
       }
-      case 0x8f: push(make(Kind::Set)); break;  // EMPTY_SET
-      case 0x91: {                              // FROZENSET
+      case 0x8f:
+        push(make(Kind::Set));
+        break;      // EMPTY_SET
+      case 0x91: {  // FROZENSET
         auto s = make(Kind::Set);
         s->items = pop_mark();
         push(s);
@@ -406,7 +485,8 @@ class Machine {
         append_to(top(), {v});
         break;
       }
-      case 'e': case 0x90: {  // APPENDS, ADDITEMS
+      case 'e':
+      case 0x90: {  // APPENDS, ADDITEMS
         auto items = pop_mark();
         append_to(top(), std::move(items));
         break;
@@ -431,9 +511,15 @@ class Machine {
         }
         break;
       }
-      case 'q': memo_put(read_uint(1)); break;
-      case 'r': memo_put(read_uint(4)); break;
-      case 0x94: memo_put(memo_.size()); break;  // MEMOIZE
+      case 'q':
+        memo_put(read_uint(1));
+        break;
+      case 'r':
+        memo_put(read_uint(4));
+        break;
+      case 0x94:
+        memo_put(memo_.size());
+        break;  // MEMOIZE
       case 'g': {
         const std::string line = read_line();
         try {
@@ -443,8 +529,12 @@ class Machine {
         }
         break;
       }
-      case 'h': memo_get(read_uint(1)); break;
-      case 'j': memo_get(read_uint(4)); break;
+      case 'h':
+        memo_get(read_uint(1));
+        break;
+      case 'j':
+        memo_get(read_uint(4));
+        break;
       case 'c': {  // GLOBAL "module\nname\n"
         std::string module = read_line();
         std::string name = read_line();
@@ -482,9 +572,13 @@ class Machine {
         top()->state = std::move(state);
         break;
       }
-      case 'Q': push(persistent_load(pop())); break;
-      case 'P': fail("text persistent ids (protocol 0) are not supported");
-      default: fail(fmt::format("unsupported pickle opcode 0x{:02x}", op));
+      case 'Q':
+        push(persistent_load(pop()));
+        break;
+      case 'P':
+        fail("text persistent ids (protocol 0) are not supported");
+      default:
+        fail(fmt::format("unsupported pickle opcode 0x{:02x}", op));
     }
   }
 
@@ -506,13 +600,20 @@ const Value* Value::get(const std::string& key) const {
 
 std::string Value::summary() const {
   switch (kind) {
-    case Kind::None: return "None";
-    case Kind::Bool: return boolean ? "True" : "False";
-    case Kind::Int: return std::to_string(integer);
-    case Kind::Float: return fmt::format("{}", real);
-    case Kind::String: return fmt::format("'{}'", text.size() > 80 ? text.substr(0, 77) + "..." : text);
-    case Kind::Bytes: return fmt::format("bytes({})", text.size());
-    case Kind::Tuple: case Kind::List: {
+    case Kind::None:
+      return "None";
+    case Kind::Bool:
+      return boolean ? "True" : "False";
+    case Kind::Int:
+      return std::to_string(integer);
+    case Kind::Float:
+      return fmt::format("{}", real);
+    case Kind::String:
+      return fmt::format("'{}'", text.size() > 80 ? text.substr(0, 77) + "..." : text);
+    case Kind::Bytes:
+      return fmt::format("bytes({})", text.size());
+    case Kind::Tuple:
+    case Kind::List: {
       if (items.size() <= 4) {
         std::vector<std::string> parts;
         for (const auto& i : items) parts.push_back(i->summary());
@@ -521,13 +622,17 @@ std::string Value::summary() const {
       }
       return fmt::format("{}({} items)", kind_name(kind), items.size());
     }
-    case Kind::Set: return fmt::format("set({} items)", items.size());
-    case Kind::Dict: return fmt::format("dict({} entries)", entries.size());
+    case Kind::Set:
+      return fmt::format("set({} items)", items.size());
+    case Kind::Dict:
+      return fmt::format("dict({} entries)", entries.size());
     case Kind::Tensor:
       if (!tensor || tensor->offset < 0) return "storage";
       return fmt::format("tensor {} [{}]", c10::toString(tensor->dtype), fmt::join(tensor->sizes, ", "));
-    case Kind::Global: return text;
-    case Kind::Object: return text + "(...)";
+    case Kind::Global:
+      return text;
+    case Kind::Object:
+      return text + "(...)";
   }
   return "?";
 }
@@ -576,12 +681,13 @@ torch::Tensor Archive::tensor(const TensorRef& ref, const std::string& name) {
     uint64_t expected = 0;
     if (__builtin_mul_overflow(static_cast<uint64_t>(ref.storage_numel), static_cast<uint64_t>(element), &expected) ||
         expected != size)
-      throw Error(fmt::format("{}: tensor '{}': storage {} holds {} bytes, not the {} elements of {} bytes its header says",
-                              path_.string(), name, ref.storage_key, size, ref.storage_numel, element));
-    torch::Tensor storage =
-        ref.storage_numel == 0
-            ? torch::empty({0}, torch::TensorOptions().dtype(ref.dtype))
-            : torch::from_blob(owner->get(), {ref.storage_numel}, [owner](void*) {}, torch::TensorOptions().dtype(ref.dtype));
+      throw Error(
+          fmt::format("{}: tensor '{}': storage {} holds {} bytes, not the {} elements of {} bytes its header says",
+                      path_.string(), name, ref.storage_key, size, ref.storage_numel, element));
+    torch::Tensor storage = ref.storage_numel == 0 ? torch::empty({0}, torch::TensorOptions().dtype(ref.dtype))
+                                                   : torch::from_blob(
+                                                         owner->get(), {ref.storage_numel}, [owner](void*) {},
+                                                         torch::TensorOptions().dtype(ref.dtype));
     it = storages_.emplace(ref.storage_key, storage).first;
   }
   // The view must lie inside the storage.

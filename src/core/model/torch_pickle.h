@@ -43,11 +43,11 @@ struct Value {
   bool boolean = false;
   int64_t integer = 0;  // Int (Python ints beyond 64 bits are refused)
   double real = 0;
-  std::string text;                                  // String, Bytes; Global/Object: "module.name"
-  std::vector<ValuePtr> items;                       // Tuple, List, Set; Object: the constructor's arguments
+  std::string text;                                    // String, Bytes; Global/Object: "module.name"
+  std::vector<ValuePtr> items;                         // Tuple, List, Set; Object: the constructor's arguments
   std::vector<std::pair<ValuePtr, ValuePtr>> entries;  // Dict, in insertion order
-  std::shared_ptr<TensorRef> tensor;                 // Tensor
-  ValuePtr state;                                    // what BUILD gave (an OrderedDict's _metadata, an object's __dict__)
+  std::shared_ptr<TensorRef> tensor;                   // Tensor
+  ValuePtr state;  // what BUILD gave (an OrderedDict's _metadata, an object's __dict__)
 
   bool is(Kind k) const { return kind == k; }
   // The entry of a dict whose key is the string `key`; nullptr when absent.

@@ -63,7 +63,8 @@ EmojiRasterizer::EmojiRasterizer(std::filesystem::path font) : impl_(std::make_u
   impl_->font = font;
   std::error_code ec;
   if (!std::filesystem::is_regular_file(font, ec))
-    throw Error(fmt::format("emoji font {}: no such file (Debian's fonts-noto-color-emoji installs it)", font.string()));
+    throw Error(
+        fmt::format("emoji font {}: no such file (Debian's fonts-noto-color-emoji installs it)", font.string()));
   if (FT_Init_FreeType(&impl_->library)) {
     impl_->library = nullptr;
     throw Error("FreeType: cannot be initialized");
@@ -78,7 +79,8 @@ EmojiRasterizer::EmojiRasterizer(std::filesystem::path font) : impl_(std::make_u
   int best = 0;
   for (int i = 1; i < impl_->face->num_fixed_sizes; ++i)
     if (impl_->face->available_sizes[i].height > impl_->face->available_sizes[best].height) best = i;
-  if (FT_Select_Size(impl_->face, best)) throw Error(fmt::format("emoji font {}: its bitmap strike cannot be selected", font.string()));
+  if (FT_Select_Size(impl_->face, best))
+    throw Error(fmt::format("emoji font {}: its bitmap strike cannot be selected", font.string()));
   impl_->strike = impl_->face->available_sizes[best].height;
   impl_->hb_font = hb_ft_font_create_referenced(impl_->face);
   impl_->buffer = hb_buffer_create();
@@ -95,9 +97,11 @@ const std::filesystem::path& EmojiRasterizer::font() const { return impl_->font;
 
 RgbaImage EmojiRasterizer::render(std::string_view utf8, int max_side) {
   const unsigned gid = utf8.empty() ? 0 : impl_->glyph(utf8);
-  if (gid == 0) throw Error(fmt::format("{}: {} has no single glyph for it", sequence_text(utf8), impl_->font.filename().string()));
+  if (gid == 0)
+    throw Error(fmt::format("{}: {} has no single glyph for it", sequence_text(utf8), impl_->font.filename().string()));
   if (FT_Load_Glyph(impl_->face, gid, FT_LOAD_COLOR) || impl_->face->glyph->bitmap.pixel_mode != FT_PIXEL_MODE_BGRA)
-    throw Error(fmt::format("{}: {} has no colour bitmap for it", sequence_text(utf8), impl_->font.filename().string()));
+    throw Error(
+        fmt::format("{}: {} has no colour bitmap for it", sequence_text(utf8), impl_->font.filename().string()));
   const FT_Bitmap& bm = impl_->face->glyph->bitmap;
   RgbaImage out;
   out.width = static_cast<int>(bm.width);

@@ -44,9 +44,8 @@ namespace {
 constexpr FT_Int32 kLoadFlags = FT_LOAD_NO_HINTING | FT_LOAD_NO_BITMAP;
 
 // Debian's fonts-dejavu-core, fonts-liberation and fonts-noto-core, searched in this order.
-const std::vector<std::filesystem::path> kDefaultFontDirs = {"/usr/share/fonts/truetype/dejavu",
-                                                             "/usr/share/fonts/truetype/liberation",
-                                                             "/usr/share/fonts/truetype/noto"};
+const std::vector<std::filesystem::path> kDefaultFontDirs = {
+    "/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/liberation", "/usr/share/fonts/truetype/noto"};
 
 std::string freetype_problem(FT_Error err) {
   const char* s = FT_Error_String(err);  // NULL unless FreeType was built with error strings
@@ -70,10 +69,14 @@ char32_t next_code_point(std::string_view s, size_t& i) {
   if (b0 < 0x80) return b0;
   int extra;
   char32_t cp, min;
-  if ((b0 & 0xE0) == 0xC0) extra = 1, cp = b0 & 0x1F, min = 0x80;
-  else if ((b0 & 0xF0) == 0xE0) extra = 2, cp = b0 & 0x0F, min = 0x800;
-  else if ((b0 & 0xF8) == 0xF0) extra = 3, cp = b0 & 0x07, min = 0x10000;
-  else return 0xFFFD;
+  if ((b0 & 0xE0) == 0xC0)
+    extra = 1, cp = b0 & 0x1F, min = 0x80;
+  else if ((b0 & 0xF0) == 0xE0)
+    extra = 2, cp = b0 & 0x0F, min = 0x800;
+  else if ((b0 & 0xF8) == 0xF0)
+    extra = 3, cp = b0 & 0x07, min = 0x10000;
+  else
+    return 0xFFFD;
   for (int k = 0; k < extra; ++k) {
     if (i >= s.size() || (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) return 0xFFFD;
     cp = (cp << 6) | (static_cast<unsigned char>(s[i++]) & 0x3F);
@@ -112,8 +115,8 @@ struct TextRasterizer::Impl {
   std::unordered_map<std::string, Face*> by_spec;                  // style.font -> face
   std::string last_spec;
   Face* last_face = nullptr;
-  std::vector<Glyph> glyphs;  // scratch, reused across calls
-  FT_Stroker stroker = nullptr;  // made on first use
+  std::vector<Glyph> glyphs;      // scratch, reused across calls
+  FT_Stroker stroker = nullptr;   // made on first use
   std::vector<uint8_t> coverage;  // scratch for stroked draws
 
   ~Impl() {
@@ -198,7 +201,8 @@ struct TextRasterizer::Impl {
   FT_Face prepare(std::string_view utf8, const TextStyle& style) {
     if (!(style.size > 0) || !std::isfinite(style.size) || style.size > 10000)
       throw Error(fmt::format("text size {}: must be a positive number of pixels", style.size));
-    if (!std::isfinite(style.rotation)) throw Error(fmt::format("text rotation {}: must be a finite angle", style.rotation));
+    if (!std::isfinite(style.rotation))
+      throw Error(fmt::format("text rotation {}: must be a finite angle", style.rotation));
     if (!(style.stroke >= 0) || !(style.stroke <= 10000))
       throw Error(fmt::format("stroke {}: must be >= 0 and at most 10000 pixels", style.stroke));
     Face& f = face_for(style.font);
@@ -207,7 +211,8 @@ struct TextRasterizer::Impl {
     if (size != f.size) {
       if (FT_Error err = FT_Set_Char_Size(face, 0, std::max<FT_F26Dot6>(size, 1), 72, 72)) {
         f.size = -1;
-        throw Error(fmt::format("font {}: cannot be set to size {} ({})", style.font, style.size, freetype_problem(err)));
+        throw Error(
+            fmt::format("font {}: cannot be set to size {} ({})", style.font, style.size, freetype_problem(err)));
       }
       f.size = size;
     }
@@ -356,7 +361,8 @@ PixelBox TextRasterizer::measure(std::string_view utf8, const TextStyle& style) 
 PixelBox TextRasterizer::draw(Image& canvas, std::string_view utf8, const TextStyle& style, TextPlacement where) {
   if (canvas.width < 0 || canvas.height < 0 ||
       canvas.rgb.size() != static_cast<size_t>(canvas.width) * canvas.height * 3)
-    throw Error(fmt::format("text canvas: {} x {} image with {} bytes of pixels", canvas.width, canvas.height, canvas.rgb.size()));
+    throw Error(fmt::format("text canvas: {} x {} image with {} bytes of pixels", canvas.width, canvas.height,
+                            canvas.rgb.size()));
   if (!std::isfinite(where.x) || !std::isfinite(where.y) || std::abs(where.x) > 1e7 || std::abs(where.y) > 1e7)
     throw Error(fmt::format("text placement ({}, {}): not a usable position", where.x, where.y));
   FT_Face face = impl_->prepare(utf8, style);
@@ -458,15 +464,15 @@ struct NamedColor {
 
 // CSS's basic and common extended names.
 constexpr NamedColor kColors[] = {
-    {"black", {0, 0, 0}},         {"white", {255, 255, 255}},   {"red", {255, 0, 0}},
-    {"green", {0, 128, 0}},       {"lime", {0, 255, 0}},        {"blue", {0, 0, 255}},
-    {"yellow", {255, 255, 0}},    {"cyan", {0, 255, 255}},      {"aqua", {0, 255, 255}},
-    {"magenta", {255, 0, 255}},   {"fuchsia", {255, 0, 255}},   {"purple", {128, 0, 128}},
-    {"orange", {255, 165, 0}},    {"pink", {255, 192, 203}},    {"gray", {128, 128, 128}},
-    {"grey", {128, 128, 128}},    {"silver", {192, 192, 192}},  {"maroon", {128, 0, 0}},
-    {"olive", {128, 128, 0}},     {"navy", {0, 0, 128}},        {"teal", {0, 128, 128}},
-    {"brown", {165, 42, 42}},     {"violet", {238, 130, 238}},  {"indigo", {75, 0, 130}},
-    {"gold", {255, 215, 0}},      {"beige", {245, 245, 220}},   {"tan", {210, 180, 140}},
+    {"black", {0, 0, 0}},          {"white", {255, 255, 255}},     {"red", {255, 0, 0}},
+    {"green", {0, 128, 0}},        {"lime", {0, 255, 0}},          {"blue", {0, 0, 255}},
+    {"yellow", {255, 255, 0}},     {"cyan", {0, 255, 255}},        {"aqua", {0, 255, 255}},
+    {"magenta", {255, 0, 255}},    {"fuchsia", {255, 0, 255}},     {"purple", {128, 0, 128}},
+    {"orange", {255, 165, 0}},     {"pink", {255, 192, 203}},      {"gray", {128, 128, 128}},
+    {"grey", {128, 128, 128}},     {"silver", {192, 192, 192}},    {"maroon", {128, 0, 0}},
+    {"olive", {128, 128, 0}},      {"navy", {0, 0, 128}},          {"teal", {0, 128, 128}},
+    {"brown", {165, 42, 42}},      {"violet", {238, 130, 238}},    {"indigo", {75, 0, 130}},
+    {"gold", {255, 215, 0}},       {"beige", {245, 245, 220}},     {"tan", {210, 180, 140}},
     {"turquoise", {64, 224, 208}}, {"lightgray", {211, 211, 211}}, {"lightgrey", {211, 211, 211}},
     {"darkgray", {169, 169, 169}}, {"darkgrey", {169, 169, 169}},
 };

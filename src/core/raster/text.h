@@ -25,10 +25,10 @@ Rgb parse_color(std::string_view spec);
 struct TextStyle {
   // A face name ("DejaVuSans", "LiberationSerif-Bold", "NotoSans-Regular", ...) or a path to a .ttf/.otf file.
   std::string font = "DejaVuSans";
-  double size = 32.0;     // pixel size of the em square
+  double size = 32.0;  // pixel size of the em square
   Rgb color{0, 0, 0};
   double rotation = 0.0;  // degrees, counter-clockwise, about the text's centre
-  double stroke = 0.0;  // pixels the glyph outlines are thickened by on every side (PIL's stroke_width); 0 = none
+  double stroke = 0.0;    // pixels the glyph outlines are thickened by on every side (PIL's stroke_width); 0 = none
 };
 
 // Where text goes on a canvas: its ink bounding box is centred on (x, y), in

@@ -208,8 +208,8 @@ class Learner {
   std::unordered_map<PairKey, int64_t> pair_counts_;
   std::unordered_map<PairKey, std::vector<int32_t>> pair_words_;
   std::unordered_map<PairKey, int> ranks_;  // learned merge -> rank
-  std::vector<SymbolId> merged_;             // rank -> symbol the merge makes
-  std::vector<PairKey> rank_keys_;           // rank -> merged pair
+  std::vector<SymbolId> merged_;            // rank -> symbol the merge makes
+  std::vector<PairKey> rank_keys_;          // rank -> merged pair
   std::vector<PairKey> old_pairs_;
   std::priority_queue<HeapEntry, std::vector<HeapEntry>, Lower> heap_{Lower{&symbols_}};
 };
@@ -253,9 +253,10 @@ void write_merges_file(const std::filesystem::path& path, const std::vector<BpeM
   for (size_t i = 0; i < merges.size(); ++i) {
     const BpeMerge& merge = merges[i];
     if (!valid_symbol(merge.first) || !valid_symbol(merge.second)) {
-      throw Error(fmt::format("merges file {}: merge {} (\"{}\" \"{}\") has an empty symbol or one with "
-                              "whitespace",
-                              file, i, merge.first, merge.second));
+      throw Error(
+          fmt::format("merges file {}: merge {} (\"{}\" \"{}\") has an empty symbol or one with "
+                      "whitespace",
+                      file, i, merge.first, merge.second));
     }
     content.append(merge.first).append(" ").append(merge.second).append("\n");
   }
@@ -286,14 +287,14 @@ void write_merges_file(const std::filesystem::path& path, const std::vector<BpeM
   errno = 0;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) {
-    throw Error(fmt::format("merges file {}: cannot be written ({})", file,
-                            errno != 0 ? std::strerror(errno) : "cannot open"));
+    throw Error(
+        fmt::format("merges file {}: cannot be written ({})", file, errno != 0 ? std::strerror(errno) : "cannot open"));
   }
   out.write(content.data(), static_cast<std::streamsize>(content.size()));
   out.close();
   if (!out) {
-    throw Error(fmt::format("merges file {}: cannot be written ({})", file,
-                            errno != 0 ? std::strerror(errno) : "write error"));
+    throw Error(
+        fmt::format("merges file {}: cannot be written ({})", file, errno != 0 ? std::strerror(errno) : "write error"));
   }
 }
 

@@ -69,9 +69,8 @@ void append_numeric_reference(std::string& out, uint64_t value) {
     return append_utf8(out, kReplacementChar);
   }
   // Python drops control characters and noncharacters entirely.
-  const bool dropped = (value >= 0x01 && value <= 0x08) || value == 0x0B ||
-                       (value >= 0x0E && value <= 0x1F) || value == 0x7F ||
-                       (value >= 0xFDD0 && value <= 0xFDEF) || (value & 0xFFFE) == 0xFFFE;
+  const bool dropped = (value >= 0x01 && value <= 0x08) || value == 0x0B || (value >= 0x0E && value <= 0x1F) ||
+                       value == 0x7F || (value >= 0xFDD0 && value <= 0xFDEF) || (value & 0xFFFE) == 0xFFFE;
   if (!dropped) append_utf8(out, static_cast<char32_t>(value));
 }
 
@@ -100,15 +99,12 @@ char32_t lookup_entity(std::string_view name, bool with_semicolon) {
   if (key == "lang") value = 0x27E8;
   if (key == "rang") value = 0x27E9;
   if (with_semicolon) return value;
-  const bool legacy = (value >= 0xA0 && value <= 0xFF) || key == "amp" || key == "lt" ||
-                      key == "gt" || key == "quot";
+  const bool legacy = (value >= 0xA0 && value <= 0xFF) || key == "amp" || key == "lt" || key == "gt" || key == "quot";
   return legacy ? value : 0;
 }
 
 bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_ascii_hex_digit(char c) {
-  return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+bool is_ascii_hex_digit(char c) { return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 int hex_value(char c) {
   if (is_ascii_digit(c)) return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -120,8 +116,8 @@ int hex_value(char c) {
 size_t unescape_numeric(std::string_view text, size_t pos, std::string& out) {
   if (pos >= text.size() || text[pos] != '#') return 0;
   size_t i = pos + 1;
-  const bool hex = i < text.size() && (text[i] == 'x' || text[i] == 'X') && i + 1 < text.size() &&
-                   is_ascii_hex_digit(text[i + 1]);
+  const bool hex =
+      i < text.size() && (text[i] == 'x' || text[i] == 'X') && i + 1 < text.size() && is_ascii_hex_digit(text[i + 1]);
   // Python tries the decimal form first: "&#x" never starts one, so order is moot.
   if (hex) {
     ++i;
@@ -152,8 +148,7 @@ size_t unescape_named(std::string_view text, size_t pos, std::string& out) {
   size_t i = pos;
   while (i < text.size() && chars < kMaxNameChars) {
     const char c = text[i];
-    if (c == '\t' || c == '\n' || c == '\f' || c == ' ' || c == '<' || c == '&' || c == '#' ||
-        c == ';') {
+    if (c == '\t' || c == '\n' || c == '\f' || c == ' ' || c == '<' || c == '&' || c == '#' || c == ';') {
       break;
     }
     i = std::min(text.size(), i + utf8_length(static_cast<unsigned char>(c)));

@@ -80,8 +80,7 @@ std::string encode_utf8(std::u32string_view text) {
 bool is_python_space(UChar32 c) {
   if (u_charType(c) == U_SPACE_SEPARATOR) return true;
   const UCharDirection direction = u_charDirection(c);
-  return direction == U_WHITE_SPACE_NEUTRAL || direction == U_BLOCK_SEPARATOR ||
-         direction == U_SEGMENT_SEPARATOR;
+  return direction == U_WHITE_SPACE_NEUTRAL || direction == U_BLOCK_SEPARATOR || direction == U_SEGMENT_SEPARATOR;
 }
 
 // The `regex` module's \s, \p{L} and \p{N}.
@@ -117,8 +116,8 @@ size_t match_literal(std::u32string_view text, size_t pos, std::string_view lite
 // at text[pos] (first alternative that matches, as a backtracking engine
 // takes it), or 0 when none does (only at whitespace).
 size_t match_piece(std::u32string_view text, size_t pos) {
-  static constexpr std::array<std::string_view, 9> kLiterals = {
-      kStartOfText, kEndOfText, "'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
+  static constexpr std::array<std::string_view, 9> kLiterals = {kStartOfText, kEndOfText, "'s",  "'t", "'re",
+                                                                "'ve",        "'m",       "'ll", "'d"};
   for (std::string_view literal : kLiterals) {
     if (size_t length = match_literal(text, pos, literal)) return length;
   }
@@ -304,13 +303,13 @@ std::vector<std::string> bpe_symbols(std::string_view word) {
   return symbols;
 }
 
-Tokenizer::Tokenizer(const std::filesystem::path& merges, int vocab_size)
-    : cache_(std::make_shared<BpeCache>()) {
+Tokenizer::Tokenizer(const std::filesystem::path& merges, int vocab_size) : cache_(std::make_shared<BpeCache>()) {
   const std::string file = merges.string();
   if (vocab_size != 0 && vocab_size < kNonMergeTokens) {
-    throw Error(fmt::format("merges file {}: vocab_size {} is below the minimum {} (bytes, bytes + </w>, "
-                            "start and end tokens; 0 means every merge in the file)",
-                            file, vocab_size, kNonMergeTokens));
+    throw Error(
+        fmt::format("merges file {}: vocab_size {} is below the minimum {} (bytes, bytes + </w>, "
+                    "start and end tokens; 0 means every merge in the file)",
+                    file, vocab_size, kNonMergeTokens));
   }
   const std::string content = read_merges_file(merges);
   const auto* bytes = reinterpret_cast<const uint8_t*>(content.data());
@@ -325,8 +324,7 @@ Tokenizer::Tokenizer(const std::filesystem::path& merges, int vocab_size)
   }
   const std::vector<std::string_view> lines = split_lines(content);
   if (lines.front().find("#version") == std::string_view::npos) {
-    throw Error(fmt::format("merges file {}: not a merges file (its first line has no '#version' header)",
-                            file));
+    throw Error(fmt::format("merges file {}: not a merges file (its first line has no '#version' header)", file));
   }
 
   // As CLIP: merges = lines[1 : vocab_size - 512 - 2 + 1]; vocab_size 0: all of them.
@@ -337,8 +335,8 @@ Tokenizer::Tokenizer(const std::filesystem::path& merges, int vocab_size)
   }
   const int merge_count = vocab_size == 0 ? static_cast<int>(available) : vocab_size - kNonMergeTokens;
   if (available < static_cast<size_t>(merge_count)) {
-    throw Error(fmt::format("merges file {}: has {} merges, vocab_size {} needs {}", file, available,
-                            vocab_size, merge_count));
+    throw Error(
+        fmt::format("merges file {}: has {} merges, vocab_size {} needs {}", file, available, vocab_size, merge_count));
   }
 
   const auto stand_ins = byte_stand_ins();
@@ -356,8 +354,7 @@ Tokenizer::Tokenizer(const std::filesystem::path& merges, int vocab_size)
   for (int rank = 0; rank < merge_count; ++rank) {
     const auto symbols = split_symbols(lines[static_cast<size_t>(rank) + 1]);
     if (symbols.size() != 2) {
-      throw Error(fmt::format("merges file {}: not a merges file (line {} is not a pair of symbols)", file,
-                              rank + 2));
+      throw Error(fmt::format("merges file {}: not a merges file (line {} is not a pair of symbols)", file, rank + 2));
     }
     std::string key;
     key.reserve(symbols[0].size() + symbols[1].size() + 1);
@@ -453,8 +450,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
       U8_NEXT(data, i, length, cp);
       const auto found = byte_decoder_.find(static_cast<char32_t>(cp));
       if (cp < 0 || found == byte_decoder_.end()) {
-        throw Error(fmt::format("tokenizer: token {} (\"{}\") has a character that is not a byte symbol", id,
-                                symbol));
+        throw Error(fmt::format("tokenizer: token {} (\"{}\") has a character that is not a byte symbol", id, symbol));
       }
       bytes += static_cast<char>(found->second);
     }

@@ -68,7 +68,7 @@ class Tokenizer {
 
   std::unordered_map<std::string, int32_t> encoder_;
   std::vector<std::string> decoder_;
-  std::unordered_map<std::string, int> merge_ranks_;  // key: first + ' ' + second
+  std::unordered_map<std::string, int> merge_ranks_;    // key: first + ' ' + second
   std::unordered_map<char32_t, uint8_t> byte_decoder_;  // unicode stand-in -> byte
   std::shared_ptr<BpeCache> cache_;
   int32_t sot_ = 0, eot_ = 0;

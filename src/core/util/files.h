@@ -17,7 +17,8 @@ void commit_partial(const std::filesystem::path& part, const std::filesystem::pa
 
 // Calls write(partial_path(path)), then commit_partial. If `write` throws, the
 // partial file or directory is removed and the exception propagates.
-void write_atomically(const std::filesystem::path& path, const std::function<void(const std::filesystem::path& part)>& write);
+void write_atomically(const std::filesystem::path& path,
+                      const std::function<void(const std::filesystem::path& part)>& write);
 
 // write_atomically for bytes in memory. Throws Error naming the file when it
 // cannot be written (a full disk included) or renamed.

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <limits>
 #include <fstream>
+#include <limits>
 #include <regex>
 
 #include "core/util/error.h"
@@ -31,13 +31,29 @@ std::vector<T> convert(const NpyArray& a) {
   const char* p = a.data.data();
   for (int64_t i = 0; i < n; ++i, p += size) {
     double v = 0;
-    if (kind == 'f' && size == 4) { float f; std::memcpy(&f, p, 4); v = f; }
-    else if (kind == 'f' && size == 8) { double d; std::memcpy(&d, p, 8); v = d; }
-    else if (kind == 'i' && size == 8) { int64_t x; std::memcpy(&x, p, 8); out[i] = static_cast<T>(x); continue; }
-    else if (kind == 'i' && size == 4) { int32_t x; std::memcpy(&x, p, 4); v = x; }
-    else if (kind == 'u' && size == 1) { v = static_cast<uint8_t>(*p); }
-    else if (kind == 'b' && size == 1) { v = *p != 0; }
-    else throw Error(fmt::format("unsupported .npy dtype '{}'", a.dtype));
+    if (kind == 'f' && size == 4) {
+      float f;
+      std::memcpy(&f, p, 4);
+      v = f;
+    } else if (kind == 'f' && size == 8) {
+      double d;
+      std::memcpy(&d, p, 8);
+      v = d;
+    } else if (kind == 'i' && size == 8) {
+      int64_t x;
+      std::memcpy(&x, p, 8);
+      out[i] = static_cast<T>(x);
+      continue;
+    } else if (kind == 'i' && size == 4) {
+      int32_t x;
+      std::memcpy(&x, p, 4);
+      v = x;
+    } else if (kind == 'u' && size == 1) {
+      v = static_cast<uint8_t>(*p);
+    } else if (kind == 'b' && size == 1) {
+      v = *p != 0;
+    } else
+      throw Error(fmt::format("unsupported .npy dtype '{}'", a.dtype));
     out[i] = static_cast<T>(v);
   }
   return out;
@@ -47,7 +63,8 @@ std::vector<T> convert(const NpyArray& a) {
 
 std::string npy_preamble(const std::string& descr, const std::vector<int64_t>& shape, size_t min_size) {
   std::string shape_str = "(";
-  for (size_t i = 0; i < shape.size(); ++i) shape_str += fmt::format("{}{}", shape[i], shape.size() == 1 ? "," : (i + 1 < shape.size() ? ", " : ""));
+  for (size_t i = 0; i < shape.size(); ++i)
+    shape_str += fmt::format("{}{}", shape[i], shape.size() == 1 ? "," : (i + 1 < shape.size() ? ", " : ""));
   shape_str += ")";
   std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descr, shape_str);
   const size_t unpadded = 10 + header.size() + 1;
@@ -64,8 +81,8 @@ std::string npy_preamble(const std::string& descr, const std::vector<int64_t>& s
 
 namespace {
 
-void write_raw(const std::filesystem::path& path, const std::string& descr,
-               const std::vector<int64_t>& shape, const char* data, size_t bytes) {
+void write_raw(const std::filesystem::path& path, const std::string& descr, const std::vector<int64_t>& shape,
+               const char* data, size_t bytes) {
   const std::string preamble = npy_preamble(descr, shape);
   std::ofstream f(path, std::ios::binary);
   if (!f) throw Error(fmt::format("{}: cannot open for writing", path.string()));

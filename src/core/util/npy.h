@@ -10,9 +10,9 @@
 namespace clipscope {
 
 struct NpyArray {
-  std::string dtype;             // NumPy descr, e.g. "<f4", "<i8", "|u1"
+  std::string dtype;  // NumPy descr, e.g. "<f4", "<i8", "|u1"
   std::vector<int64_t> shape;
-  std::vector<char> data;        // raw little-endian bytes, C order
+  std::vector<char> data;  // raw little-endian bytes, C order
 
   int64_t numel() const;
   size_t item_size() const;

@@ -47,7 +47,10 @@ std::string Progress::format_count(double v, const std::string& unit) {
   if (unit == "B") {
     const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     int i = 0;
-    while (v >= 1024 && i < 4) { v /= 1024; ++i; }
+    while (v >= 1024 && i < 4) {
+      v /= 1024;
+      ++i;
+    }
     return i == 0 ? fmt::format("{:.0f} B", v) : fmt::format("{:.1f} {}", v, units[i]);
   }
   if (v >= 1e6) return fmt::format("{:.2f}M{}{}", v / 1e6, unit.empty() ? "" : " ", unit);

@@ -22,7 +22,8 @@ inline Error sqlite_error(const std::filesystem::path& path, SQLite::Database* d
   const int system_errno = db ? sqlite3_system_errno(db->getHandle()) : 0;
   const int code = e.getErrorCode() & 0xff;  // the primary code, whether or not SQLite gave an extended one
   const bool io = code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN || code == SQLITE_READONLY;
-  if (io && system_errno != 0) return Error(fmt::format("{}: {} ({})", path.string(), e.what(), std::strerror(system_errno)));
+  if (io && system_errno != 0)
+    return Error(fmt::format("{}: {} ({})", path.string(), e.what(), std::strerror(system_errno)));
   return Error(fmt::format("{}: {}", path.string(), e.what()));
 }
 

@@ -28,8 +28,10 @@ class EnvGuard {
   }
   EnvGuard(const char* name, const std::string& value) : EnvGuard(name) { set(value); }
   ~EnvGuard() {
-    if (saved_) ::setenv(name_, saved_->c_str(), 1);
-    else ::unsetenv(name_);
+    if (saved_)
+      ::setenv(name_, saved_->c_str(), 1);
+    else
+      ::unsetenv(name_);
   }
   void set(const std::string& value) { ::setenv(name_, value.c_str(), 1); }
   void unset() { ::unsetenv(name_); }
@@ -40,15 +42,13 @@ class EnvGuard {
 };
 
 // The part of an official URL after scheme://host, i.e. where a mirror holds it.
-std::string url_path(const std::string& url) {
-  return url.substr(url.find('/', url.find("://") + 3));
-}
+std::string url_path(const std::string& url) { return url.substr(url.find('/', url.find("://") + 3)); }
 
 bool filesystem_safe(const std::string& name) {
   if (name.empty() || name.front() == '.') return false;
   for (char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '_' || c == '.';
+    const bool ok =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     if (!ok) return false;
   }
   return true;

@@ -15,8 +15,8 @@
 #include "support/shared_data.h"
 
 #if __has_include(<jpeglib.h>)
-#include <cstdio>
 #include <jpeglib.h>
+#include <cstdio>
 #define CLIPSCOPE_TEST_HAS_JPEGLIB 1
 #endif
 
@@ -129,8 +129,8 @@ void expect_error(Action&& action, const std::string& name, const std::string& p
 // --- PNG colour types
 
 TEST(DecodePng, Gray8ExpandsToEqualChannels) {
-  const Image image = decode_image(make_png({.width = 3, .height = 1, .bit_depth = 8, .color_type = 0,
-                                             .rows = {{0, 0x7f, 0xff}}}));
+  const Image image =
+      decode_image(make_png({.width = 3, .height = 1, .bit_depth = 8, .color_type = 0, .rows = {{0, 0x7f, 0xff}}}));
   ASSERT_EQ(image.width, 3);
   ASSERT_EQ(image.height, 1);
   EXPECT_EQ(rgb_at(image, 0, 0), (std::array<int, 3>{0, 0, 0}));
@@ -141,22 +141,22 @@ TEST(DecodePng, Gray8ExpandsToEqualChannels) {
 }
 
 TEST(DecodePng, Gray2And4BitScaleToFullRange) {
-  const Image two = decode_image(make_png({.width = 4, .height = 1, .bit_depth = 2, .color_type = 0,
-                                           .rows = {{0b00'01'10'11}}}));
+  const Image two =
+      decode_image(make_png({.width = 4, .height = 1, .bit_depth = 2, .color_type = 0, .rows = {{0b00'01'10'11}}}));
   EXPECT_EQ(rgb_at(two, 0, 0)[0], 0);
   EXPECT_EQ(rgb_at(two, 1, 0)[0], 85);
   EXPECT_EQ(rgb_at(two, 2, 0)[0], 170);
   EXPECT_EQ(rgb_at(two, 3, 0), (std::array<int, 3>{255, 255, 255}));
-  const Image four = decode_image(make_png({.width = 2, .height = 1, .bit_depth = 4, .color_type = 0,
-                                            .rows = {{0x3c}}}));
+  const Image four =
+      decode_image(make_png({.width = 2, .height = 1, .bit_depth = 4, .color_type = 0, .rows = {{0x3c}}}));
   EXPECT_EQ(rgb_at(four, 0, 0), (std::array<int, 3>{0x33, 0x33, 0x33}));
   EXPECT_EQ(rgb_at(four, 1, 0), (std::array<int, 3>{0xcc, 0xcc, 0xcc}));
   EXPECT_FALSE(four.nearest_resize);
 }
 
 TEST(DecodePng, OneBitIsBlackAndWhiteAndResizedNearestLikePil) {
-  const Image image = decode_image(make_png({.width = 10, .height = 1, .bit_depth = 1, .color_type = 0,
-                                             .rows = {{0b10100000, 0b01000000}}}));
+  const Image image = decode_image(
+      make_png({.width = 10, .height = 1, .bit_depth = 1, .color_type = 0, .rows = {{0b10100000, 0b01000000}}}));
   ASSERT_EQ(image.width, 10);
   const int expected[10] = {255, 0, 255, 0, 0, 0, 0, 0, 0, 255};
   for (int x = 0; x < 10; ++x) EXPECT_EQ(rgb_at(image, x, 0)[1], expected[x]) << x;
@@ -164,14 +164,17 @@ TEST(DecodePng, OneBitIsBlackAndWhiteAndResizedNearestLikePil) {
 }
 
 TEST(DecodePng, Gray16KeepsHighByte) {
-  const Image image = decode_image(make_png({.width = 2, .height = 1, .bit_depth = 16, .color_type = 0,
-                                             .rows = {{0x12, 0x34, 0xff, 0x01}}}));
+  const Image image = decode_image(
+      make_png({.width = 2, .height = 1, .bit_depth = 16, .color_type = 0, .rows = {{0x12, 0x34, 0xff, 0x01}}}));
   EXPECT_EQ(rgb_at(image, 0, 0), (std::array<int, 3>{0x12, 0x12, 0x12}));
   EXPECT_EQ(rgb_at(image, 1, 0), (std::array<int, 3>{0xff, 0xff, 0xff}));
 }
 
 TEST(DecodePng, Rgb16KeepsHighByteAndTrnsIsIgnored) {
-  const Image image = decode_image(make_png({.width = 1, .height = 1, .bit_depth = 16, .color_type = 2,
+  const Image image = decode_image(make_png({.width = 1,
+                                             .height = 1,
+                                             .bit_depth = 16,
+                                             .color_type = 2,
                                              .rows = {{0xab, 0xff, 0x01, 0x00, 0x80, 0x80}},
                                              .transparency = {0xab, 0xff, 0x01, 0x00, 0x80, 0x80}}));
   EXPECT_EQ(rgb_at(image, 0, 0), (std::array<int, 3>{0xab, 0x01, 0x80}));
@@ -179,27 +182,30 @@ TEST(DecodePng, Rgb16KeepsHighByteAndTrnsIsIgnored) {
 }
 
 TEST(DecodePng, RgbaDropsAlphaWithoutCompositing) {
-  const Image image = decode_image(make_png({.width = 2, .height = 1, .bit_depth = 8, .color_type = 6,
-                                             .rows = {{10, 20, 30, 0, 40, 50, 60, 128}}}));
+  const Image image = decode_image(
+      make_png({.width = 2, .height = 1, .bit_depth = 8, .color_type = 6, .rows = {{10, 20, 30, 0, 40, 50, 60, 128}}}));
   EXPECT_EQ(rgb_at(image, 0, 0), (std::array<int, 3>{10, 20, 30}));  // fully transparent, colour kept
   EXPECT_EQ(rgb_at(image, 1, 0), (std::array<int, 3>{40, 50, 60}));
   EXPECT_EQ(image.alpha, (std::vector<uint8_t>{0, 128}));  // kept aside for PIL-style resizing only
 }
 
 TEST(DecodePng, Rgba16AndGrayAlpha) {
-  const Image rgba16 = decode_image(make_png({.width = 1, .height = 1, .bit_depth = 16, .color_type = 6,
-                                              .rows = {{1, 2, 3, 4, 5, 6, 7, 8}}}));
+  const Image rgba16 = decode_image(
+      make_png({.width = 1, .height = 1, .bit_depth = 16, .color_type = 6, .rows = {{1, 2, 3, 4, 5, 6, 7, 8}}}));
   EXPECT_EQ(rgb_at(rgba16, 0, 0), (std::array<int, 3>{1, 3, 5}));
   EXPECT_EQ(rgba16.alpha, (std::vector<uint8_t>{7}));
-  const Image gray_alpha = decode_image(make_png({.width = 2, .height = 1, .bit_depth = 8, .color_type = 4,
-                                                  .rows = {{90, 255, 200, 3}}}));
+  const Image gray_alpha =
+      decode_image(make_png({.width = 2, .height = 1, .bit_depth = 8, .color_type = 4, .rows = {{90, 255, 200, 3}}}));
   EXPECT_EQ(rgb_at(gray_alpha, 0, 0), (std::array<int, 3>{90, 90, 90}));
   EXPECT_EQ(rgb_at(gray_alpha, 1, 0), (std::array<int, 3>{200, 200, 200}));
   EXPECT_EQ(gray_alpha.alpha, (std::vector<uint8_t>{255, 3}));
 }
 
 TEST(DecodePng, PaletteExpandsIgnoresTrnsAndOutOfRangeIsBlack) {
-  const Image image = decode_image(make_png({.width = 3, .height = 1, .bit_depth = 4, .color_type = 3,
+  const Image image = decode_image(make_png({.width = 3,
+                                             .height = 1,
+                                             .bit_depth = 4,
+                                             .color_type = 3,
                                              .rows = {{0x01, 0x50}},
                                              .palette = {255, 0, 0, 0, 0, 255},
                                              .transparency = {0}}));
@@ -322,8 +328,11 @@ TEST(DecodeErrors, DirectoryAndEmptyAndTextFiles) {
   const std::string text = "hello, this is not an image\n";
   write_bytes(dir / "notes.txt", std::vector<uint8_t>(text.begin(), text.end()), text.size());
   expect_error([&] { read_image(dir / "notes.txt"); }, (dir / "notes.txt").string(), "not a JPEG or PNG image");
-  expect_error([&] { decode_image(std::vector<uint8_t>{'G', 'I', 'F', '8', '9', 'a'}, "anim.gif"); }, "anim.gif",
-               "not a JPEG or PNG image");
+  expect_error(
+      [&] {
+        decode_image(std::vector<uint8_t>{'G', 'I', 'F', '8', '9', 'a'}, "anim.gif");
+      },
+      "anim.gif", "not a JPEG or PNG image");
 }
 
 TEST(DecodeErrors, TruncatedPng) {

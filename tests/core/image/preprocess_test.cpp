@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <cstdio>
+#include <random>
 #include <string>
 
 #include "core/image/test_images.h"
@@ -270,8 +270,7 @@ TEST(CenterCrop, OffsetsRoundHalfToEven) {
       {99, 64, 18},   // 17.5 -> 18
       {65, 64, 0},    // 0.5 -> 0
       {67, 64, 2},    // 1.5 -> 2
-      {66, 64, 1},
-      {64, 64, 0},
+      {66, 64, 1},   {64, 64, 0},
   };
   for (const Case& c : cases) {
     const Image out = center_crop(coordinates(c.width, c.width), c.crop, c.crop);

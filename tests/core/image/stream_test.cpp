@@ -40,8 +40,7 @@ size_t number_of(const fs::path& p) { return std::stoul(p.filename().string().su
 
 void atomic_max(std::atomic<long>& target, long value) {
   long seen = target.load();
-  while (seen < value && !target.compare_exchange_weak(seen, value)) {
-  }
+  while (seen < value && !target.compare_exchange_weak(seen, value)) {}
 }
 
 std::vector<StreamItem> drain(ImageStream& stream) {
@@ -89,8 +88,7 @@ TEST(ImageStream, LookAheadIsBoundedWithASlowConsumer) {
     atomic_max(max_started, i);
     const int now = ++active;
     int seen = max_active.load();
-    while (seen < now && !max_active.compare_exchange_weak(seen, now)) {
-    }
+    while (seen < now && !max_active.compare_exchange_weak(seen, now)) {}
     std::this_thread::sleep_for(std::chrono::microseconds(100));
     --active;
     ++finished;
@@ -176,8 +174,8 @@ TEST(ImageStream, DecodeErrorsBecomeSkippedItemsInPlace) {
   write_file(dir / "notes.jpg", "these are my notes, not a picture\n");
 
   const std::vector<fs::path> paths = {
-      dir / "truncated.jpg", dir / "a.png",   dir / "empty.png",   dir / "missing.jpg", dir / "b.png",
-      dir / "garbage.jpg",   dir / "c.jpg",   dir / "notes.jpg",   dir / "truncated.png", dir / "a.png",
+      dir / "truncated.jpg", dir / "a.png", dir / "empty.png", dir / "missing.jpg",   dir / "b.png",
+      dir / "garbage.jpg",   dir / "c.jpg", dir / "notes.jpg", dir / "truncated.png", dir / "a.png",
   };
   const std::set<size_t> good = {1, 4, 6, 9};
   ImageStream stream(paths, {.n_px = kNpx, .workers = 3});
@@ -206,11 +204,16 @@ TEST(ImageStream, DecodeErrorsBecomeSkippedItemsInPlace) {
 TEST(ImageStream, LoaderExceptionsOfAnyKindBecomeErrors) {
   ImageStream::Loader loader = [](const fs::path& p) -> std::vector<float> {
     switch (number_of(p) % 5) {
-      case 1: throw Error(p.string() + ": custom failure");
-      case 2: throw std::runtime_error("line one\nline two");
-      case 3: throw std::bad_alloc();
-      case 4: throw 42;
-      default: return {1.0f};
+      case 1:
+        throw Error(p.string() + ": custom failure");
+      case 2:
+        throw std::runtime_error("line one\nline two");
+      case 3:
+        throw std::bad_alloc();
+      case 4:
+        throw 42;
+      default:
+        return {1.0f};
     }
   };
   ImageStream stream(numbered_paths(25), {.workers = 2}, loader);
@@ -221,11 +224,22 @@ TEST(ImageStream, LoaderExceptionsOfAnyKindBecomeErrors) {
     EXPECT_EQ(items[i].index, i);
     const std::string name = "item-" + std::to_string(i);
     switch (i % 5) {
-      case 0: EXPECT_TRUE(items[i].ok()); EXPECT_EQ(items[i].chw, std::vector<float>{1.0f}); break;
-      case 1: EXPECT_EQ(items[i].error, name + ": custom failure"); break;
-      case 2: EXPECT_EQ(items[i].error, name + ": line one line two"); break;
-      case 3: EXPECT_EQ(items[i].error, name + ": out of memory"); break;
-      case 4: EXPECT_EQ(items[i].error, name + ": unknown error"); break;
+      case 0:
+        EXPECT_TRUE(items[i].ok());
+        EXPECT_EQ(items[i].chw, std::vector<float>{1.0f});
+        break;
+      case 1:
+        EXPECT_EQ(items[i].error, name + ": custom failure");
+        break;
+      case 2:
+        EXPECT_EQ(items[i].error, name + ": line one line two");
+        break;
+      case 3:
+        EXPECT_EQ(items[i].error, name + ": out of memory");
+        break;
+      case 4:
+        EXPECT_EQ(items[i].error, name + ": unknown error");
+        break;
     }
     if (i % 5 != 0) {
       EXPECT_TRUE(items[i].chw.empty());
@@ -284,8 +298,8 @@ TEST(CollectImagePaths, WalksFoldersRecursivelySortedAndFiltered) {
   const auto paths = collect_image_paths({dir.string()});
   std::vector<std::string> rel;
   for (const auto& p : paths) rel.push_back(p.lexically_relative(dir).generic_string());
-  EXPECT_EQ(rel, (std::vector<std::string>{"B.jpeg", "a.Jpeg", "b/a.png", "b/z.JPG", "c/d/e/deep.PNG",
-                                           "c/d/x.jpg", "top.jpg"}));
+  EXPECT_EQ(rel, (std::vector<std::string>{"B.jpeg", "a.Jpeg", "b/a.png", "b/z.JPG", "c/d/e/deep.PNG", "c/d/x.jpg",
+                                           "top.jpg"}));
   for (const auto& p : paths) EXPECT_TRUE(fs::is_regular_file(p)) << p;
 }
 
@@ -318,7 +332,9 @@ TEST(CollectImagePaths, ListFilesKeepOrderAndSkipCommentsAndBlankLines) {
   EXPECT_EQ(paths, (std::vector<fs::path>{"zebra.jpg", "/abs/path/photo one.png", "relative/dir/apple.JPEG",
                                           "not-checked.jpg"}));
   // .lst works too, in any case, and inputs concatenate in order.
-  write_file(dir / "more.LST", "\xEF\xBB\xBF" "first.png\nsecond.png\n");
+  write_file(dir / "more.LST",
+             "\xEF\xBB\xBF"
+             "first.png\nsecond.png\n");
   write_file(dir / "folder" / "x.png", "x");
   const auto mixed =
       collect_image_paths({(dir / "more.LST").string(), "single.jpg", (dir / "folder").string(), list.string()});
@@ -333,14 +349,12 @@ TEST(CollectImagePaths, ListFilesKeepOrderAndSkipCommentsAndBlankLines) {
 TEST(CollectImagePaths, MissingInputs) {
   const auto dir = temp_dir();
   const std::string missing_dir = (dir / "no-such-folder").string();
-  EXPECT_EQ(error_message([&] { collect_image_paths({missing_dir}); }),
-            missing_dir + ": no such file or directory");
+  EXPECT_EQ(error_message([&] { collect_image_paths({missing_dir}); }), missing_dir + ": no such file or directory");
   const std::string missing_slash = (dir / "photos").string() + "/";
   EXPECT_EQ(error_message([&] { collect_image_paths({missing_slash}); }),
             missing_slash + ": no such file or directory");
   const std::string missing_list = (dir / "list.txt").string();
-  EXPECT_EQ(error_message([&] { collect_image_paths({missing_list}); }),
-            missing_list + ": no such file or directory");
+  EXPECT_EQ(error_message([&] { collect_image_paths({missing_list}); }), missing_list + ": no such file or directory");
   // A missing image is passed on: it becomes a skipped item when streamed.
   const std::string missing_image = (dir / "gone.jpg").string();
   EXPECT_EQ(collect_image_paths({missing_image}), std::vector<fs::path>{missing_image});

@@ -115,7 +115,8 @@ TEST(CheckpointErrors, NotACheckpoint) {
   expect_error([&] { read_checkpoint(dir / "notes.pt"); }, {"notes.pt", "not a PyTorch checkpoint"});
   expect_error([&] { read_checkpoint(dir); }, {"a folder", "not an open_clip hub folder"});
   // A legacy (pre-zip) pickle starts with the pickle protocol opcode.
-  std::ofstream(dir / "legacy.pt", std::ios::binary) << "\x80\x02" << "rest";
+  std::ofstream(dir / "legacy.pt", std::ios::binary) << "\x80\x02"
+                                                     << "rest";
   expect_error([&] { read_checkpoint(dir / "legacy.pt"); }, {"legacy.pt", "legacy"});
 }
 

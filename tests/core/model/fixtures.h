@@ -31,8 +31,9 @@ inline torch::Tensor fixture_images(const std::filesystem::path& shared, const n
   const std::string res = std::to_string(m["config"]["image_resolution"].get<int>());
   std::vector<torch::Tensor> images;
   for (const auto& name : m["input_batch"])
-    images.push_back(read_npy_tensor(shared / "fixtures" / manifest["images"][name.get<std::string>()][res].get<std::string>())
-                         .reshape({3, std::stoi(res), std::stoi(res)}));
+    images.push_back(
+        read_npy_tensor(shared / "fixtures" / manifest["images"][name.get<std::string>()][res].get<std::string>())
+            .reshape({3, std::stoi(res), std::stoi(res)}));
   return torch::stack(images);
 }
 

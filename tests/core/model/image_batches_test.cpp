@@ -29,8 +29,10 @@ TEST(ImageBatcher, BatchesReadableImagesInOrderAndSetsTheRestAside) {
   std::vector<fs::path> paths;
   for (int i = 0; i < 11; ++i) {
     paths.push_back(dir / ("img" + std::to_string(i) + ".png"));
-    if (i == 3 || i == 8) testing::write_file(paths.back(), "not a png");
-    else write_png(paths.back(), gradient(40 + i, 30 + 2 * i, i));
+    if (i == 3 || i == 8)
+      testing::write_file(paths.back(), "not a png");
+    else
+      write_png(paths.back(), gradient(40 + i, 30 + 2 * i, i));
   }
   for (auto schedule : {DecodeSchedule::Overlap, DecodeSchedule::Bursts}) {
     ImageStreamOptions options;
@@ -63,8 +65,10 @@ TEST(ImageBatcher, InputWindowsKeepEveryBatchToItsPositions) {
   for (int i = 0; i < 11; ++i) {
     paths.push_back(dir / ("img" + std::to_string(i) + ".png"));
     // Inputs 4-7 (a whole window) and 9 are unreadable.
-    if ((i >= 4 && i <= 7) || i == 9) testing::write_file(paths.back(), "");
-    else write_png(paths.back(), gradient(20, 20, i));
+    if ((i >= 4 && i <= 7) || i == 9)
+      testing::write_file(paths.back(), "");
+    else
+      write_png(paths.back(), gradient(20, 20, i));
   }
   ImageStreamOptions options;
   options.n_px = 16;

@@ -37,8 +37,8 @@ std::optional<Fixture> open_clip_fixtures() {
   return f;
 }
 
-#define REQUIRE_OPEN_CLIP(f)                                                                           \
-  auto f##_opt = open_clip_fixtures();                                                                 \
+#define REQUIRE_OPEN_CLIP(f)                                                                                      \
+  auto f##_opt = open_clip_fixtures();                                                                            \
   if (!f##_opt) GTEST_SKIP() << "../shared/fixtures/open_clip not found (set CLIPSCOPE_SHARED): fixtures absent"; \
   const Fixture& f = *f##_opt
 
@@ -51,12 +51,11 @@ std::pair<double, double> feature_errors(const Fixture& f, CLIP& model, const st
   const torch::Tensor batch = load_image_batch(images, n_px, model->config().normalization);
   const Tokenizer tokenizer(clipscope::testing::shared_dir().value() / "clip" / "bpe_simple_vocab_16e6.txt.gz",
                             static_cast<int>(model->config().vocab_size));
-  const torch::Tensor tokens =
-      tokenize_batch(tokenizer, f.manifest["texts"].get<std::vector<std::string>>(), 77);
-  const double image = relative_error(model->encode_image(batch),
-                                      read_npy_tensor(f.dir / (reference + "__image_features.npy")));
-  const double text = relative_error(model->encode_text(tokens),
-                                     read_npy_tensor(f.dir / (reference + "__text_features.npy")));
+  const torch::Tensor tokens = tokenize_batch(tokenizer, f.manifest["texts"].get<std::vector<std::string>>(), 77);
+  const double image =
+      relative_error(model->encode_image(batch), read_npy_tensor(f.dir / (reference + "__image_features.npy")));
+  const double text =
+      relative_error(model->encode_text(tokens), read_npy_tensor(f.dir / (reference + "__text_features.npy")));
   return {image, text};
 }
 
@@ -200,8 +199,10 @@ TEST(OpenClipErrors, DamagedSafetensors) {
   EXPECT_NE(msg.find("lie outside the"), std::string::npos) << msg;
   // The header lies about a shape.
   msg = read(patched_copy(st, "shape.safetensors", "\"shape\":[77,32]", "\"shape\":[77,33]"));
-  EXPECT_NE(msg.find("tensor 'positional_embedding': data_offsets [0, 9856] hold 9856 bytes but F32 [77, 33] needs 10164"),
-            std::string::npos) << msg;
+  EXPECT_NE(
+      msg.find("tensor 'positional_embedding': data_offsets [0, 9856] hold 9856 bytes but F32 [77, 33] needs 10164"),
+      std::string::npos)
+      << msg;
   // Wrong dtype: float32 bytes called float16, and a dtype nobody knows.
   msg = read(patched_copy(st, "dtype.safetensors", "\"F32\"", "\"F16\""));
   EXPECT_NE(msg.find("hold 9856 bytes but F16 [77, 32] needs 4928"), std::string::npos) << msg;

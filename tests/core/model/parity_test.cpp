@@ -35,7 +35,8 @@ struct Case {
 void expect_parity(const torch::Tensor& actual, const torch::Tensor& reference, const std::string& what,
                    Precision precision, double bf16_tolerance = kBf16Tolerance) {
   const double err = relative_error(actual, reference);
-  std::printf("    %-5s %-50s relative error %.2e\n", std::string(precision_name(precision)).c_str(), what.c_str(), err);
+  std::printf("    %-5s %-50s relative error %.2e\n", std::string(precision_name(precision)).c_str(), what.c_str(),
+              err);
   EXPECT_LT(err, precision == Precision::BF16 ? bf16_tolerance : kTolerance) << what;
   EXPECT_EQ(actual.scalar_type(), torch::kFloat) << what;
 }
@@ -92,8 +93,10 @@ TEST_P(Parity, EveryListedActivation) {
     if (key.rfind("act:", 0) != 0) continue;
     const std::string canonical = model->resolve_point(key.substr(4));
     ActivationCache cache({canonical});
-    if (canonical.rfind("visual", 0) == 0) model->run_image(images, cache);
-    else model->run_text(tokens, cache);
+    if (canonical.rfind("visual", 0) == 0)
+      model->run_image(images, cache);
+    else
+      model->run_text(tokens, cache);
     expect_parity(cache[canonical], expected(key), key);
     ++checked;
   }
@@ -113,8 +116,10 @@ TEST_P(Parity, InputGradient) {
       size_t end = parts.find(',', start);
       if (end == std::string::npos) end = parts.size();
       const std::string part = parts.substr(start, end - start);
-      if (part == ":") index.emplace_back(torch::indexing::Slice());
-      else index.emplace_back(static_cast<int64_t>(std::stoll(part)));
+      if (part == ":")
+        index.emplace_back(torch::indexing::Slice());
+      else
+        index.emplace_back(static_cast<int64_t>(std::stoll(part)));
       start = end + 1;
     }
     const std::string canonical = model->resolve_point(m[1].str());

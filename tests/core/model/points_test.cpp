@@ -44,11 +44,11 @@ const PointInfo* find(const CLIP& model, const std::string& name) {
 TEST(Points, ResNetNamesFollowOpenAIModulePaths) {
   CLIP model(tiny_resnet());
   model->eval();
-  for (const std::string name : {"visual.conv1", "visual.relu3", "visual.avgpool", "visual.layer1.0.conv1",
-                                 "visual.layer2.1.bn3", "visual.layer2.0.avgpool", "visual.layer2.0.downsample",
-                                 "visual.layer4.1.add", "visual.layer4.1.relu3", "visual.layer4.1", "visual.layer4",
-                                 "visual.attnpool", "token_embedding", "transformer.resblocks.1.mlp.gelu",
-                                 "transformer.resblocks.0.attn.pattern", "ln_final", "text_projection"})
+  for (const std::string name :
+       {"visual.conv1", "visual.relu3", "visual.avgpool", "visual.layer1.0.conv1", "visual.layer2.1.bn3",
+        "visual.layer2.0.avgpool", "visual.layer2.0.downsample", "visual.layer4.1.add", "visual.layer4.1.relu3",
+        "visual.layer4.1", "visual.layer4", "visual.attnpool", "token_embedding", "transformer.resblocks.1.mlp.gelu",
+        "transformer.resblocks.0.attn.pattern", "ln_final", "text_projection"})
     EXPECT_NE(find(model, name), nullptr) << name;
   // Shapes are batch-first without the batch: stage 4 of a width-8 ResNet at 64 px.
   const auto* layer4 = find(model, "visual.layer4");
@@ -62,7 +62,9 @@ TEST(Points, ResNetNamesFollowOpenAIModulePaths) {
   EXPECT_EQ(block->layout, Layout::LND);
   // Execution order: the stem comes before the stages, the image tower before the text tower.
   const auto& pts = model->points();
-  auto index = [&](const std::string& n) { return std::find_if(pts.begin(), pts.end(), [&](auto& p) { return p.name == n; }) - pts.begin(); };
+  auto index = [&](const std::string& n) {
+    return std::find_if(pts.begin(), pts.end(), [&](auto& p) { return p.name == n; }) - pts.begin();
+  };
   EXPECT_LT(index("visual.conv1"), index("visual.layer1.0.conv1"));
   EXPECT_LT(index("visual.attnpool"), index("token_embedding"));
 }
@@ -70,10 +72,10 @@ TEST(Points, ResNetNamesFollowOpenAIModulePaths) {
 TEST(Points, ViTNamesFollowOpenAIModulePaths) {
   CLIP model(tiny_vit());
   model->eval();
-  for (const std::string name : {"visual.conv1", "visual.ln_pre", "visual.transformer.resblocks.0.ln_1",
-                                 "visual.transformer.resblocks.0.attn", "visual.transformer.resblocks.1.mlp.c_fc",
-                                 "visual.transformer.resblocks.1.mlp.gelu", "visual.transformer.resblocks.1",
-                                 "visual.ln_post", "visual.proj"})
+  for (const std::string name :
+       {"visual.conv1", "visual.ln_pre", "visual.transformer.resblocks.0.ln_1", "visual.transformer.resblocks.0.attn",
+        "visual.transformer.resblocks.1.mlp.c_fc", "visual.transformer.resblocks.1.mlp.gelu",
+        "visual.transformer.resblocks.1", "visual.ln_post", "visual.proj"})
     EXPECT_NE(find(model, name), nullptr) << name;
   EXPECT_EQ(find(model, "visual.transformer.resblocks.1.mlp.gelu")->shape, (std::vector<int64_t>{17, 256}));
 }

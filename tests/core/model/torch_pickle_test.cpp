@@ -89,7 +89,9 @@ TEST(Unpickle, DamagedPicklesAreOneLineErrors) {
     EXPECT_EQ(msg.find('\n'), std::string::npos);
     EXPECT_EQ(msg.rfind("cut.pkl: corrupt pickle at byte", 0), 0u) << msg;
   }
-  EXPECT_NE(error_message([] { pickle::unpickle(std::string("\x80\x02\xff", 3), "x"); }).find("unsupported pickle opcode 0xff"),
+  EXPECT_NE(error_message([] {
+              pickle::unpickle(std::string("\x80\x02\xff", 3), "x");
+            }).find("unsupported pickle opcode 0xff"),
             std::string::npos);
   EXPECT_NE(error_message([] { pickle::unpickle(std::string("\x80\x02h\x05.", 5), "x"); }).find("memo entry 5"),
             std::string::npos);
@@ -114,8 +116,12 @@ fs::path write_archive(const std::string& name, const std::string& data_pkl,
 // {"w": _rebuild_tensor_v2(storage('0', FloatStorage, numel), 0, size, stride, False, OrderedDict())}
 std::string tensor_pickle(const std::string& storage_type, uint8_t numel, uint8_t rows, uint8_t cols) {
   using namespace std::string_literals;
-  std::string p = "\x80\x02}q\x00X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\n"s;
-  p += storage_type + "\nX\x01\x00\x00\x00" "0X\x03\x00\x00\x00" "cpuK"s;
+  std::string p =
+      "\x80\x02}q\x00X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\n"s;
+  p += storage_type +
+       "\nX\x01\x00\x00\x00"
+       "0X\x03\x00\x00\x00"
+       "cpuK"s;
   p += static_cast<char>(numel);
   p += "tQK\x00K"s;
   p += static_cast<char>(rows);
@@ -123,7 +129,8 @@ std::string tensor_pickle(const std::string& storage_type, uint8_t numel, uint8_
   p += static_cast<char>(cols);
   p += "\x86K";
   p += static_cast<char>(cols);
-  p += "K\x01\x86\x89" "ccollections\nOrderedDict\n)RtRs.";
+  p += "K\x01\x86\x89"
+       "ccollections\nOrderedDict\n)RtRs.";
   return p;
 }
 
@@ -153,16 +160,19 @@ TEST(TorchArchive, ArchivesThatLieAreOneLineErrors) {
     });
   };
   // The view reaches past its storage (2x3 over 4 floats).
-  std::string msg = read(write_archive("short_view.pt", tensor_pickle("FloatStorage", 4, 2, 3), {{"data/0", floats(4)}}));
+  std::string msg =
+      read(write_archive("short_view.pt", tensor_pickle("FloatStorage", 4, 2, 3), {{"data/0", floats(4)}}));
   EXPECT_NE(msg.find("short_view.pt: tensor 'w' [2, 3] reaches element 5 of a storage of 4"), std::string::npos) << msg;
   // The storage record is shorter than the header says.
   msg = read(write_archive("short_storage.pt", tensor_pickle("FloatStorage", 6, 2, 3), {{"data/0", floats(5)}}));
   EXPECT_NE(msg.find("short_storage.pt: tensor 'w': storage 0 holds 20 bytes, not the 6 elements of 4 bytes"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   // Wrong dtype: float32 bytes called half.
   msg = read(write_archive("wrong_dtype.pt", tensor_pickle("HalfStorage", 6, 2, 3), {{"data/0", floats(6)}}));
   EXPECT_NE(msg.find("wrong_dtype.pt: tensor 'w': storage 0 holds 24 bytes, not the 6 elements of 2 bytes"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   msg = read(write_archive("odd_type.pt", tensor_pickle("QuantStorage", 6, 2, 3), {{"data/0", floats(6)}}));
   EXPECT_NE(msg.find("unsupported storage type torch.QuantStorage"), std::string::npos) << msg;
   // The storage record is missing.

@@ -37,12 +37,12 @@ TEST(Emoji, RendersAColourBitmapAtTheStrike) {
 
 TEST(Emoji, SequencesBecomeOneGlyph) {
   EmojiRasterizer font;
-  EXPECT_TRUE(font.has("\U0001F1EF\U0001F1F5"));                  // flag: Japan (regional indicators)
-  EXPECT_TRUE(font.has("\U0001F9D1\u200D\U0001F680"));            // astronaut (ZWJ sequence)
-  EXPECT_TRUE(font.has("\u2764\uFE0F"));                          // red heart with the variation selector
+  EXPECT_TRUE(font.has("\U0001F1EF\U0001F1F5"));        // flag: Japan (regional indicators)
+  EXPECT_TRUE(font.has("\U0001F9D1\u200D\U0001F680"));  // astronaut (ZWJ sequence)
+  EXPECT_TRUE(font.has("\u2764\uFE0F"));                // red heart with the variation selector
   EXPECT_FALSE(font.has("ab"));
   EXPECT_FALSE(font.has(""));
-  EXPECT_FALSE(font.has("\U0001F1EF\U0001F1F5\U0001F600"));       // two glyphs
+  EXPECT_FALSE(font.has("\U0001F1EF\U0001F1F5\U0001F600"));  // two glyphs
   const std::string message = error_message([&] { font.render("ab"); });
   EXPECT_NE(message.find("'ab'"), std::string::npos) << message;
   EXPECT_NE(message.find("6162"), std::string::npos) << message;
@@ -61,7 +61,8 @@ TEST(Emoji, DownscaleAveragesAreas) {
 TEST(Emoji, AMissingFontIsNamed) {
   const std::string message = error_message([] { EmojiRasterizer font("/nonexistent/Emoji.ttf"); });
   EXPECT_NE(message.find("/nonexistent/Emoji.ttf"), std::string::npos) << message;
-  const std::string not_colour = error_message([] { EmojiRasterizer font("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"); });
+  const std::string not_colour =
+      error_message([] { EmojiRasterizer font("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"); });
   EXPECT_NE(not_colour.find("colour"), std::string::npos) << not_colour;
 }
 

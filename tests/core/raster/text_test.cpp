@@ -144,12 +144,11 @@ TEST(TextRender, InkHasTheRequestedColourAndBackgroundIsUntouched) {
   Image img = blank_image(128, 128, bg);
   const PixelBox box = r.draw(img, "I", style("DejaVuSans-Bold", 80, fg), {64, 64});
   ASSERT_FALSE(box.empty());
-  EXPECT_GE(box.width(), 8);   // a bold stem at 80 px is about 12 px wide
+  EXPECT_GE(box.width(), 8);  // a bold stem at 80 px is about 12 px wide
   EXPECT_GE(box.height(), 50);
   // The middle of the stem is fully covered: exactly the text colour.
   const int cx = (box.x0 + box.x1) / 2, cy = (box.y0 + box.y1) / 2;
-  for (int dy = -20; dy <= 20; dy += 5)
-    EXPECT_TRUE(same_pixel(img, cx, cy + dy, fg)) << "y " << cy + dy;
+  for (int dy = -20; dy <= 20; dy += 5) EXPECT_TRUE(same_pixel(img, cx, cy + dy, fg)) << "y " << cy + dy;
   EXPECT_EQ(changed_outside(img, box, bg), 0);
   // Inside the box every channel lies between background and text colour.
   for (int y = box.y0; y < box.y1; ++y)
@@ -474,7 +473,8 @@ TEST(TextStroke, StrokedGlyphIsSolid) {
   const Rgb fg{200, 30, 160};
   // A stroke alone is a ring along the outline: the bold 80 px stem (about 12 px)
   // is solid only because the glyph's fill is drawn too.
-  for (auto [font, size, letter] : {std::tuple{"DejaVuSans", 40.0, "l"}, {"DejaVuSans", 40.0, "I"}, {"DejaVuSans-Bold", 80.0, "I"}}) {
+  for (auto [font, size, letter] :
+       {std::tuple{"DejaVuSans", 40.0, "l"}, {"DejaVuSans", 40.0, "I"}, {"DejaVuSans-Bold", 80.0, "I"}}) {
     Image img = blank_image(96, 96, kWhite), plain = blank_image(96, 96, kWhite);
     const PixelBox box = r.draw(img, letter, stroked(style(font, size, fg), 2), {48, 48});
     const PixelBox plain_box = r.draw(plain, letter, style(font, size, fg), {48, 48});
@@ -544,7 +544,11 @@ TEST(TextStroke, BadStrokeIsAnErrorNamingIt) {
   EXPECT_EQ(msg.find('\n'), std::string::npos);
   for (double bad : {-0.5, std::nan(""), HUGE_VAL, -HUGE_VAL, 1e6}) {
     EXPECT_NE(error_message([&] { r.measure("x", stroked(s, bad)); }).find("stroke "), std::string::npos) << bad;
-    EXPECT_NE(error_message([&] { r.draw(img, "x", stroked(s, bad), {32, 32}); }).find("stroke "), std::string::npos) << bad;
+    EXPECT_NE(error_message([&] {
+                r.draw(img, "x", stroked(s, bad), {32, 32});
+              }).find("stroke "),
+              std::string::npos)
+        << bad;
   }
   EXPECT_TRUE(changed_box(img, kWhite).empty());
 }

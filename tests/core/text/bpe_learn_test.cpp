@@ -97,7 +97,9 @@ TEST(BpeWords, BytesAreWrittenInTheStandInAlphabet) {
   // (U+00C3, U+00A9).
   EXPECT_EQ(bpe_words("Caf\u00e9"), (std::vector<std::string>{"caf\u00c3\u00a9"}));
   // U+001C (byte 0x1C) is not printable: its stand-in is U+0100 + 28 = U+011C.
-  EXPECT_EQ(bpe_words("a\x1c" "b"), (std::vector<std::string>{"a", "\u011c", "b"}));
+  EXPECT_EQ(bpe_words("a\x1c"
+                      "b"),
+            (std::vector<std::string>{"a", "\u011c", "b"}));
   EXPECT_EQ(bpe_symbols("dog"), (std::vector<std::string>{"d", "o", "g</w>"}));
   EXPECT_EQ(bpe_symbols("caf\u00c3\u00a9"), (std::vector<std::string>{"c", "a", "f", "\u00c3", "\u00a9</w>"}));
   EXPECT_TRUE(bpe_symbols("").empty());
@@ -109,7 +111,9 @@ TEST(BpeWords, AreWhatEncodeSegments) {
   const fs::path path = testing::temp_dir() / "empty_merges.txt";
   write_file(path, "#version: 0.2\n");
   const Tokenizer tok(path, 0);
-  for (const std::string text : {"Hello, World!", "caf\u00e9 na\u00efve", "it's 3.14 \U0001F600", "a\x1c" "b c"}) {
+  for (const std::string text : {"Hello, World!", "caf\u00e9 na\u00efve", "it's 3.14 \U0001F600",
+                                 "a\x1c"
+                                 "b c"}) {
     std::string from_words;
     for (const auto& word : bpe_words(text)) from_words += word + "</w>";
     std::string from_encode;
@@ -136,8 +140,7 @@ TEST(BpeWords, AreWhatEncodeSegmentsWithClipMerges) {
 TEST(LearnBpe, MergesMostFrequentPairFirstAndBreaksTiesByString) {
   // Words: "ab" x3, "abc" x1. Pairs: "a b</w>" 3, "a b" 1, "b c</w>" 1.
   const std::vector<std::string> texts = {"ab ab", "AB abc"};
-  EXPECT_EQ(learn_bpe(texts, 100, 1),
-            (std::vector<BpeMerge>{{"a", "b</w>"}, {"a", "b"}, {"ab", "c</w>"}}));
+  EXPECT_EQ(learn_bpe(texts, 100, 1), (std::vector<BpeMerge>{{"a", "b</w>"}, {"a", "b"}, {"ab", "c</w>"}}));
   // With min_pair_count 2 only the pair seen three times is merged.
   EXPECT_EQ(learn_bpe(texts, 100, 2), (std::vector<BpeMerge>{{"a", "b</w>"}}));
   EXPECT_EQ(learn_bpe(texts, 100, 4), (std::vector<BpeMerge>{}));
@@ -184,7 +187,7 @@ TEST(LearnBpe, FrequentWordsBecomeSingleTokens) {
   const auto words = world_words(150);
   std::vector<std::string> captions = world_captions(5000, words);
   captions.push_back("caf\u00e9 au lait, caf\u00e9 noir");  // a non-ASCII word seen twice
-  captions.push_back("zyzzyva");                             // seen once: stays in pieces
+  captions.push_back("zyzzyva");                            // seen once: stays in pieces
   const auto merges = learn_bpe(captions, 1000000);
   const fs::path path = write_learned(merges);
   const Tokenizer tok(path, 0);
@@ -219,7 +222,7 @@ TEST(LearnBpe, DecodeRoundTripsLowercaseText) {
   const auto merges = learn_bpe(world_captions(4000, words), 300);
   const Tokenizer tok(write_learned(merges, "roundtrip.txt"), 0);
   for (const std::string& text : {words[0] + " " + words[1] + " " + words[2], std::string("a photo of ") + words[5],
-                                 std::string("unseen qwxj words"), std::string("caf\u00e9 \u4e2d\u6587 7")}) {
+                                  std::string("unseen qwxj words"), std::string("caf\u00e9 \u4e2d\u6587 7")}) {
     EXPECT_EQ(tok.decode(tok.encode(text)), text + " ") << text;
   }
   EXPECT_EQ(tok.decode(tok.encode("A  PHOTO\tOF")), "a photo of ");
@@ -368,15 +371,14 @@ TEST(WriteMergesFile, PlainAndGzipLoadWithEveryMerge) {
 TEST(WriteMergesFile, UnwritablePathThrowsNamingIt) {
   const fs::path dir = testing::temp_dir();
   const std::vector<BpeMerge> merges = {{"a", "b"}};
-  for (const fs::path& path : {dir / "no" / "such" / "dir" / "merges.txt.gz", dir / "no" / "such" / "merges.txt",
-                               dir}) {
+  for (const fs::path& path :
+       {dir / "no" / "such" / "dir" / "merges.txt.gz", dir / "no" / "such" / "merges.txt", dir}) {
     const std::string message = error_message([&] { write_merges_file(path, merges, ""); });
     ASSERT_FALSE(message.empty()) << path << ": no Error thrown";
     EXPECT_NE(message.find(path.string()), std::string::npos) << message;
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   }
-  const std::string message =
-      error_message([&] { write_merges_file(dir / "bad.txt", {{"a b", "c"}}, ""); });
+  const std::string message = error_message([&] { write_merges_file(dir / "bad.txt", {{"a b", "c"}}, ""); });
   EXPECT_NE(message.find("bad.txt"), std::string::npos) << message;
   EXPECT_NE(message.find("whitespace"), std::string::npos) << message;
 }

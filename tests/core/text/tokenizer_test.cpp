@@ -28,8 +28,7 @@ fs::path clip_merges(const fs::path& shared) { return shared / "clip" / "bpe_sim
 void write_gzip(const fs::path& path, const std::string& content) {
   gzFile file = gzopen(path.c_str(), "wb");
   ASSERT_NE(file, nullptr);
-  ASSERT_EQ(gzwrite(file, content.data(), static_cast<unsigned>(content.size())),
-            static_cast<int>(content.size()));
+  ASSERT_EQ(gzwrite(file, content.data(), static_cast<unsigned>(content.size())), static_cast<int>(content.size()));
   ASSERT_EQ(gzclose(file), Z_OK);
 }
 
@@ -88,8 +87,7 @@ TEST(HtmlUnescape, NumericReferences) {
   EXPECT_EQ(html_unescape("&#128;&#x99;&#159;"), "\u20ac\u2122\u0178");
   EXPECT_EQ(html_unescape("&#x81;"), "\u0081");
   // Invalid code points become U+FFFD; controls and noncharacters vanish.
-  EXPECT_EQ(html_unescape("&#0;|&#xD800;|&#x110000;|&#99999999999999999999;"),
-            "\ufffd|\ufffd|\ufffd|\ufffd");
+  EXPECT_EQ(html_unescape("&#0;|&#xD800;|&#x110000;|&#99999999999999999999;"), "\ufffd|\ufffd|\ufffd|\ufffd");
   EXPECT_EQ(html_unescape("a&#1;b&#x7f;c&#xFFFE;d&#xFDD0;e&#x10FFFF;f"), "abcdef");
   EXPECT_EQ(html_unescape("&#13;&#9;"), "\r\t");
 }
@@ -177,7 +175,9 @@ TEST_F(ClipTokenizerTest, CleaningAndSplitting) {
   EXPECT_EQ(tok().encode("x<|StartOfText|>"), (std::vector<int32_t>{343, 49406}));
   // U+001C..U+001F: stripped at the ends (str.strip) but kept inside, where
   // whitespace_clean's \s does not match them.
-  EXPECT_EQ(tok().encode("a\x1c" "b"), (std::vector<int32_t>{320, 472, 321}));
+  EXPECT_EQ(tok().encode("a\x1c"
+                         "b"),
+            (std::vector<int32_t>{320, 472, 321}));
   EXPECT_EQ(tok().encode(" \x1c a \x1c\x1c b \x1f"), (std::vector<int32_t>{320, 216, 472, 321}));
   // Non-breaking and ideographic spaces are whitespace.
   EXPECT_EQ(tok().encode("a\u00a0dog\u3000"), (std::vector<int32_t>{320, 1929}));
@@ -227,9 +227,9 @@ TEST_F(ClipTokenizerTest, LongTextWithoutTruncateThrows) {
 TEST_F(ClipTokenizerTest, DecodeRoundTrips) {
   // CLIP's decode turns every end-of-word mark into a space, so words come back
   // separated by single spaces with one trailing.
-  for (const std::string text : {"a photo of a dog", "the quick brown fox jumps over the lazy dog",
-                                 "caf\u00e9 na\u00efve r\u00e9sum\u00e9", "\u4e2d\u6587\u5b57",
-                                 "antidisestablishmentarianism", "eeeeee"}) {
+  for (const std::string text :
+       {"a photo of a dog", "the quick brown fox jumps over the lazy dog", "caf\u00e9 na\u00efve r\u00e9sum\u00e9",
+        "\u4e2d\u6587\u5b57", "antidisestablishmentarianism", "eeeeee"}) {
     EXPECT_EQ(tok().decode(tok().encode(text)), text + " ") << text;
   }
   EXPECT_EQ(tok().decode({49406, 320, 1929, 49407}), "<|startoftext|>a dog <|endoftext|>");
