@@ -70,296 +70,353 @@ std::vector<Scene> render_all(std::vector<Scene>& scenes, TextRasterizer& raster
   return scenes;
 }
 
-}  // namespace
-
-ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const ConceptOptions& o, bool progress) {
-  const Catalog& cat = world::catalog();
-  Probe probe(model, tokenizer, o.batch);
-  const int size = probe.size();
-  world::Rng rng(o.seed ^ 0xC0CEE7ULL);
+// What every part of the report shares: the probe, the catalog, and one random
+// stream drawn from in the order of the parts (the report depends on that order).
+struct Bench {
+  Bench(Probe& p, const ConceptOptions& options)
+      : probe(p), o(options), cat(world::catalog()), size(p.size()), rng(o.seed ^ 0xC0CEE7ULL) {}
+  Probe& probe;
+  const ConceptOptions& o;
+  const Catalog& cat;
+  int size;
+  world::Rng rng;
   TextRasterizer raster;
-  ConceptReport r;
-  r.threshold = o.threshold;
-  r.catalog_concepts = static_cast<int64_t>(cat.concepts().size());
-  Progress bar("concepts", static_cast<int64_t>(o.layers.size()) + 4, "part", progress);
-  auto images_of = [&](std::vector<Scene>& scenes) { return probe.render(scenes); };
+};
 
-  // The evaluated concepts: every colour and shape, the rest evenly spaced over the catalog.
+// Scenes with a label each, and their images once rendered.
+struct Labelled {
+  std::vector<Scene> scenes;
+  std::vector<int64_t> labels;
+  torch::Tensor images;  // undefined until rendered
+  void add(Scene s, size_t label) {
+    scenes.push_back(std::move(s));
+    labels.push_back(static_cast<int64_t>(label));
+  }
+  void render(Probe& probe) {
+    if (!scenes.empty()) images = probe.render(scenes);
+  }
+};
+
+// The evaluated concepts: every colour and shape, the rest evenly spaced over the catalog.
+std::vector<int> evaluated_concepts(const Catalog& cat, int concepts) {
   std::vector<int> evaluated;
   for (const Concept& c : cat.concepts())
     if (c.family == "colors" || c.family == "shapes") evaluated.push_back(c.id);
   std::vector<int> rest;
   for (const Concept& c : cat.concepts())
     if (c.family != "colors" && c.family != "shapes") rest.push_back(c.id);
-  const size_t wanted = static_cast<size_t>(std::max(0, o.concepts - static_cast<int>(evaluated.size())));
+  const size_t wanted = static_cast<size_t>(std::max(0, concepts - static_cast<int>(evaluated.size())));
   for (size_t k = 0; k < wanted && k < rest.size(); ++k)
     evaluated.push_back(rest[k * rest.size() / std::min(wanted, rest.size())]);
+  return evaluated;
+}
 
-  std::vector<Scene> objects, words;
-  std::vector<int64_t> object_label, word_label;
-  for (size_t k = 0; k < evaluated.size(); ++k) {
-    const Concept& c = cat.concepts()[static_cast<size_t>(evaluated[k])];
-    for (int i = 0; i < o.images; ++i) {
-      objects.push_back(shown(rng, size, c));
-      object_label.push_back(static_cast<int64_t>(k));
-      words.push_back(black_word(rng, raster, size, c.name));
-      word_label.push_back(static_cast<int64_t>(k));
+// Each evaluated concept shown in its own modality and written; and reading: each
+// written name among the evaluated names (per concept into `read`, overall into r).
+struct ConceptProbes {
+  std::vector<int> evaluated;
+  Labelled objects, words;
+  std::vector<double> read;
+};
+ConceptProbes draw_concepts(Bench& b, ConceptReport& r) {
+  ConceptProbes p;
+  p.evaluated = evaluated_concepts(b.cat, b.o.concepts);
+  for (size_t k = 0; k < p.evaluated.size(); ++k) {
+    const Concept& c = b.cat.concepts()[static_cast<size_t>(p.evaluated[k])];
+    for (int i = 0; i < b.o.images; ++i) {
+      p.objects.add(shown(b.rng, b.size, c), k);
+      p.words.add(black_word(b.rng, b.raster, b.size, c.name), k);
     }
   }
-  const auto object_images = images_of(objects), word_images = images_of(words);
-  // Reading: each written name among the evaluated names.
-  std::vector<double> read(evaluated.size(), 0.0);
-  {
-    std::vector<std::vector<std::string>> prompts;
-    for (int id : evaluated) {
-      const std::string& n = cat.concepts()[static_cast<size_t>(id)].name;
-      prompts.push_back({"the word " + n, "text: " + n, "a sign that says " + n, n});
-    }
-    const auto predicted = Probe::classify(probe.image_features(word_images), probe.classes(prompts));
-    for (size_t i = 0; i < predicted.size(); ++i)
-      if (predicted[i] == word_label[i]) read[static_cast<size_t>(word_label[i])] += 1.0 / o.images;
-    r.reading = fraction(predicted, word_label);
+  p.objects.render(b.probe);
+  p.words.render(b.probe);
+  std::vector<std::vector<std::string>> prompts;
+  for (int id : p.evaluated) {
+    const std::string& n = b.cat.concepts()[static_cast<size_t>(id)].name;
+    prompts.push_back({"the word " + n, "text: " + n, "a sign that says " + n, n});
   }
+  const auto predicted = Probe::classify(b.probe.image_features(p.words.images), b.probe.classes(prompts));
+  p.read.assign(p.evaluated.size(), 0.0);
+  for (size_t i = 0; i < predicted.size(); ++i)
+    if (predicted[i] == p.words.labels[i]) p.read[static_cast<size_t>(p.words.labels[i])] += 1.0 / b.o.images;
+  r.reading = fraction(predicted, p.words.labels);
+  return p;
+}
 
-  // Every country: flag, written name and (where the catalog has one) silhouette.
-  const auto& regions = cat.family("regions");
-  std::vector<Scene> flags, names, outlines;
-  std::vector<int64_t> flag_label, name_label, outline_label;
-  std::vector<int64_t> region_with_outline;  // region index -> index among those with silhouettes, or -1
-  for (size_t k = 0; k < regions.size(); ++k) {
-    const Concept& c = cat.concepts()[static_cast<size_t>(regions[k])];
-    for (int i = 0; i < o.region_images; ++i) {
-      flags.push_back(world::picture_scene(rng, size, c.id));
-      flag_label.push_back(static_cast<int64_t>(k));
-      names.push_back(black_word(rng, raster, size, c.name));
-      name_label.push_back(static_cast<int64_t>(k));
-      if (c.silhouette >= 0) {
-        outlines.push_back(world::silhouette_scene(rng, size, c.id));
-        outline_label.push_back(static_cast<int64_t>(k));
-      }
+// Every country: flag, written name and (where the catalog has one) silhouette.
+// Rendered only for the full report; drawn always, to keep the random stream.
+struct RegionProbes {
+  std::vector<int> regions;
+  Labelled flags, names, outlines;
+};
+RegionProbes draw_regions(Bench& b) {
+  RegionProbes p;
+  p.regions = b.cat.family("regions");
+  for (size_t k = 0; k < p.regions.size(); ++k) {
+    const Concept& c = b.cat.concepts()[static_cast<size_t>(p.regions[k])];
+    for (int i = 0; i < b.o.region_images; ++i) {
+      p.flags.add(world::picture_scene(b.rng, b.size, c.id), k);
+      p.names.add(black_word(b.rng, b.raster, b.size, c.name), k);
+      if (c.silhouette >= 0) p.outlines.add(world::silhouette_scene(b.rng, b.size, c.id), k);
     }
   }
-  torch::Tensor flag_images, name_images, outline_images;
-  if (!o.multimodal_only) {
-    flag_images = images_of(flags);
-    name_images = images_of(names);
-    if (!outlines.empty()) outline_images = images_of(outlines);
+  if (!b.o.multimodal_only) {
+    p.flags.render(b.probe);
+    p.names.render(b.probe);
+    p.outlines.render(b.probe);
   }
+  return p;
+}
 
-  // Faces with a feeling and the feeling wheel's words, per core emotion.
+// Faces with a feeling and the feeling wheel's words, per core emotion (those with a face).
+struct EmotionProbes {
   std::vector<std::string> emotions;
-  for (const auto& e : cat.emotions()) {
+  Labelled faces, feelings;
+};
+EmotionProbes draw_emotions(Bench& b) {
+  EmotionProbes p;
+  for (const auto& e : b.cat.emotions()) {
     const bool has_face =
-        std::any_of(cat.concepts().begin(), cat.concepts().end(), [&](const Concept& c) { return c.emotion == e; });
-    if (has_face) emotions.push_back(e);
+        std::any_of(b.cat.concepts().begin(), b.cat.concepts().end(), [&](const Concept& c) { return c.emotion == e; });
+    if (has_face) p.emotions.push_back(e);
   }
-  std::vector<Scene> faces, feelings;
-  std::vector<int64_t> face_label, feeling_label;
-  for (size_t k = 0; k < emotions.size(); ++k) {
+  for (size_t k = 0; k < p.emotions.size(); ++k) {
     std::vector<int> ids;
-    for (const Concept& c : cat.concepts())
-      if (c.emotion == emotions[k]) ids.push_back(c.id);
-    for (int i = 0; i < o.emotion_images; ++i) {
-      faces.push_back(world::picture_scene(rng, size, rng.pick(ids)));
-      face_label.push_back(static_cast<int64_t>(k));
-      feelings.push_back(black_word(rng, raster, size, rng.pick(cat.emotion_words(emotions[k]))));
-      feeling_label.push_back(static_cast<int64_t>(k));
+    for (const Concept& c : b.cat.concepts())
+      if (c.emotion == p.emotions[k]) ids.push_back(c.id);
+    for (int i = 0; i < b.o.emotion_images; ++i) {
+      p.faces.add(world::picture_scene(b.rng, b.size, b.rng.pick(ids)), k);
+      p.feelings.add(black_word(b.rng, b.raster, b.size, b.rng.pick(b.cat.emotion_words(p.emotions[k]))), k);
     }
   }
-  torch::Tensor face_images, feeling_images;
-  if (!o.multimodal_only) {
-    face_images = images_of(faces);
-    feeling_images = images_of(feelings);
+  if (!b.o.multimodal_only) {
+    p.faces.render(b.probe);
+    p.feelings.render(b.probe);
   }
-  bar.add();
+  return p;
+}
 
+// Each evaluated concept's most multimodal unit at one layer.
+LayerConcepts measure_multimodal(Bench& b, const std::string& layer, const ConceptProbes& p) {
+  LayerConcepts L;
+  L.layer = layer;
+  const auto C = static_cast<int64_t>(p.evaluated.size());
+  const auto zo = label_z(b.probe.unit_means(p.objects.images, layer), p.objects.labels, C);
+  const auto zw = label_z(b.probe.unit_means(p.words.images, layer), p.words.labels, C);
+  L.units = zo.size(1);
+  const auto both = torch::minimum(zo, zw);
+  const auto [score, unit] = both.max(1);
+  const auto shifted = torch::roll(zw, {C / 2}, {0});  // concept k's pictures with concept k + C/2's name
+  L.multimodal_shuffled = torch::minimum(zo, shifted).amax(1).ge(b.o.threshold).sum().item<int>();
+  for (size_t k = 0; k < p.evaluated.size(); ++k) {
+    const Concept& c = b.cat.concepts()[static_cast<size_t>(p.evaluated[k])];
+    ConceptUnit u{c.name, c.family, unit[static_cast<int64_t>(k)].item<int64_t>(),
+                  0,      0,        score[static_cast<int64_t>(k)].item<double>()};
+    u.object_z = zo[static_cast<int64_t>(k)][u.unit].item<double>();
+    u.word_z = zw[static_cast<int64_t>(k)][u.unit].item<double>();
+    u.read = p.read[k];
+    if (u.score >= b.o.threshold) {
+      ++L.multimodal;
+      if (c.family == "colors") ++L.multimodal_colors;
+    }
+    L.concepts.push_back(u);
+  }
+  return L;
+}
+
+// Countries whose flag, silhouette and name all reach the threshold at one unit.
+void measure_three_modalities(Bench& b, const RegionProbes& p, const torch::Tensor& flag_acts,
+                              const torch::Tensor& name_acts, LayerConcepts& L) {
+  if (!p.outlines.images.defined()) return;
+  const auto R = static_cast<int64_t>(p.regions.size());
+  const auto zf = label_z(flag_acts, p.flags.labels, R), zn = label_z(name_acts, p.names.labels, R);
+  const auto zs = label_z(b.probe.unit_means(p.outlines.images, L.layer), p.outlines.labels, R);
+  const auto best = torch::minimum(torch::minimum(zf, zn), zs).amax(1);
+  for (int64_t k = 0; k < R; ++k) {
+    if (b.cat.concepts()[static_cast<size_t>(p.regions[static_cast<size_t>(k)])].silhouette < 0) continue;
+    ++L.regions_with_silhouettes;
+    if (best[k].item<double>() >= b.o.threshold) ++L.three_modalities;
+  }
+}
+
+// Region units: the top-10 countries by flag and by written name share >= 3.
+void measure_region_units(Bench& b, const RegionProbes& p, const torch::Tensor& flag_acts,
+                          const torch::Tensor& name_acts, ConceptReport& r) {
+  const auto R = static_cast<int64_t>(p.regions.size());
+  const auto mf = label_means(flag_acts, p.flags.labels, R), mn = label_means(name_acts, p.names.labels, R);
+  const int64_t top = std::min<int64_t>(10, R);
+  {  // chance: names rolled by half the list
+    const torch::Tensor x = std::get<1>(mf.topk(top, 0)).t().contiguous();
+    const torch::Tensor y = std::get<1>(torch::roll(mn, {R / 2}, {0}).topk(top, 0)).t().contiguous();
+    for (int64_t u = 0; u < mf.size(1); ++u) {
+      int shared = 0;
+      for (int64_t i = 0; i < top; ++i)
+        for (int64_t j = 0; j < top; ++j) shared += x[u][i].item<int64_t>() == y[u][j].item<int64_t>() ? 1 : 0;
+      r.region_units_shuffled += shared >= 3 ? 1 : 0;
+    }
+  }
+  const torch::Tensor tf = std::get<1>(mf.topk(top, 0)).t().contiguous(),
+                      tn = std::get<1>(mn.topk(top, 0)).t().contiguous();
+  for (int64_t u = 0; u < mf.size(1); ++u) {
+    RegionUnit ru;
+    ru.unit = u;
+    std::map<std::string, int> continents;
+    std::vector<int64_t> x(tf[u].data_ptr<int64_t>(), tf[u].data_ptr<int64_t>() + top);
+    std::vector<int64_t> y(tn[u].data_ptr<int64_t>(), tn[u].data_ptr<int64_t>() + top);
+    for (int64_t i : x) ru.shared += std::count(y.begin(), y.end(), i) > 0 ? 1 : 0;
+    if (ru.shared < 3) continue;
+    for (int64_t i : x) {
+      const Concept& c = b.cat.concepts()[static_cast<size_t>(p.regions[static_cast<size_t>(i)])];
+      ru.by_flag.push_back(c.name);
+      ++continents[c.continent];
+    }
+    for (int64_t i : y) {
+      const Concept& c = b.cat.concepts()[static_cast<size_t>(p.regions[static_cast<size_t>(i)])];
+      ru.by_name.push_back(c.name);
+      ++continents[c.continent];
+    }
+    const auto most = std::max_element(continents.begin(), continents.end(),
+                                       [](const auto& m, const auto& n) { return m.second < n.second; });
+    ru.continent = most->first;
+    ru.continent_share = most->second / (2.0 * static_cast<double>(top));
+    r.region_units.push_back(ru);
+  }
+  std::stable_sort(r.region_units.begin(), r.region_units.end(),
+                   [](const RegionUnit& m, const RegionUnit& n) { return m.shared > n.shared; });
+}
+
+// Emotion units: face emoji and the emotion's written feeling words both >= threshold.
+void measure_emotion_units(Bench& b, const EmotionProbes& p, const std::string& layer, ConceptReport& r) {
+  const auto E = static_cast<int64_t>(p.emotions.size());
+  if (E < 2) return;
+  const auto zf = label_z(b.probe.unit_means(p.faces.images, layer), p.faces.labels, E);
+  const auto zw = label_z(b.probe.unit_means(p.feelings.images, layer), p.feelings.labels, E);
+  const auto m = torch::minimum(zf, zw);  // (E, U)
+  r.emotion_units_shuffled = torch::minimum(zf, torch::roll(zw, {1}, {0})).amax(0).ge(b.o.threshold).sum().item<int>();
+  const auto [per_emotion, best_unit] = m.max(1);
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t u = best_unit[e].item<int64_t>();
+    r.emotion_best.push_back({u, p.emotions[static_cast<size_t>(e)], zf[e][u].item<double>(), zw[e][u].item<double>()});
+  }
+  const auto [best, which] = m.max(0);
+  for (int64_t u = 0; u < m.size(1); ++u) {
+    if (best[u].item<double>() < b.o.threshold) continue;
+    const int64_t e = which[u].item<int64_t>();
+    r.emotion_units.push_back(
+        {u, p.emotions[static_cast<size_t>(e)], zf[e][u].item<double>(), zw[e][u].item<double>()});
+  }
+  std::stable_sort(r.emotion_units.begin(), r.emotion_units.end(), [](const EmotionUnit& x, const EmotionUnit& y) {
+    return std::min(x.face_z, x.word_z) > std::min(y.face_z, y.word_z);
+  });
+}
+
+// Zero-shot per family (pictures of the family's concepts among its names); returns
+// the class embeddings, which the attack reuses.
+std::map<std::string, torch::Tensor> measure_family_zero_shot(Bench& b, ConceptReport& r) {
+  std::map<std::string, torch::Tensor> classes;
+  for (const auto& family : b.cat.families()) {
+    if (family == "colors" || family == "shapes") continue;  // the first edition's report measures those
+    const auto& ids = b.cat.family(family);
+    std::vector<std::vector<std::string>> prompts;
+    for (int id : ids) prompts.push_back(prompts_for(b.cat.concepts()[static_cast<size_t>(id)]));
+    classes[family] = b.probe.classes(prompts);
+    std::vector<Scene> scenes;
+    std::vector<int64_t> truth;
+    for (int i = 0; i < b.o.zero_shot_images; ++i) {
+      const auto k = static_cast<size_t>(i) % ids.size();
+      scenes.push_back(world::picture_scene(b.rng, b.size, ids[k]));
+      truth.push_back(static_cast<int64_t>(k));
+    }
+    const auto predicted = Probe::classify(b.probe.image_features(b.probe.render(scenes)), classes[family]);
+    r.zero_shot.emplace_back(family, fraction(predicted, truth));
+  }
+  return classes;
+}
+
+// Typographic attack: another concept of the same family named in white (outlined) on an emoji.
+void measure_attack(Bench& b, const std::map<std::string, torch::Tensor>& classes, ConceptReport& r) {
+  std::vector<std::string> families;
+  for (const auto& [family, unused] : classes) families.push_back(family);
+  std::vector<Scene> attacked, clean;
+  std::vector<int64_t> truth, written;
+  std::vector<std::string> family_of_row;
+  for (int i = 0; i < b.o.attack_images; ++i) {
+    const std::string& family = families[static_cast<size_t>(i) % families.size()];
+    const auto& ids = b.cat.family(family);
+    const auto k = static_cast<size_t>(b.rng.integer(0, static_cast<int>(ids.size()) - 1));
+    auto wrong = k;
+    while (wrong == k) wrong = static_cast<size_t>(b.rng.integer(0, static_cast<int>(ids.size()) - 1));
+    Scene s = world::picture_with_word_scene(b.rng, b.raster, b.size, ids[k],
+                                             b.cat.concepts()[static_cast<size_t>(ids[wrong])].name, "white");
+    attacked.push_back(s);
+    s.text.clear();
+    clean.push_back(s);
+    truth.push_back(static_cast<int64_t>(k));
+    written.push_back(static_cast<int64_t>(wrong));
+    family_of_row.push_back(family);
+  }
+  std::vector<Image> with_text, without_text;
+  render_all(attacked, b.raster, &with_text);
+  render_all(clean, b.raster, &without_text);
+  double cover = 0;
+  for (size_t i = 0; i < with_text.size(); ++i) {
+    size_t changed = 0;
+    const auto& x = with_text[i].rgb;
+    const auto& y = without_text[i].rgb;
+    for (size_t q = 0; q < x.size(); q += 3)
+      changed += (x[q] != y[q] || x[q + 1] != y[q + 1] || x[q + 2] != y[q + 2]) ? 1 : 0;
+    cover += static_cast<double>(changed) / static_cast<double>(x.size() / 3);
+  }
+  const auto fa = b.probe.image_features(images_to_tensor(with_text)),
+             fc = b.probe.image_features(images_to_tensor(without_text));
+  int right_clean = 0, right_attacked = 0, flipped = 0;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    const auto& cls = classes.at(family_of_row[i]);
+    const int64_t pa = fa[static_cast<int64_t>(i)].matmul(cls.t()).argmax().item<int64_t>();
+    const int64_t pc = fc[static_cast<int64_t>(i)].matmul(cls.t()).argmax().item<int64_t>();
+    right_clean += pc == truth[i];
+    right_attacked += pa == truth[i];
+    flipped += pa == written[i];
+  }
+  const double n = static_cast<double>(truth.size());
+  r.attack = {right_clean / n, right_attacked / n, flipped / n, cover / n, static_cast<int>(truth.size())};
+}
+
+}  // namespace
+
+ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const ConceptOptions& o, bool progress) {
+  Probe probe(model, tokenizer, o.batch);
+  Bench b(probe, o);
+  ConceptReport r;
+  r.threshold = o.threshold;
+  r.catalog_concepts = static_cast<int64_t>(b.cat.concepts().size());
+  Progress bar("concepts", static_cast<int64_t>(o.layers.size()) + 4, "part", progress);
+
+  const ConceptProbes concepts = draw_concepts(b, r);
+  const RegionProbes regions = draw_regions(b);
+  const EmotionProbes emotions = draw_emotions(b);
+  bar.add();
   for (size_t li = 0; li < o.layers.size(); ++li) {
-    LayerConcepts L;
-    L.layer = model->resolve_point(o.layers[li]);
-    const auto zo =
-        label_z(probe.unit_means(object_images, L.layer), object_label, static_cast<int64_t>(evaluated.size()));
-    const auto zw = label_z(probe.unit_means(word_images, L.layer), word_label, static_cast<int64_t>(evaluated.size()));
-    L.units = zo.size(1);
-    const auto both = torch::minimum(zo, zw);
-    const auto [score, unit] = both.max(1);
-    const auto C = static_cast<int64_t>(evaluated.size());
-    const auto shifted = torch::roll(zw, {C / 2}, {0});  // concept k's pictures with concept k + C/2's name
-    L.multimodal_shuffled = torch::minimum(zo, shifted).amax(1).ge(o.threshold).sum().item<int>();
-    for (size_t k = 0; k < evaluated.size(); ++k) {
-      const Concept& c = cat.concepts()[static_cast<size_t>(evaluated[k])];
-      ConceptUnit u{c.name, c.family, unit[static_cast<int64_t>(k)].item<int64_t>(),
-                    0,      0,        score[static_cast<int64_t>(k)].item<double>()};
-      u.object_z = zo[static_cast<int64_t>(k)][u.unit].item<double>();
-      u.word_z = zw[static_cast<int64_t>(k)][u.unit].item<double>();
-      u.read = read[k];
-      if (u.score >= o.threshold) {
-        ++L.multimodal;
-        if (c.family == "colors") ++L.multimodal_colors;
-      }
-      L.concepts.push_back(u);
-    }
-    if (o.multimodal_only) {
-      r.layers.push_back(std::move(L));
-      bar.add();
-      continue;
-    }
-    const auto flag_acts = probe.unit_means(flag_images, L.layer), name_acts = probe.unit_means(name_images, L.layer);
-    const auto R = static_cast<int64_t>(regions.size());
-    if (outline_images.defined()) {
-      const auto zf = label_z(flag_acts, flag_label, R), zn = label_z(name_acts, name_label, R);
-      const auto zs = label_z(probe.unit_means(outline_images, L.layer), outline_label, R);
-      const auto best = torch::minimum(torch::minimum(zf, zn), zs).amax(1);
-      for (int64_t k = 0; k < R; ++k) {
-        if (cat.concepts()[static_cast<size_t>(regions[static_cast<size_t>(k)])].silhouette < 0) continue;
-        ++L.regions_with_silhouettes;
-        if (best[k].item<double>() >= o.threshold) ++L.three_modalities;
-      }
-    }
-    if (li == 0) {
-      // Region units: the top-10 countries by flag and by written name share >= 3.
-      const auto mf = label_means(flag_acts, flag_label, R), mn = label_means(name_acts, name_label, R);
-      const int64_t top = std::min<int64_t>(10, R);
-      {  // chance: names rolled by half the list
-        const torch::Tensor a = std::get<1>(mf.topk(top, 0)).t().contiguous();
-        const torch::Tensor b = std::get<1>(torch::roll(mn, {R / 2}, {0}).topk(top, 0)).t().contiguous();
-        for (int64_t u = 0; u < mf.size(1); ++u) {
-          int shared = 0;
-          for (int64_t i = 0; i < top; ++i)
-            for (int64_t j = 0; j < top; ++j) shared += a[u][i].item<int64_t>() == b[u][j].item<int64_t>() ? 1 : 0;
-          r.region_units_shuffled += shared >= 3 ? 1 : 0;
-        }
-      }
-      const torch::Tensor tf = std::get<1>(mf.topk(top, 0)).t().contiguous(),
-                          tn = std::get<1>(mn.topk(top, 0)).t().contiguous();
-      for (int64_t u = 0; u < mf.size(1); ++u) {
-        RegionUnit ru;
-        ru.unit = u;
-        std::map<std::string, int> continents;
-        std::vector<int64_t> a(tf[u].data_ptr<int64_t>(), tf[u].data_ptr<int64_t>() + top);
-        std::vector<int64_t> b(tn[u].data_ptr<int64_t>(), tn[u].data_ptr<int64_t>() + top);
-        for (int64_t x : a) ru.shared += std::count(b.begin(), b.end(), x) > 0 ? 1 : 0;
-        if (ru.shared < 3) continue;
-        for (int64_t x : a) {
-          const Concept& c = cat.concepts()[static_cast<size_t>(regions[static_cast<size_t>(x)])];
-          ru.by_flag.push_back(c.name);
-          ++continents[c.continent];
-        }
-        for (int64_t x : b) {
-          const Concept& c = cat.concepts()[static_cast<size_t>(regions[static_cast<size_t>(x)])];
-          ru.by_name.push_back(c.name);
-          ++continents[c.continent];
-        }
-        const auto most = std::max_element(continents.begin(), continents.end(),
-                                           [](const auto& x, const auto& y) { return x.second < y.second; });
-        ru.continent = most->first;
-        ru.continent_share = most->second / (2.0 * static_cast<double>(top));
-        r.region_units.push_back(ru);
-      }
-      std::stable_sort(r.region_units.begin(), r.region_units.end(),
-                       [](const RegionUnit& x, const RegionUnit& y) { return x.shared > y.shared; });
-      // Emotion units.
-      const auto E = static_cast<int64_t>(emotions.size());
-      if (E >= 2) {
-        const auto zf = label_z(probe.unit_means(face_images, L.layer), face_label, E);
-        const auto zw2 = label_z(probe.unit_means(feeling_images, L.layer), feeling_label, E);
-        const auto m = torch::minimum(zf, zw2);  // (E, U)
-        r.emotion_units_shuffled =
-            torch::minimum(zf, torch::roll(zw2, {1}, {0})).amax(0).ge(o.threshold).sum().item<int>();
-        const auto [per_emotion, best_unit] = m.max(1);
-        for (int64_t e = 0; e < E; ++e) {
-          const int64_t u = best_unit[e].item<int64_t>();
-          r.emotion_best.push_back(
-              {u, emotions[static_cast<size_t>(e)], zf[e][u].item<double>(), zw2[e][u].item<double>()});
-        }
-        const auto [best, which] = m.max(0);
-        for (int64_t u = 0; u < m.size(1); ++u) {
-          if (best[u].item<double>() < o.threshold) continue;
-          const int64_t e = which[u].item<int64_t>();
-          r.emotion_units.push_back(
-              {u, emotions[static_cast<size_t>(e)], zf[e][u].item<double>(), zw2[e][u].item<double>()});
-        }
-        std::stable_sort(r.emotion_units.begin(), r.emotion_units.end(),
-                         [](const EmotionUnit& x, const EmotionUnit& y) {
-                           return std::min(x.face_z, x.word_z) > std::min(y.face_z, y.word_z);
-                         });
+    LayerConcepts L = measure_multimodal(b, model->resolve_point(o.layers[li]), concepts);
+    if (!o.multimodal_only) {
+      const auto flag_acts = probe.unit_means(regions.flags.images, L.layer);
+      const auto name_acts = probe.unit_means(regions.names.images, L.layer);
+      measure_three_modalities(b, regions, flag_acts, name_acts, L);
+      if (li == 0) {
+        measure_region_units(b, regions, flag_acts, name_acts, r);
+        measure_emotion_units(b, emotions, L.layer, r);
       }
     }
     r.layers.push_back(std::move(L));
     bar.add();
   }
-
   if (o.multimodal_only) {
     bar.finish();
     return r;
   }
-  // Zero-shot per family (pictures of the family's concepts among its names), and
-  // the class embeddings the attack reuses.
-  std::map<std::string, torch::Tensor> classes;
-  for (const auto& family : cat.families()) {
-    if (family == "colors" || family == "shapes") continue;  // the first edition's report measures those
-    const auto& ids = cat.family(family);
-    std::vector<std::vector<std::string>> prompts;
-    for (int id : ids) prompts.push_back(prompts_for(cat.concepts()[static_cast<size_t>(id)]));
-    classes[family] = probe.classes(prompts);
-    std::vector<Scene> scenes;
-    std::vector<int64_t> truth;
-    for (int i = 0; i < o.zero_shot_images; ++i) {
-      const auto k = static_cast<size_t>(i) % ids.size();
-      scenes.push_back(world::picture_scene(rng, size, ids[k]));
-      truth.push_back(static_cast<int64_t>(k));
-    }
-    const auto predicted = Probe::classify(probe.image_features(images_of(scenes)), classes[family]);
-    r.zero_shot.emplace_back(family, fraction(predicted, truth));
-  }
+  const auto classes = measure_family_zero_shot(b, r);
   bar.add();
-
-  {  // Typographic attack: another concept of the same family named in white (outlined) on an emoji.
-    std::vector<std::string> families;
-    for (const auto& [family, unused] : classes) families.push_back(family);
-    std::vector<Scene> attacked, clean;
-    std::vector<int64_t> truth, written;
-    std::vector<std::string> family_of_row;
-    for (int i = 0; i < o.attack_images; ++i) {
-      const std::string& family = families[static_cast<size_t>(i) % families.size()];
-      const auto& ids = cat.family(family);
-      const auto k = static_cast<size_t>(rng.integer(0, static_cast<int>(ids.size()) - 1));
-      auto wrong = k;
-      while (wrong == k) wrong = static_cast<size_t>(rng.integer(0, static_cast<int>(ids.size()) - 1));
-      Scene s = world::picture_with_word_scene(rng, raster, size, ids[k],
-                                               cat.concepts()[static_cast<size_t>(ids[wrong])].name, "white");
-      attacked.push_back(s);
-      s.text.clear();
-      clean.push_back(s);
-      truth.push_back(static_cast<int64_t>(k));
-      written.push_back(static_cast<int64_t>(wrong));
-      family_of_row.push_back(family);
-    }
-    std::vector<Image> with_text, without_text;
-    render_all(attacked, raster, &with_text);
-    render_all(clean, raster, &without_text);
-    double cover = 0;
-    for (size_t i = 0; i < with_text.size(); ++i) {
-      size_t changed = 0;
-      const auto& a = with_text[i].rgb;
-      const auto& b = without_text[i].rgb;
-      for (size_t p = 0; p < a.size(); p += 3)
-        changed += (a[p] != b[p] || a[p + 1] != b[p + 1] || a[p + 2] != b[p + 2]) ? 1 : 0;
-      cover += static_cast<double>(changed) / static_cast<double>(a.size() / 3);
-    }
-    const auto fa = probe.image_features(images_to_tensor(with_text)),
-               fc = probe.image_features(images_to_tensor(without_text));
-    int right_clean = 0, right_attacked = 0, flipped = 0;
-    for (size_t i = 0; i < truth.size(); ++i) {
-      const auto& cls = classes[family_of_row[i]];
-      const int64_t pa = fa[static_cast<int64_t>(i)].matmul(cls.t()).argmax().item<int64_t>();
-      const int64_t pc = fc[static_cast<int64_t>(i)].matmul(cls.t()).argmax().item<int64_t>();
-      right_clean += pc == truth[i];
-      right_attacked += pa == truth[i];
-      flipped += pa == written[i];
-    }
-    const double n = static_cast<double>(truth.size());
-    r.attack = {right_clean / n, right_attacked / n, flipped / n, cover / n, static_cast<int>(truth.size())};
-  }
+  measure_attack(b, classes, r);
   bar.add();
   bar.finish();
   return r;
