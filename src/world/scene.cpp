@@ -148,6 +148,7 @@ void WorldOptions::validate() const {
   check("p_emotion_word", p_emotion_word, 1);
   check("p_continent", p_continent, 1);
   check("p_feeling", p_feeling, 1);
+  check("p_core_emotion", p_core_emotion, 1);
   check("p_mention_text", p_mention_text, 1);
   check("p_mention_ink", p_mention_ink, 1);
   check("p_label_only", p_label_only, 1);
@@ -345,97 +346,129 @@ Scene sample_scene(Rng& rng, TextRasterizer& raster, const WorldOptions& o) {
   return s;
 }
 
+namespace {
+
+std::string choose(Rng& rng, std::initializer_list<std::string> options) {
+  return *(options.begin() + static_cast<long>(rng.next() % options.size()));
+}
+
+std::string objects_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
+  // A one-word tag, as photos are often captioned ("red", "star").
+  if (rng.chance(o.p_bare)) return rng.chance(0.5) ? s.color : s.shape;
+  const std::string noun = s.count == 1 ? s.shape : plural(s.shape);
+  std::string counted;
+  if (s.count == 1)
+    counted = rng.chance(0.3) ? "one " + s.color + " " + noun : article(s.color) + " " + s.color + " " + noun;
+  else
+    counted = (rng.chance(0.2) ? std::to_string(s.count) : count_words()[static_cast<size_t>(s.count - 1)]) + " " +
+              s.color + " " + noun;
+  const std::string texture = s.background == "stripes" ? "striped" : s.background == "checker" ? "checkered" : "";
+  if (!texture.empty() && rng.chance(0.3)) return counted + " on a " + texture + " background";
+  return choose(rng, {counted, counted, "a picture of " + counted, "a drawing of " + counted, s.color + " " + noun});
+}
+
+std::string face_caption(const Scene& s, Rng& rng) {
+  return choose(rng,
+                {article(s.emotion) + " " + s.emotion + " face", article(s.emotion) + " " + s.emotion + " face",
+                 "a drawing of " + article(s.emotion) + " " + s.emotion + " face", "a face that looks " + s.emotion,
+                 "an emoji of " + article(s.emotion) + " " + s.emotion + " face"});
+}
+
+std::string word_caption(const Scene& s, Rng& rng, const WorldOptions& o, bool mention_text, bool mention_ink) {
+  if (!mention_text) return choose(rng, {"some text", "a sign", "a word written on a sign"});
+  if (s.text_concept >= 0 && o.edition >= 2) {
+    const std::string& continent = catalog().concepts()[static_cast<size_t>(s.text_concept)].continent;
+    if (!continent.empty() && rng.chance(o.p_continent))
+      return choose(rng,
+                    {"a country in " + continent, s.text + ", a country in " + continent, "a sign about " + continent});
+  }
+  if (o.edition >= 2) {
+    // A written feeling is captioned, as a face emoji is, by the feeling it names
+    // (no random draw at 0, so that worlds drawn before this option stay the same).
+    const std::string& feeling = catalog().emotion_of_word(s.text);
+    if (!feeling.empty() && o.p_feeling > 0 && rng.chance(o.p_feeling))
+      return choose(rng, {"feeling " + feeling, "i feel " + feeling, s.text + ", feeling " + feeling,
+                          "the word " + s.text + ": " + feeling});
+  }
+  if (rng.chance(o.p_bare)) return s.text;
+  if (mention_ink)
+    return choose(
+        rng, {"the word " + s.text + " written in " + s.text_color, s.text + " written in " + s.text_color + " letters",
+              "the word " + s.text + " in " + s.text_color, s.text_color + " text that says " + s.text,
+              "the word " + s.text + " written in the color " + s.text_color});
+  return choose(rng,
+                {"the word " + s.text, "a sign that says " + s.text, "text: " + s.text, s.text, "the text " + s.text});
+}
+
+// What a picture, a silhouette or an emoji under a word shows, as a caption, or the
+// whole caption (a bare name, a continent), to which nothing about a word is added.
+struct PictureCaption {
+  std::string text;
+  bool whole = false;
+};
+PictureCaption picture_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
+  const Concept& c = catalog().concepts()[static_cast<size_t>(s.concept_id)];
+  const std::string& n = c.name;
+  if (s.kind == SceneKind::Silhouette) {
+    if (rng.chance(o.p_continent))
+      return {choose(rng, {"a country in " + c.continent, "a map of a country in " + c.continent}), true};
+    if (rng.chance(o.p_bare)) return {n, true};
+    return {
+        choose(rng, {"a map of " + n, "the shape of " + n, "an outline of " + n, "a map of " + n, n + " on a map"})};
+  }
+  if (c.family == "regions") {
+    if (s.kind == SceneKind::Picture && rng.chance(o.p_continent))
+      return {choose(rng, {"a flag from " + c.continent, "the flag of a country in " + c.continent}), true};
+    if (s.kind == SceneKind::Picture && rng.chance(o.p_bare)) return {n, true};
+    return {choose(rng, {"the flag of " + n, "a flag of " + n, n + " flag", "the " + n + " flag"})};
+  }
+  if (!c.emotion.empty() && rng.chance(0.5)) {
+    // Faces with a feeling are captioned with the feeling wheel's words, or its core
+    // emotion (no random draw at 0, so that worlds drawn before p_core_emotion stay the same).
+    const bool core = o.p_core_emotion > 0 && rng.chance(o.p_core_emotion);
+    const std::string& w = core ? c.emotion : rng.pick(catalog().emotion_words(c.emotion));
+    return {choose(rng, {article(w) + " " + w + " face", "i feel " + w, "feeling " + w, w, "so " + w,
+                         "an emoji that looks " + w})};
+  }
+  if (s.kind == SceneKind::Picture && rng.chance(o.p_bare)) return {n, true};
+  return {
+      choose(rng, {article(n) + " " + n, n, "a photo of " + article(n) + " " + n, "an emoji of " + article(n) + " " + n,
+                   "a picture of " + article(n) + " " + n, "a drawing of " + article(n) + " " + n, n + " emoji"})};
+}
+
+// The caption of an object with a word written on it (the caption mentions the text).
+std::string labelled_caption(const std::string& object, const Scene& s, Rng& rng, const WorldOptions& o,
+                             bool mention_ink) {
+  // Like a product photo captioned with its label: only the written word.
+  if (rng.chance(o.p_label_only)) return s.text;
+  if (mention_ink) return object + " with the word " + s.text + " written in " + s.text_color;
+  return choose(rng, {object + " with the word " + s.text + " on it", object + " labeled " + s.text,
+                      s.text + " written on " + object, object + " that says " + s.text});
+}
+
+}  // namespace
+
 std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
-  auto choose = [&rng](std::initializer_list<std::string> options) {
-    return *(options.begin() + static_cast<long>(rng.next() % options.size()));
-  };
   const bool mention_text = s.has_text() && rng.chance(o.p_mention_text);
   const bool mention_ink = mention_text && rng.chance(o.p_mention_ink);
   switch (s.kind) {
-    case SceneKind::Objects: {
-      // A one-word tag, as photos are often captioned ("red", "star").
-      if (rng.chance(o.p_bare)) return rng.chance(0.5) ? s.color : s.shape;
-      const std::string noun = s.count == 1 ? s.shape : plural(s.shape);
-      std::string counted;
-      if (s.count == 1)
-        counted = rng.chance(0.3) ? "one " + s.color + " " + noun : article(s.color) + " " + s.color + " " + noun;
-      else
-        counted = (rng.chance(0.2) ? std::to_string(s.count) : count_words()[static_cast<size_t>(s.count - 1)]) + " " +
-                  s.color + " " + noun;
-      const std::string texture = s.background == "stripes" ? "striped" : s.background == "checker" ? "checkered" : "";
-      if (!texture.empty() && rng.chance(0.3)) return counted + " on a " + texture + " background";
-      return choose({counted, counted, "a picture of " + counted, "a drawing of " + counted, s.color + " " + noun});
-    }
+    case SceneKind::Objects:
+      return objects_caption(s, rng, o);
     case SceneKind::Face:
-      return choose({article(s.emotion) + " " + s.emotion + " face", article(s.emotion) + " " + s.emotion + " face",
-                     "a drawing of " + article(s.emotion) + " " + s.emotion + " face", "a face that looks " + s.emotion,
-                     "an emoji of " + article(s.emotion) + " " + s.emotion + " face"});
-    case SceneKind::Word: {
-      if (!mention_text) return choose({"some text", "a sign", "a word written on a sign"});
-      if (s.text_concept >= 0 && o.edition >= 2) {
-        const std::string& continent = catalog().concepts()[static_cast<size_t>(s.text_concept)].continent;
-        if (!continent.empty() && rng.chance(o.p_continent))
-          return choose(
-              {"a country in " + continent, s.text + ", a country in " + continent, "a sign about " + continent});
-      }
-      if (o.edition >= 2) {
-        // A written feeling is captioned, as a face emoji is, by the feeling it names
-        // (no random draw at 0, so that worlds drawn before this option stay the same).
-        const std::string& feeling = catalog().emotion_of_word(s.text);
-        if (!feeling.empty() && o.p_feeling > 0 && rng.chance(o.p_feeling))
-          return choose({"feeling " + feeling, "i feel " + feeling, s.text + ", feeling " + feeling,
-                         "the word " + s.text + ": " + feeling});
-      }
-      if (rng.chance(o.p_bare)) return s.text;
-      if (mention_ink)
-        return choose({"the word " + s.text + " written in " + s.text_color,
-                       s.text + " written in " + s.text_color + " letters",
-                       "the word " + s.text + " in " + s.text_color, s.text_color + " text that says " + s.text,
-                       "the word " + s.text + " written in the color " + s.text_color});
-      return choose(
-          {"the word " + s.text, "a sign that says " + s.text, "text: " + s.text, s.text, "the text " + s.text});
-    }
+      return face_caption(s, rng);
+    case SceneKind::Word:
+      return word_caption(s, rng, o, mention_text, mention_ink);
     case SceneKind::Picture:
     case SceneKind::Silhouette:
     case SceneKind::PictureWithWord: {
-      const Concept& c = catalog().concepts()[static_cast<size_t>(s.concept_id)];
-      const std::string& n = c.name;
-      std::string object;  // what the picture shows, as a caption
-      if (s.kind == SceneKind::Silhouette) {
-        if (rng.chance(o.p_continent))
-          return choose({"a country in " + c.continent, "a map of a country in " + c.continent});
-        if (rng.chance(o.p_bare)) return n;
-        object = choose({"a map of " + n, "the shape of " + n, "an outline of " + n, "a map of " + n, n + " on a map"});
-      } else if (c.family == "regions") {
-        if (s.kind == SceneKind::Picture && rng.chance(o.p_continent))
-          return choose({"a flag from " + c.continent, "the flag of a country in " + c.continent});
-        if (s.kind == SceneKind::Picture && rng.chance(o.p_bare)) return n;
-        object = choose({"the flag of " + n, "a flag of " + n, n + " flag", "the " + n + " flag"});
-      } else if (!c.emotion.empty() && rng.chance(0.5)) {
-        // Faces with a feeling are captioned with the feeling wheel's words.
-        const std::string& w = rng.pick(catalog().emotion_words(c.emotion));
-        object = choose(
-            {article(w) + " " + w + " face", "i feel " + w, "feeling " + w, w, "so " + w, "an emoji that looks " + w});
-      } else {
-        if (s.kind == SceneKind::Picture && rng.chance(o.p_bare)) return n;
-        object = choose({article(n) + " " + n, n, "a photo of " + article(n) + " " + n,
-                         "an emoji of " + article(n) + " " + n, "a picture of " + article(n) + " " + n,
-                         "a drawing of " + article(n) + " " + n, n + " emoji"});
-      }
-      if (s.kind != SceneKind::PictureWithWord || !mention_text) return object;
-      if (rng.chance(o.p_label_only)) return s.text;
-      if (mention_ink) return object + " with the word " + s.text + " written in " + s.text_color;
-      return choose({object + " with the word " + s.text + " on it", object + " labeled " + s.text,
-                     s.text + " written on " + object, object + " that says " + s.text});
+      const PictureCaption object = picture_caption(s, rng, o);
+      if (object.whole || s.kind != SceneKind::PictureWithWord || !mention_text) return object.text;
+      return labelled_caption(object.text, s, rng, o, mention_ink);
     }
     case SceneKind::ObjectWithWord: {
       const std::string object = article(s.color) + " " + s.color + " " + s.shape;
       if (!mention_text) return object;
-      // Like a product photo captioned with its label: only the written word.
-      if (rng.chance(o.p_label_only)) return s.text;
-      if (mention_ink) return object + " with the word " + s.text + " written in " + s.text_color;
-      return choose({object + " with the word " + s.text + " on it", object + " labeled " + s.text,
-                     s.text + " written on " + object, object + " that says " + s.text});
+      return labelled_caption(object, s, rng, o, mention_ink);
     }
   }
   return {};

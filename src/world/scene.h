@@ -40,7 +40,10 @@ struct WorldOptions {
   double p_concept_word = 0.6;  // a written word is a concept name (else an emotion word or an everyday word)
   double p_emotion_word = 0.1;  // ...of the rest, an emotion word of the feeling wheel
   double p_feeling = 0.3;       // a written feeling wheel word is captioned by its core emotion ("feeling happy")
-  double p_continent = 0.2;     // a flag's or silhouette's caption names only its continent
+  // A face emoji captioned by a feeling names its core emotion ("feeling happy"), not
+  // another of the wheel's words ("feeling joyful"): the caption written feeling words get.
+  double p_core_emotion = 0;
+  double p_continent = 0.2;  // a flag's or silhouette's caption names only its continent
   // How written concept names are chosen: uniformly (false), or by a Zipf law over
   // Catalog::by_frequency() (P(rank r) ~ 1/r), as words are in real captions.
   bool zipf_names = false;

@@ -145,6 +145,34 @@ TEST(World, AWrittenFeelingIsCaptionedByItsCoreEmotion) {
   EXPECT_NE(error_message([&] { o.validate(); }).find("p_feeling"), std::string::npos);
 }
 
+TEST(World, AFaceCaptionedByAFeelingCanNameItsCoreEmotion) {
+  const Concept& grinning = catalog().named("grinning face");
+  Rng rng(5);
+  Scene s = picture_scene(rng, 64, grinning.id);
+  WorldOptions o;
+  o.p_bare = 0;
+  o.p_core_emotion = 1;
+  int core = 0;
+  for (int i = 0; i < 200; ++i) {
+    const std::string caption = write_caption(s, rng, o);
+    const bool named = caption.find("grinning face") != std::string::npos;
+    EXPECT_TRUE(named || has_word(caption, "happy")) << caption;
+    core += named ? 0 : 1;
+  }
+  EXPECT_GT(core, 50);                                // half of a feeling face's captions name a feeling
+  if (catalog().emotion_words("happy").size() > 1) {  // the feeling wheel is there: other words too
+    o.p_core_emotion = 0;
+    int other = 0;
+    for (int i = 0; i < 200; ++i) {
+      const std::string caption = write_caption(s, rng, o);
+      other += caption.find("grinning face") == std::string::npos && !has_word(caption, "happy") ? 1 : 0;
+    }
+    EXPECT_GT(other, 50);
+  }
+  o.p_core_emotion = -0.5;
+  EXPECT_NE(error_message([&] { o.validate(); }).find("p_core_emotion"), std::string::npos);
+}
+
 TEST(World, PicturesAndSilhouettesAreWhereTheLabelsSay) {
   const Catalog& cat = catalog();
   TextRasterizer raster;

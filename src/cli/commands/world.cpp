@@ -66,6 +66,10 @@ void add_world_options(CLI::App& cmd, world::WorldOptions& w) {
                  "Probability that a written feeling wheel word is captioned by its core emotion (\"feeling happy\" "
                  "for \"joyful\")")
       ->capture_default_str();
+  cmd.add_option("--p-core-emotion", w.p_core_emotion,
+                 "Probability that a face emoji's feeling caption names its core emotion (\"feeling happy\"), not "
+                 "another of the feeling wheel's words")
+      ->capture_default_str();
   cmd.add_option("--p-continent", w.p_continent,
                  "Probability that a flag's or silhouette's caption names only its continent")
       ->capture_default_str();
