@@ -65,14 +65,16 @@ std::string fingerprint(const TrainOptions& o) {
   const auto& w = o.world;
   return fmt::format(
       "seed={} steps={} batch={} lr={} wd={} warmup={} res={} width={} merges={} bpe_captions={} bf16={}{} "
-      "world=[edition={} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} zipf={} feeling={}] catalog=[{}]",
+      "world=[edition={} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} zipf={} feeling={}{}] catalog=[{}]",
       o.seed, o.steps, o.batch, o.lr, o.weight_decay, o.warmup, o.resolution, o.width, o.bpe_merges, o.bpe_captions,
       use_bf16(o.precision),
       o.init_from.empty() ? "" : " init_from=" + fs::absolute(o.init_from).lexically_normal().string(), w.edition,
       w.size, w.weight_objects, w.weight_face, w.weight_word, w.weight_object_with_word, w.p_concept_word,
       w.p_mention_text, w.p_mention_ink, w.p_label_only, w.p_bare, w.p_textured_background, w.p_black_ink,
       w.weight_picture, w.weight_silhouette, w.weight_picture_with_word, w.p_emotion_word, w.p_continent, w.zipf_names,
-      w.p_feeling, world::catalog().describe());
+      w.p_feeling,
+      // Only when set, so that runs made before the option keep their fingerprint.
+      w.p_core_emotion > 0 ? fmt::format(" core_emotion={}", w.p_core_emotion) : "", world::catalog().describe());
 }
 
 bool decays(const std::string& name, const torch::Tensor& p) {
@@ -172,8 +174,10 @@ void Trainer::load_checkpoint(const fs::path& path) {
   c10::IValue value;
   archive.read("fingerprint", value);
   if (value.toStringRef() != fingerprint(options_)) {
-    throw Error(fmt::format("{}: checkpoint of a run with other options ({}); use another --out or the same options",
-                            path.string(), value.toStringRef()));
+    throw ArgumentError("out", path.parent_path().string(),
+                        fmt::format("its {} is from a run with other options ({}): use another folder or the same "
+                                    "options",
+                                    path.filename().string(), value.toStringRef()));
   }
   torch::NoGradGuard no_grad;
   for (auto& item : model_->named_parameters()) {
@@ -203,6 +207,45 @@ void save_fp16_model(CLIP& model, const fs::path& path) {
   save_state_dict(path, sd);
 }
 
+// The run's vocabulary in `merges`: the initial model's (its token embeddings mean
+// nothing under other merges), or learned from the world's captions, as CLIP's was
+// from its data. Kept when the run folder has it already.
+void ensure_merges(const TrainOptions& o, const world::World& world, const fs::path& merges) {
+  std::error_code ec;
+  if (!o.init_from.empty() && !fs::exists(merges)) {
+    const fs::path initial = merges_beside(o.init_from);
+    fs::copy_file(initial, merges, ec);
+    if (ec)
+      throw Error(fmt::format("{}: cannot copy the merges of the initial model ({})", initial.string(), ec.message()));
+  }
+  if (!fs::exists(merges)) {
+    std::vector<std::string> captions = world_captions(world, static_cast<uint64_t>(o.bpe_captions));
+    write_merges_file(
+        merges, learn_bpe(captions, o.bpe_merges),
+        fmt::format("learned by clipscope train-demo from {} captions of world seed {}", o.bpe_captions, o.seed));
+  }
+}
+
+// Resumes from the run's checkpoint, else starts from init_from's weights (if any).
+void restore(Trainer& trainer, const TrainOptions& o, const fs::path& checkpoint) {
+  if (fs::exists(checkpoint)) {
+    trainer.load_checkpoint(checkpoint);
+  } else if (!o.init_from.empty()) {
+    const Checkpoint initial = read_checkpoint(o.init_from);
+    torch::NoGradGuard no_grad;
+    load_state_dict(*trainer.model(), initial.state_dict, o.init_from.string());
+  }
+}
+
+// In-batch retrieval top-1 (image to text) on a fixed held-out batch.
+double held_out_top1(Trainer& trainer, const Batch& probe) {
+  torch::NoGradGuard no_grad;
+  trainer.model()->eval();
+  auto [logits, unused] = trainer.model()->forward(probe.images, probe.tokens);
+  trainer.model()->train();
+  return logits.argmax(1).eq(torch::arange(logits.size(0))).to(torch::kFloat).mean().item<double>();
+}
+
 }  // namespace
 
 TrainResult train_demo(const TrainOptions& o) {
@@ -217,31 +260,11 @@ TrainResult train_demo(const TrainOptions& o) {
 
   TrainResult result;
   result.merges = o.out / "clipscope-demo.bpe.txt.gz";
-  if (!o.init_from.empty() && !fs::exists(result.merges)) {
-    // The earlier run's vocabulary: its token embeddings mean nothing under other merges.
-    const fs::path merges = merges_beside(o.init_from);
-    fs::copy_file(merges, result.merges, ec);
-    if (ec)
-      throw Error(fmt::format("{}: cannot copy the merges of the initial model ({})", merges.string(), ec.message()));
-  }
-  if (!fs::exists(result.merges)) {
-    // The vocabulary is learned from the world's captions, as CLIP's was from its data.
-    std::vector<std::string> captions = world_captions(world, static_cast<uint64_t>(o.bpe_captions));
-    write_merges_file(
-        result.merges, learn_bpe(captions, o.bpe_merges),
-        fmt::format("learned by clipscope train-demo from {} captions of world seed {}", o.bpe_captions, o.seed));
-  }
+  ensure_merges(o, world, result.merges);
   const Tokenizer tokenizer(result.merges, 0);
-
   Trainer trainer(o, tokenizer.vocab_size());
   const fs::path checkpoint = o.out / "checkpoint.pt";
-  if (fs::exists(checkpoint)) {
-    trainer.load_checkpoint(checkpoint);
-  } else if (!o.init_from.empty()) {
-    const Checkpoint initial = read_checkpoint(o.init_from);
-    torch::NoGradGuard no_grad;
-    load_state_dict(*trainer.model(), initial.state_dict, o.init_from.string());
-  }
+  restore(trainer, o, checkpoint);
   const int64_t context = trainer.model()->config().context_length;
 
   // A fixed held-out batch from another seed: in-batch retrieval accuracy, logged.
@@ -256,13 +279,6 @@ TrainResult train_demo(const TrainOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   const int64_t first = trainer.steps_done();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  auto held_out_top1 = [&] {
-    torch::NoGradGuard no_grad;
-    trainer.model()->eval();
-    auto [logits, unused] = trainer.model()->forward(probe.images, probe.tokens);
-    trainer.model()->train();
-    return logits.argmax(1).eq(torch::arange(logits.size(0))).to(torch::kFloat).mean().item<double>();
-  };
   double loss = 0;
   while (trainer.steps_done() < o.steps) {
     const Batch batch = stream.next();
@@ -271,7 +287,7 @@ TrainResult train_demo(const TrainOptions& o) {
     const int64_t done = trainer.steps_done();
     const bool stop = (o.stop_at > 0 && done >= o.stop_at) || (o.max_minutes > 0 && elapsed() > o.max_minutes * 60);
     if (done % o.checkpoint_every == 0 || done == o.steps || stop) {
-      const double top1 = held_out_top1();
+      const double top1 = held_out_top1(trainer, probe);
       log << fmt::format("{},{:.5f},{:.3e},{:.4f},{:.4f},{:.1f},{:.1f}\n", done, loss, trainer.learning_rate(done - 1),
                          trainer.model()->logit_scale.item<double>(), top1,
                          static_cast<double>((done - first) * o.batch) / elapsed(), elapsed())
