@@ -194,37 +194,81 @@ Tensor folder_features(CLIP& model, const std::vector<std::string>& layers, cons
   return torch::cat(rows, 0);
 }
 
-FacetProbe fit_facet_probe(const Tensor& facet_features, const Tensor& generic_features, const FitOptions& options) {
-  const Tensor facet = check_features(facet_features, "facet");
-  const Tensor generic = check_features(generic_features, "generic");
-  const int64_t n_facet = facet.size(0), n_generic = generic.size(0);
+namespace {
+
+void check_fit_options(int64_t n_facet, int64_t n_generic, int64_t facet_channels, int64_t generic_channels,
+                       const FitOptions& options) {
   if (n_facet < 2 || n_generic < 2)
     throw Error(fmt::format("facet probe needs at least 2 images of each class; got {} facet and {} generic", n_facet,
                             n_generic));
-  if (facet.size(1) != generic.size(1))
-    throw Error(fmt::format("facet probe: facet features have {} channels, generic features {}", facet.size(1),
-                            generic.size(1)));
+  if (facet_channels != generic_channels)
+    throw Error(fmt::format("facet probe: facet features have {} channels, generic features {}", facet_channels,
+                            generic_channels));
   if (!(options.l2 >= 0) || !std::isfinite(options.l2))
     throw Error(fmt::format("facet probe: l2 {} must be >= 0", options.l2));
   if (options.max_iterations < 1)
     throw Error(fmt::format("facet probe: max_iterations {} must be positive", options.max_iterations));
   if (!(options.holdout >= 0 && options.holdout < 1))
     throw Error(fmt::format("facet probe: holdout {} must be in [0, 1)", options.holdout));
+}
 
-  const Tensor x = torch::cat({facet, generic}, 0);  // (N, D) double
-  const Tensor labels = torch::cat({torch::ones({n_facet}, torch::kDouble), torch::zeros({n_generic}, torch::kDouble)});
-
-  // Stratified split: each class keeps its share of held-out rows, at least one in training.
-  std::mt19937_64 rng(options.seed);
+// Stratified split of rows [0, n_facet) and [n_facet, n_facet + n_generic): each class
+// keeps its share of held-out rows, at least one in training.
+std::pair<Tensor, Tensor> stratified_split(int64_t n_facet, int64_t n_generic, double holdout, uint64_t seed) {
+  std::mt19937_64 rng(seed);
   std::vector<int64_t> train, hold;
   int64_t offset = 0;
   for (int64_t n : {n_facet, n_generic}) {
     const auto p = permutation(n, rng);
-    const int64_t n_hold = std::clamp<int64_t>(std::llround(options.holdout * static_cast<double>(n)), 0, n - 1);
+    const int64_t n_hold = std::clamp<int64_t>(std::llround(holdout * static_cast<double>(n)), 0, n - 1);
     for (int64_t i = 0; i < n; ++i) (i < n_hold ? hold : train).push_back(offset + p[static_cast<size_t>(i)]);
     offset += n;
   }
-  const Tensor train_rows = index_tensor(train), hold_rows = index_tensor(hold);
+  return {index_tensor(train), index_tensor(hold)};
+}
+
+// L2-regularized logistic regression on standardized features z with balanced
+// classes (each class's rows share half of the total weight), by L-BFGS: (v, c).
+std::pair<Tensor, Tensor> fit_logistic(const Tensor& z, const Tensor& y, double l2, int max_iterations) {
+  const double n_facet = y.sum().item<double>(), n_generic = static_cast<double>(y.size(0)) - n_facet;
+  const Tensor sample_weight =
+      torch::where(y > 0.5, torch::full_like(y, 0.5 / n_facet), torch::full_like(y, 0.5 / n_generic));
+  torch::AutoGradMode grad(true);
+  Tensor v = torch::zeros({z.size(1)}, torch::kDouble).requires_grad_(true);
+  Tensor c = torch::zeros({1}, torch::kDouble).requires_grad_(true);
+  torch::optim::LBFGS optimizer({v, c}, torch::optim::LBFGSOptions(1.0)
+                                            .max_iter(max_iterations)
+                                            .history_size(20)
+                                            .tolerance_grad(1e-10)
+                                            .tolerance_change(1e-14)
+                                            .line_search_fn("strong_wolfe"));
+  auto closure = [&] {
+    optimizer.zero_grad();
+    const Tensor logits = torch::mv(z, v) + c;
+    Tensor loss = torch::nn::functional::binary_cross_entropy_with_logits(
+                      logits, y,
+                      torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions()
+                          .weight(sample_weight)
+                          .reduction(torch::kSum)) +
+                  0.5 * l2 * v.dot(v);
+    loss.backward();
+    return loss;
+  };
+  optimizer.step(closure);
+  return {v.detach(), c.detach()};
+}
+
+}  // namespace
+
+FacetProbe fit_facet_probe(const Tensor& facet_features, const Tensor& generic_features, const FitOptions& options) {
+  const Tensor facet = check_features(facet_features, "facet");
+  const Tensor generic = check_features(generic_features, "generic");
+  const int64_t n_facet = facet.size(0), n_generic = generic.size(0);
+  check_fit_options(n_facet, n_generic, facet.size(1), generic.size(1), options);
+
+  const Tensor x = torch::cat({facet, generic}, 0);  // (N, D) double
+  const Tensor labels = torch::cat({torch::ones({n_facet}, torch::kDouble), torch::zeros({n_generic}, torch::kDouble)});
+  const auto [train_rows, hold_rows] = stratified_split(n_facet, n_generic, options.holdout, options.seed);
   const Tensor xt = x.index_select(0, train_rows), yt = labels.index_select(0, train_rows);
 
   // Fit on standardized features (well conditioned for L-BFGS, and one l2 for every
@@ -234,40 +278,11 @@ FacetProbe fit_facet_probe(const Tensor& facet_features, const Tensor& generic_f
   const double sd_max = sd.max().item<double>();
   // Constant (or float-noise) channels get a floor instead of 0, so they get ~0 weight.
   sd = sd_max > 0 ? sd.clamp_min(1e-6 * sd_max) : torch::ones_like(sd);
-  const Tensor z = (xt - mu) / sd;
-  // Balanced classes: each class's rows share half of the total weight.
-  const double n_train_facet = yt.sum().item<double>(),
-               n_train_generic = static_cast<double>(yt.size(0)) - n_train_facet;
-  const Tensor sample_weight =
-      torch::where(yt > 0.5, torch::full_like(yt, 0.5 / n_train_facet), torch::full_like(yt, 0.5 / n_train_generic));
-
-  torch::AutoGradMode grad(true);
-  Tensor v = torch::zeros({x.size(1)}, torch::kDouble).requires_grad_(true);
-  Tensor c = torch::zeros({1}, torch::kDouble).requires_grad_(true);
-  torch::optim::LBFGS optimizer({v, c}, torch::optim::LBFGSOptions(1.0)
-                                            .max_iter(options.max_iterations)
-                                            .history_size(20)
-                                            .tolerance_grad(1e-10)
-                                            .tolerance_change(1e-14)
-                                            .line_search_fn("strong_wolfe"));
-  const double l2 = options.l2;
-  auto closure = [&] {
-    optimizer.zero_grad();
-    const Tensor logits = torch::mv(z, v) + c;
-    Tensor loss = torch::nn::functional::binary_cross_entropy_with_logits(
-                      logits, yt,
-                      torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions()
-                          .weight(sample_weight)
-                          .reduction(torch::kSum)) +
-                  0.5 * l2 * v.dot(v);
-    loss.backward();
-    return loss;
-  };
-  optimizer.step(closure);
+  const auto [v, c] = fit_logistic((xt - mu) / sd, yt, options.l2, options.max_iterations);
 
   // w.x + b on raw features equals v.z + c: w = v / sd, b = c - w.mu.
-  const Tensor w = v.detach() / sd;
-  const double bias = c.detach().item<double>() - w.dot(mu).item<double>();
+  const Tensor w = v / sd;
+  const double bias = c.item<double>() - w.dot(mu).item<double>();
   const Tensor weights = w.to(torch::kFloat).contiguous();
 
   // Accuracies of the probe as stored (float32 weights, raw features).

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <optional>
 
 #include "core/image/image.h"
@@ -232,42 +233,36 @@ std::string caption_of(const json& image) {
                                 : image["file"].get<std::string>();
 }
 
-}  // namespace
-
-VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path& out) {
-  check(o);
-  model->eval();
-  for (auto& p : model->parameters()) p.requires_grad_(false);  // the image is optimized, not the weights
-  const int64_t size = o.size > 0 ? o.size : model->config().image_resolution;
-  std::optional<FacetProbe> probe;
-  if (!o.facet.empty()) probe = load_facet_probe(o.facet);
-  const bool facet = probe.has_value();
-  std::vector<Job> jobs = plan_jobs(*model, o, probe);
-
-  // The method's pieces.
+// The method's pieces: the image parameterization and the optimization loop's options
+// (lucid's defaults, or the preimage's, whose priors are added to every job).
+struct Recipe {
   ParamOptions param;
-  param.height = param.width = size;
-  param.seed = o.seed;
-  param.device = model->device();
-  param.sd = o.sd;
-  param.decay_power = o.decay_power;
-  param.fft = o.param == "fft";
-  param.decorrelate = !o.no_decorrelate;
-  param.range = o.range == "clamp" ? Range::Clamp : Range::Sigmoid;
-  param.grayscale = o.grayscale;
-  RenderOptions render_options;
-  render_options.steps = o.steps;
-  render_options.learning_rate = o.lr > 0 ? o.lr : facet ? 0.02 : 0.05;
-  render_options.redirect_relu_steps = o.redirect_relu_steps;
-  render_options.seed = o.seed;
-  if (!o.thresholds.empty()) render_options.thresholds = parse_thresholds(o.thresholds);
+  RenderOptions render;
+};
+Recipe method_recipe(const CLIPImpl& model, const VisualizeOptions& o, int64_t size, bool facet,
+                     std::vector<Job>& jobs) {
+  Recipe r;
+  r.param.height = r.param.width = size;
+  r.param.seed = o.seed;
+  r.param.device = model.device();
+  r.param.sd = o.sd;
+  r.param.decay_power = o.decay_power;
+  r.param.fft = o.param == "fft";
+  r.param.decorrelate = !o.no_decorrelate;
+  r.param.range = o.range == "clamp" ? Range::Clamp : Range::Sigmoid;
+  r.param.grayscale = o.grayscale;
+  r.render.steps = o.steps;
+  r.render.learning_rate = o.lr > 0 ? o.lr : facet ? 0.02 : 0.05;
+  r.render.redirect_relu_steps = o.redirect_relu_steps;
+  r.render.seed = o.seed;
+  if (!o.thresholds.empty()) r.render.thresholds = parse_thresholds(o.thresholds);
   std::string transforms = o.transforms;
   if (o.method == Method::Preimage) {
     // Mahendran and Vedaldi: raw pixels kept in range, natural-image priors, jitter.
-    param.fft = false;
-    param.decorrelate = false;
-    param.range = Range::Clamp;
-    if (o.lr <= 0) render_options.learning_rate = 0.01;
+    r.param.fft = false;
+    r.param.decorrelate = false;
+    r.param.range = Range::Clamp;
+    if (o.lr <= 0) r.render.learning_rate = 0.01;
     if (transforms.empty()) transforms = "jitter(4)";
     const double pixels = static_cast<double>(size * size * (o.grayscale ? 1 : 3));
     for (auto& job : jobs)
@@ -275,25 +270,25 @@ VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path
           job.objective - (o.alpha_weight / pixels) * alpha_norm(o.alpha) - (o.tv_weight / pixels) * total_variation();
   }
   if (transforms.empty()) transforms = facet ? fmt::format("facet:{}", size) : "standard";
-  render_options.transforms = parse_transforms(transforms);
+  r.render.transforms = parse_transforms(transforms);
+  return r;
+}
 
-  std::optional<torch::Tensor> init;
-  if (!o.init.empty()) {
-    const Image image = read_image(o.init);
-    init = torch::nn::functional::interpolate(image_to_tensor(image).unsqueeze(0),
-                                              torch::nn::functional::InterpolateFuncOptions()
-                                                  .size(std::vector<int64_t>{size, size})
-                                                  .mode(torch::kBilinear)
-                                                  .align_corners(false));
-  }
+// Deep Dream's starting image, resized to the render's size (none: noise).
+std::optional<torch::Tensor> load_init(const VisualizeOptions& o, int64_t size) {
+  if (o.init.empty()) return std::nullopt;
+  const Image image = read_image(o.init);
+  return torch::nn::functional::interpolate(image_to_tensor(image).unsqueeze(0),
+                                            torch::nn::functional::InterpolateFuncOptions()
+                                                .size(std::vector<int64_t>{size, size})
+                                                .mode(torch::kBilinear)
+                                                .align_corners(false));
+}
 
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw ArgumentError("out", out.string(), fmt::format("cannot create the folder ({})", ec.message()));
-  const json settings = visualize_settings(o);
-  const json done = saved_renders(out, settings);
+// visualize.json before any render: the settings (the resume check) and the recipe.
+json start_report(const VisualizeOptions& o, int64_t size, const Recipe& r, const std::optional<FacetProbe>& probe) {
   json report = {{"command", o.command},
-                 {"settings", settings},
+                 {"settings", visualize_settings(o)},
                  {"complete", false},
                  {"model", o.model},
                  {"method", method_name(o.method)},
@@ -307,15 +302,96 @@ VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path
                            {"steps_per_octave", o.steps},
                            {"step_size", o.step_size}};
   } else {
-    report["param"] = param.describe();
-    report["transforms"] = describe(render_options.transforms);
+    report["param"] = r.param.describe();
+    report["transforms"] = describe(r.render.transforms);
     report["steps"] = o.steps;
-    report["learning_rate"] = render_options.learning_rate;
+    report["learning_rate"] = r.render.learning_rate;
     report["redirect_relu_steps"] = o.redirect_relu_steps;
   }
-  if (facet)
+  if (probe)
     report["facet"] = {
         {"probe", o.facet}, {"layers", probe->layers}, {"strength", o.facet_strength}, {"l2_weight", o.l2_weight}};
+  return report;
+}
+
+// Job j's images (and threshold snapshots): Deep Dream from `init` or noise, else the
+// optimization loop; each with the job's own seed, so that a resumed run matches.
+std::vector<Snapshot> run_job(CLIP& model, const VisualizeOptions& o, const Job& job, size_t j, Recipe& r,
+                              const std::optional<torch::Tensor>& init, int64_t size,
+                              const std::function<void()>& step) {
+  if (o.method == Method::DeepDream) {
+    DeepDreamOptions dd;
+    dd.octaves = o.octaves;
+    dd.octave_scale = o.octave_scale;
+    dd.steps_per_octave = o.steps;
+    dd.step_size = o.step_size;
+    dd.seed = o.seed + j;
+    dd.on_step = [&](int, int, double) { step(); };
+    torch::Tensor start;
+    if (init)
+      start = init->expand({job.images, 3, size, size}).clone();
+    else {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + j);
+      start = (0.5 + 0.05 * torch::randn({job.images, 3, size, size}, gen)).clamp(0, 1);
+    }
+    const torch::Tensor images = deep_dream(model, job.objective, start, dd);
+    return {{static_cast<int>(o.octaves * o.steps), images, evaluate(model, job.objective, images)}};
+  }
+  r.param.batch = job.images;
+  r.param.seed = o.seed + j;
+  auto image_param = make_image_param(r.param);
+  r.render.seed = o.seed + j;
+  r.render.on_step = [&](int, double) { step(); };
+  return render(model, job.objective, *image_param, r.render);
+}
+
+// Writes job j's PNGs; returns its visualize.json entry and adds its tiles to the grid.
+json save_job(CLIP& model, const Job& job, size_t j, const std::vector<Snapshot>& snapshots, bool facet,
+              const fs::path& out, std::vector<plot::Tile>& tiles) {
+  json entry = {{"objective", job.objective.description}, {"images", json::array()}};
+  const Snapshot& last = snapshots.back();
+  entry["objective_value"] = evaluate(model, job.objective, last.images);
+  for (int64_t i = 0; i < job.images; ++i) {
+    std::string stem =
+        job.units.empty() ? fmt::format("objective_{}", j) : file_stem(job.units[i].first, job.units[i].second);
+    if (job.images > 1 && (job.units.empty() || facet)) stem += fmt::format("_{}", i);
+    json image = {{"file", stem + ".png"}};
+    for (const Snapshot& s : snapshots) {
+      const fs::path file = out / (s.step == last.step ? stem + ".png" : fmt::format("{}_step{}.png", stem, s.step));
+      write_png(file, tensor_to_image(s.images[i]));
+      if (s.step != last.step) image["thresholds"][std::to_string(s.step)] = file.filename().string();
+    }
+    if (!job.units.empty()) {
+      const auto& [layer, unit] = job.units[i];
+      // What the final image does to the unit, without transforms.
+      image["layer"] = layer;
+      image["unit"] = unit;
+      image["activation"] = evaluate(model, channel(layer, unit, i), last.images);
+    }
+    entry["images"].push_back(image);
+    tiles.push_back({tensor_to_image(last.images[i]), job.units.empty() ? stem : caption_of(image), std::nullopt});
+  }
+  return entry;
+}
+
+}  // namespace
+
+VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path& out) {
+  check(o);
+  model->eval();
+  for (auto& p : model->parameters()) p.requires_grad_(false);  // the image is optimized, not the weights
+  const int64_t size = o.size > 0 ? o.size : model->config().image_resolution;
+  std::optional<FacetProbe> probe;
+  if (!o.facet.empty()) probe = load_facet_probe(o.facet);
+  std::vector<Job> jobs = plan_jobs(*model, o, probe);
+  Recipe recipe = method_recipe(*model, o, size, probe.has_value(), jobs);
+  const std::optional<torch::Tensor> init = load_init(o, size);
+
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw ArgumentError("out", out.string(), fmt::format("cannot create the folder ({})", ec.message()));
+  const json done = saved_renders(out, visualize_settings(o));
+  json report = start_report(o, size, recipe, probe);
 
   VisualizeResult result;
   result.report = out / "visualize.json";
@@ -326,7 +402,7 @@ VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path
   Progress progress("visualize", total_steps, "steps", o.progress);
   int64_t steps_done = static_cast<int64_t>(result.resumed) * steps_per_job;
   progress.resume_at(steps_done);
-  auto step = [&] {
+  const std::function<void()> step = [&] {
     progress.add(1);
     if (o.on_step) o.on_step(++steps_done, total_steps);
   };
@@ -335,7 +411,6 @@ VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path
 
   std::vector<plot::Tile> tiles;
   for (size_t j = 0; j < jobs.size(); ++j) {
-    const Job& job = jobs[j];
     if (j < done.size()) {
       // Saved by the interrupted run (same settings, same per-render seed): reuse it.
       for (const auto& image : done[j]["images"])
@@ -343,56 +418,8 @@ VisualizeResult visualize(CLIP& model, const VisualizeOptions& o, const fs::path
       report["renders"].push_back(done[j]);
       continue;
     }
-    std::vector<Snapshot> snapshots;
-    if (o.method == Method::DeepDream) {
-      DeepDreamOptions dd;
-      dd.octaves = o.octaves;
-      dd.octave_scale = o.octave_scale;
-      dd.steps_per_octave = o.steps;
-      dd.step_size = o.step_size;
-      dd.seed = o.seed + j;
-      dd.on_step = [&](int, int, double) { step(); };
-      torch::Tensor start;
-      if (init)
-        start = init->expand({job.images, 3, size, size}).clone();
-      else {
-        auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + j);
-        start = (0.5 + 0.05 * torch::randn({job.images, 3, size, size}, gen)).clamp(0, 1);
-      }
-      const torch::Tensor images = deep_dream(model, job.objective, start, dd);
-      snapshots.push_back({static_cast<int>(steps_per_job), images, evaluate(model, job.objective, images)});
-    } else {
-      param.batch = job.images;
-      param.seed = o.seed + j;
-      auto image_param = make_image_param(param);
-      render_options.seed = o.seed + j;
-      render_options.on_step = [&](int, double) { step(); };
-      snapshots = render(model, job.objective, *image_param, render_options);
-    }
-    json entry = {{"objective", job.objective.description}, {"images", json::array()}};
-    const Snapshot& last = snapshots.back();
-    entry["objective_value"] = evaluate(model, job.objective, last.images);
-    for (int64_t i = 0; i < job.images; ++i) {
-      std::string stem =
-          job.units.empty() ? fmt::format("objective_{}", j) : file_stem(job.units[i].first, job.units[i].second);
-      if (job.images > 1 && (job.units.empty() || facet)) stem += fmt::format("_{}", i);
-      json image = {{"file", stem + ".png"}};
-      for (const Snapshot& s : snapshots) {
-        const fs::path file = out / (s.step == last.step ? stem + ".png" : fmt::format("{}_step{}.png", stem, s.step));
-        write_png(file, tensor_to_image(s.images[i]));
-        if (s.step != last.step) image["thresholds"][std::to_string(s.step)] = file.filename().string();
-      }
-      if (!job.units.empty()) {
-        const auto& [layer, unit] = job.units[i];
-        // What the final image does to the unit, without transforms.
-        image["layer"] = layer;
-        image["unit"] = unit;
-        image["activation"] = evaluate(model, channel(layer, unit, i), last.images);
-      }
-      entry["images"].push_back(image);
-      tiles.push_back({tensor_to_image(last.images[i]), job.units.empty() ? stem : caption_of(image), std::nullopt});
-    }
-    report["renders"].push_back(entry);
+    const auto snapshots = run_job(model, o, jobs[j], j, recipe, init, size, step);
+    report["renders"].push_back(save_job(model, jobs[j], j, snapshots, probe.has_value(), out, tiles));
     // Written whole to a temporary file, then renamed: a kill never leaves half a report.
     write_file_atomically(result.report, report.dump(2) + "\n");
     crash_point(static_cast<int64_t>(j + 1), o.crash_after);

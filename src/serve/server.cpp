@@ -83,6 +83,14 @@ LiveModel& Server::live() const {
 }
 
 void Server::routes() {
+  page_routes();
+  unit_routes();
+  search_routes();
+  image_routes();
+}
+
+// The page and its static files.
+void Server::page_routes() {
   auto serve_asset = [](httplib::Response& res, std::string_view name) {
     const Asset* asset = find_asset(name);
     if (!asset) throw not_found(fmt::format("/static/{}: no such file", name));
@@ -94,7 +102,10 @@ void Server::routes() {
   http_.Get(R"(/static/([^/]+))", [=](const httplib::Request& req, httplib::Response& res) {
     guarded(res, [&] { serve_asset(res, req.matches[1].str()); });
   });
+}
 
+// The atlas, its layers and units, and renders of units.
+void Server::unit_routes() {
   http_.Get("/api/atlas", [this](const httplib::Request&, httplib::Response& res) {
     guarded(res, [&] {
       json out = view_.overview();
@@ -134,6 +145,10 @@ void Server::routes() {
   http_.Get(R"(/api/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     guarded(res, [&] { send_json(res, live().job(parse_integer(req.matches[1], "job"))); });
   });
+}
+
+// Words, text and images searched against the atlas (and the model, when there is one).
+void Server::search_routes() {
   http_.Get("/api/search", [this](const httplib::Request& req, httplib::Response& res) {
     guarded(res, [&] {
       const std::string q = string_param(req, "q", "");
@@ -156,7 +171,10 @@ void Server::routes() {
     guarded(res,
             [&] { send_json(res, view_.word(req.matches[1], static_cast<int>(int_param(req, "k", 20, 1, 100)))); });
   });
+}
 
+// Dataset examples and feature visualizations as images.
+void Server::image_routes() {
   http_.Get(R"(/img/example/([^/]+)/([^/]+)/([^/]+)/([^/]+))",
             [this](const httplib::Request& req, httplib::Response& res) {
               guarded(res, [&] {

@@ -29,7 +29,11 @@ class Server {
   void stop();
 
  private:
-  void routes();
+  void routes();  // every route, by the four groups below
+  void page_routes();
+  void unit_routes();
+  void search_routes();
+  void image_routes();
   LiveModel& live() const;
   httplib::Server http_;
   AtlasView& view_;

@@ -81,6 +81,37 @@ struct PngReadGuard {
   ~PngReadGuard() { png_destroy_read_struct(&png, info ? &info : nullptr, nullptr); }
 };
 
+// One row as libpng delivers it (after the transforms set in decode_png) into
+// image's RGB (and alpha, when the image has an alpha plane).
+void png_row_to_rgb(const uint8_t* in, int color_type, int channels, const png_color* palette, int palette_size,
+                    Image& image, int y) {
+  const auto width = static_cast<size_t>(image.width);
+  uint8_t* out = image.pixel(0, y);
+  uint8_t* alpha_out = image.alpha.empty() ? nullptr : image.alpha.data() + static_cast<size_t>(y) * width;
+  for (size_t x = 0; x < width; ++x, in += channels, out += 3) {
+    switch (color_type) {
+      case PNG_COLOR_TYPE_GRAY:
+      case PNG_COLOR_TYPE_GRAY_ALPHA:
+        out[0] = out[1] = out[2] = in[0];
+        break;
+      case PNG_COLOR_TYPE_PALETTE:
+        // PIL's palette has 256 entries, zero (black) beyond those PLTE gives.
+        if (in[0] < palette_size) {
+          out[0] = palette[in[0]].red;
+          out[1] = palette[in[0]].green;
+          out[2] = palette[in[0]].blue;
+        }
+        break;
+      default:  // RGB, RGBA
+        out[0] = in[0];
+        out[1] = in[1];
+        out[2] = in[2];
+        break;
+    }
+    if (alpha_out) alpha_out[x] = in[channels - 1];
+  }
+}
+
 Image decode_png(std::span<const uint8_t> bytes, const std::string& name) {
   PngReadState state;
   state.data = bytes.data();
@@ -138,33 +169,8 @@ Image decode_png(std::span<const uint8_t> bytes, const std::string& name) {
   // PIL opens these as "P" and "1", which Image.resize() samples with NEAREST.
   image.nearest_resize = color_type == PNG_COLOR_TYPE_PALETTE || (color_type == PNG_COLOR_TYPE_GRAY && bit_depth == 1);
 
-  for (png_uint_32 y = 0; y < height; ++y) {
-    const uint8_t* in = rows[y];
-    uint8_t* out = image.pixel(0, static_cast<int>(y));
-    uint8_t* alpha_out = has_alpha ? image.alpha.data() + static_cast<size_t>(y) * width : nullptr;
-    for (png_uint_32 x = 0; x < width; ++x, in += channels, out += 3) {
-      switch (color_type) {
-        case PNG_COLOR_TYPE_GRAY:
-        case PNG_COLOR_TYPE_GRAY_ALPHA:
-          out[0] = out[1] = out[2] = in[0];
-          break;
-        case PNG_COLOR_TYPE_PALETTE:
-          // PIL's palette has 256 entries, zero (black) beyond those PLTE gives.
-          if (in[0] < palette_size) {
-            out[0] = palette[in[0]].red;
-            out[1] = palette[in[0]].green;
-            out[2] = palette[in[0]].blue;
-          }
-          break;
-        default:  // RGB, RGBA
-          out[0] = in[0];
-          out[1] = in[1];
-          out[2] = in[2];
-          break;
-      }
-      if (has_alpha) alpha_out[x] = in[channels - 1];
-    }
-  }
+  for (png_uint_32 y = 0; y < height; ++y)
+    png_row_to_rgb(rows[y], color_type, channels, palette, palette_size, image, static_cast<int>(y));
   return image;
 }
 

@@ -134,19 +134,8 @@ struct ConfigReader {
   }
 };
 
-}  // namespace
-
-CLIPConfig CLIPConfig::from_open_clip(const nlohmann::json& file, const StateDict& sd, const std::string& source) {
-  if (!file.is_object()) throw Error(fmt::format("{}: not a JSON object", source));
-  const nlohmann::json& model = file.contains("model_cfg") ? file["model_cfg"] : file;
-  if (!model.is_object() || !model.contains("vision_cfg") || !model.contains("text_cfg"))
-    throw Error(fmt::format("{}: not an open_clip model config (no model_cfg with vision_cfg and text_cfg)", source));
-  const ConfigReader top{model, "model_cfg", source};
-  const ConfigReader vision{model["vision_cfg"], "vision_cfg", source};
-  const ConfigReader text{model["text_cfg"], "text_cfg", source};
-  if (!vision.j.is_object() || !text.j.is_object())
-    throw Error(fmt::format("{}: vision_cfg and text_cfg must be objects", source));
-
+// Refuses what changes the architecture in ways clipscope does not build.
+void refuse_other_architectures(const ConfigReader& top, const ConfigReader& vision, const ConfigReader& text) {
   if (vision.has("timm_model_name")) vision.fail("timm_model_name", "names a timm tower: not supported");
   if (text.has("hf_model_name")) text.fail("hf_model_name", "names a Hugging Face text tower: not supported");
   top.refuse_unless("init_logit_bias", nullptr);  // SigLIP's sigmoid loss
@@ -168,19 +157,11 @@ CLIPConfig CLIPConfig::from_open_clip(const nlohmann::json& file, const StateDic
   text.refuse_unless("pool_type", "argmax");
   text.refuse_unless("proj_bias", false);
   text.refuse_unless("proj_type", "linear");
+}
 
-  CLIPConfig c = infer(sd);
-  // What the weights cannot say.
-  c.transformer_heads = text.has("heads") ? text.integer("heads") : 8;
-  c.vision_head_width = vision.has("head_width") ? vision.integer("head_width") : 64;
-  if (c.transformer_heads <= 0 || c.transformer_width % c.transformer_heads)
-    text.fail("heads", fmt::format("is {}: does not divide the width {}", c.transformer_heads, c.transformer_width));
-  if (c.vision_head_width <= 0 || (c.is_vit() ? c.vision_width : c.vision_width * 32) % c.vision_head_width)
-    vision.fail("head_width", fmt::format("is {}: does not divide the width", c.vision_head_width));
-  if (top.has("quick_gelu") && !model["quick_gelu"].is_boolean()) top.fail("quick_gelu", "is not true or false");
-  c.activation = top.has("quick_gelu") && model["quick_gelu"].get<bool>() ? Activation::QuickGELU : Activation::GELU;
-
-  // What it states must match the weights.
+// What the config states must match the weights (inferred into c).
+void check_against_weights(const CLIPConfig& c, const ConfigReader& top, const ConfigReader& vision,
+                           const ConfigReader& text) {
   top.check("embed_dim", c.embed_dim);
   vision.check("width", c.vision_width);
   if (vision.has("image_size")) {
@@ -206,24 +187,53 @@ CLIPConfig CLIPConfig::from_open_clip(const nlohmann::json& file, const StateDic
   text.check("layers", c.transformer_layers);
   text.check("context_length", c.context_length);
   text.check("vocab_size", c.vocab_size);
-  check_heads(c);
+}
 
-  if (file.contains("preprocess_cfg") && file["preprocess_cfg"].is_object()) {
-    const ConfigReader pre{file["preprocess_cfg"], "preprocess_cfg", source};
-    for (const char* key : {"mean", "std"}) {
-      if (!pre.has(key)) continue;
-      const auto& v = pre.j[key];
-      if (!v.is_array() || v.size() != 3 ||
-          !std::all_of(v.begin(), v.end(), [](const auto& x) { return x.is_number(); }))
-        pre.fail(key, fmt::format("is {}: expected three numbers", v.dump()));
-      auto& target = std::string(key) == "mean" ? c.normalization.mean : c.normalization.std;
-      for (size_t i = 0; i < 3; ++i) target[i] = v[i].get<float>();
-    }
-    for (float s : c.normalization.std)
-      if (!(s > 0)) pre.fail("std", "must be positive");
-    pre.refuse_unless("interpolation", "bicubic");
-    pre.refuse_unless("resize_mode", "shortest");
+// preprocess_cfg's mean and std (open_clip's own preprocessing otherwise refused).
+void read_preprocessing(const ConfigReader& pre, Normalization& normalization) {
+  for (const char* key : {"mean", "std"}) {
+    if (!pre.has(key)) continue;
+    const auto& v = pre.j[key];
+    if (!v.is_array() || v.size() != 3 || !std::all_of(v.begin(), v.end(), [](const auto& x) { return x.is_number(); }))
+      pre.fail(key, fmt::format("is {}: expected three numbers", v.dump()));
+    auto& target = std::string(key) == "mean" ? normalization.mean : normalization.std;
+    for (size_t i = 0; i < 3; ++i) target[i] = v[i].get<float>();
   }
+  for (float s : normalization.std)
+    if (!(s > 0)) pre.fail("std", "must be positive");
+  pre.refuse_unless("interpolation", "bicubic");
+  pre.refuse_unless("resize_mode", "shortest");
+}
+
+}  // namespace
+
+CLIPConfig CLIPConfig::from_open_clip(const nlohmann::json& file, const StateDict& sd, const std::string& source) {
+  if (!file.is_object()) throw Error(fmt::format("{}: not a JSON object", source));
+  const nlohmann::json& model = file.contains("model_cfg") ? file["model_cfg"] : file;
+  if (!model.is_object() || !model.contains("vision_cfg") || !model.contains("text_cfg"))
+    throw Error(fmt::format("{}: not an open_clip model config (no model_cfg with vision_cfg and text_cfg)", source));
+  const ConfigReader top{model, "model_cfg", source};
+  const ConfigReader vision{model["vision_cfg"], "vision_cfg", source};
+  const ConfigReader text{model["text_cfg"], "text_cfg", source};
+  if (!vision.j.is_object() || !text.j.is_object())
+    throw Error(fmt::format("{}: vision_cfg and text_cfg must be objects", source));
+  refuse_other_architectures(top, vision, text);
+
+  CLIPConfig c = infer(sd);
+  // What the weights cannot say.
+  c.transformer_heads = text.has("heads") ? text.integer("heads") : 8;
+  c.vision_head_width = vision.has("head_width") ? vision.integer("head_width") : 64;
+  if (c.transformer_heads <= 0 || c.transformer_width % c.transformer_heads)
+    text.fail("heads", fmt::format("is {}: does not divide the width {}", c.transformer_heads, c.transformer_width));
+  if (c.vision_head_width <= 0 || (c.is_vit() ? c.vision_width : c.vision_width * 32) % c.vision_head_width)
+    vision.fail("head_width", fmt::format("is {}: does not divide the width", c.vision_head_width));
+  if (top.has("quick_gelu") && !model["quick_gelu"].is_boolean()) top.fail("quick_gelu", "is not true or false");
+  c.activation = top.has("quick_gelu") && model["quick_gelu"].get<bool>() ? Activation::QuickGELU : Activation::GELU;
+
+  check_against_weights(c, top, vision, text);
+  check_heads(c);
+  if (file.contains("preprocess_cfg") && file["preprocess_cfg"].is_object())
+    read_preprocessing({file["preprocess_cfg"], "preprocess_cfg", source}, c.normalization);
   return c;
 }
 

@@ -96,6 +96,15 @@ struct BoxAcc {
   PixelBox box() const { return empty() ? PixelBox{} : PixelBox{x0, y0, x1, y1}; }
 };
 
+// px = bg + (fg - bg) * a / 255 per channel, rounded to nearest (the numerator is
+// never negative).
+void blend(uint8_t* px, const int fg[3], int a) {
+  for (int k = 0; k < 3; ++k) {
+    const int v = px[k] * 255 + (fg[k] - px[k]) * a;
+    px[k] = static_cast<uint8_t>((v + 127) / 255);
+  }
+}
+
 }  // namespace
 
 struct TextRasterizer::Impl {
@@ -315,6 +324,42 @@ struct TextRasterizer::Impl {
     });
     return acc;
   }
+
+  // Stroked neighbours overlap, so coverage is gathered by maximum and blended once.
+  // The mask spans the measured box moved by (dx, dy), widened for the sub-pixel
+  // part of the move. Returns the inked box.
+  BoxAcc draw_stroked(Image& canvas, FT_Face face, const TextStyle& style, FT_Fixed stroke, const BoxAcc& measured,
+                      FT_Pos dx, FT_Pos dy) {
+    const int fg[3] = {style.color[0], style.color[1], style.color[2]};
+    const int mx0 = std::max(0, measured.x0 + static_cast<int>(std::floor(dx / 64.0)) - 2);
+    const int my0 = std::max(0, measured.y0 + static_cast<int>(std::floor(dy / 64.0)) - 2);
+    const int mx1 = std::min(canvas.width, measured.x1 + static_cast<int>(std::ceil(dx / 64.0)) + 2);
+    const int my1 = std::min(canvas.height, measured.y1 + static_cast<int>(std::ceil(dy / 64.0)) + 2);
+    BoxAcc inked;
+    if (mx1 <= mx0 || my1 <= my0) return inked;
+    const int mw = mx1 - mx0;
+    coverage.assign(static_cast<size_t>(mw) * (my1 - my0), 0);
+    render(face, style.rotation, stroke, dx, dy, [&](const FT_Bitmap& bm, int left, int top) {
+      const int r_begin = std::max(0, my0 - top), r_end = std::min(static_cast<int>(bm.rows), my1 - top);
+      const int c_begin = std::max(0, mx0 - left), c_end = std::min(static_cast<int>(bm.width), mx1 - left);
+      for (int r = r_begin; r < r_end; ++r) {
+        const unsigned char* cov = bm.buffer + static_cast<ptrdiff_t>(r) * bm.pitch;
+        uint8_t* m = coverage.data() + static_cast<size_t>(top + r - my0) * mw + (left - mx0);
+        for (int c = c_begin; c < c_end; ++c) m[c] = std::max<uint8_t>(m[c], cov[c]);
+      }
+    });
+    for (int y = my0; y < my1; ++y) {
+      const uint8_t* cov = coverage.data() + static_cast<size_t>(y - my0) * mw;
+      uint8_t* px = canvas.pixel(mx0, y);
+      for (int x = mx0; x < mx1; ++x, px += 3) {
+        const int a = cov[x - mx0];
+        if (a == 0) continue;
+        inked.add(x, y, x + 1, y + 1);
+        blend(px, fg, a);
+      }
+    }
+    return inked;
+  }
 };
 
 TextRasterizer::TextRasterizer(std::filesystem::path font_dir) : impl_(std::make_unique<Impl>()) {
@@ -375,45 +420,10 @@ PixelBox TextRasterizer::draw(Image& canvas, std::string_view utf8, const TextSt
   const auto dx = static_cast<FT_Pos>(std::lround((where.x - cx) * 64.0));
   const auto dy = static_cast<FT_Pos>(std::lround((where.y - cy) * 64.0));
 
+  if (stroke > 0) return impl_->draw_stroked(canvas, face, style, stroke, measured, dx, dy).box();
   const int fg[3] = {style.color[0], style.color[1], style.color[2]};
   const int W = canvas.width, H = canvas.height;
   BoxAcc inked;
-  if (stroke > 0) {
-    // Stroked neighbours overlap, so coverage is gathered by maximum and blended
-    // once. The mask spans the measured box moved by the offset, widened for the
-    // sub-pixel part of the move.
-    const int mx0 = std::max(0, measured.x0 + static_cast<int>(std::floor(dx / 64.0)) - 2);
-    const int my0 = std::max(0, measured.y0 + static_cast<int>(std::floor(dy / 64.0)) - 2);
-    const int mx1 = std::min(W, measured.x1 + static_cast<int>(std::ceil(dx / 64.0)) + 2);
-    const int my1 = std::min(H, measured.y1 + static_cast<int>(std::ceil(dy / 64.0)) + 2);
-    if (mx1 <= mx0 || my1 <= my0) return {};
-    const int mw = mx1 - mx0;
-    auto& mask = impl_->coverage;
-    mask.assign(static_cast<size_t>(mw) * (my1 - my0), 0);
-    impl_->render(face, style.rotation, stroke, dx, dy, [&](const FT_Bitmap& bm, int left, int top) {
-      const int r_begin = std::max(0, my0 - top), r_end = std::min(static_cast<int>(bm.rows), my1 - top);
-      const int c_begin = std::max(0, mx0 - left), c_end = std::min(static_cast<int>(bm.width), mx1 - left);
-      for (int r = r_begin; r < r_end; ++r) {
-        const unsigned char* cov = bm.buffer + static_cast<ptrdiff_t>(r) * bm.pitch;
-        uint8_t* m = mask.data() + static_cast<size_t>(top + r - my0) * mw + (left - mx0);
-        for (int c = c_begin; c < c_end; ++c) m[c] = std::max<uint8_t>(m[c], cov[c]);
-      }
-    });
-    for (int y = my0; y < my1; ++y) {
-      const uint8_t* cov = mask.data() + static_cast<size_t>(y - my0) * mw;
-      uint8_t* px = canvas.pixel(mx0, y);
-      for (int x = mx0; x < mx1; ++x, px += 3) {
-        const int a = cov[x - mx0];
-        if (a == 0) continue;
-        inked.add(x, y, x + 1, y + 1);
-        for (int k = 0; k < 3; ++k) {
-          const int v = px[k] * 255 + (fg[k] - px[k]) * a;  // as below
-          px[k] = static_cast<uint8_t>((v + 127) / 255);
-        }
-      }
-    }
-    return inked.box();
-  }
   impl_->render(face, style.rotation, 0, dx, dy, [&](const FT_Bitmap& bm, int left, int top) {
     const int r_begin = std::max(0, -top), r_end = std::min(static_cast<int>(bm.rows), H - top);
     const int c_begin = std::max(0, -left), c_end = std::min(static_cast<int>(bm.width), W - left);
@@ -427,11 +437,7 @@ PixelBox TextRasterizer::draw(Image& canvas, std::string_view utf8, const TextSt
         if (a == 0) continue;
         if (!any) c0 = std::min(c0, c), any = true;
         c1 = std::max(c1, c);
-        for (int k = 0; k < 3; ++k) {
-          // bg + (fg - bg) * a / 255, rounded to nearest (the numerator is never negative).
-          const int v = px[k] * 255 + (fg[k] - px[k]) * a;
-          px[k] = static_cast<uint8_t>((v + 127) / 255);
-        }
+        blend(px, fg, a);
       }
       if (any) r0 = std::min(r0, r), r1 = std::max(r1, r);
     }
