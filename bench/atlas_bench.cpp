@@ -124,7 +124,7 @@ void BM_FinalizeAtlas_RN50(benchmark::State& state) {
   LayerInfo layer;
   layer.id = 1;
   layer.name = layer.requested = layer.read_at = "visual.layer4";
-  layer.layout = "NCHW";
+  layer.layout = clipscope::Layout::NCHW;
   layer.units = units;
   const fs::path dir = fs::temp_directory_path() / "clipscope_bench_finalize";
   for (auto _ : state) {

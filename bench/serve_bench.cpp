@@ -62,7 +62,7 @@ void build_atlas(const fs::path& dir, int64_t images) {
   settings.k = kK;
   settings.layers = {"visual.layer4.5"};
   settings.matrix_layers = {"visual.layer4.5"};
-  settings.matrix_quantities = {"max"};
+  settings.matrix_quantities = {atlas::Quantity::Max};
   settings.inputs_total = images;
   atlas::LayerInfo layer;
   layer.id = 0;
@@ -70,7 +70,7 @@ void build_atlas(const fs::path& dir, int64_t images) {
   layer.requested = "image_block_4/5/Add_6";
   layer.read_at = "visual.layer4.5.add";
   layer.relu = true;
-  layer.layout = "NCHW";
+  layer.layout = Layout::NCHW;
   layer.units = kUnits;
   layer.cells = kGrid * kGrid;
   layer.grid_height = layer.grid_width = kGrid;
@@ -78,8 +78,8 @@ void build_atlas(const fs::path& dir, int64_t images) {
 
   // Every image's per-unit values: a unit-dependent scale, lognormal-ish tails.
   std::map<int, atlas::LayerAccumulator> accumulators = {{0, atlas::LayerAccumulator(kUnits, kK)}};
-  fs::create_directories(a.matrix_path(layer.name, "max").parent_path());
-  atlas::MatrixWriter matrix(a.matrix_path(layer.name, "max"), kUnits, images);
+  fs::create_directories(a.matrix_path(layer.name, atlas::Quantity::Max).parent_path());
+  atlas::MatrixWriter matrix(a.matrix_path(layer.name, atlas::Quantity::Max), kUnits, images);
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_int_distribution<int32_t> cell(0, kGrid * kGrid - 1);

@@ -224,7 +224,7 @@ Atlas Atlas::create(const fs::path& dir, const Settings& settings, const Shard& 
         {"batch_size", std::to_string(settings.batch_size)},
         {"layers", json(settings.layers).dump()},
         {"matrix_layers", json(settings.matrix_layers).dump()},
-        {"matrix_quantities", json(settings.matrix_quantities).dump()},
+        {"matrix_quantities", json(quantity_names(settings.matrix_quantities)).dump()},
         {"inputs_total", std::to_string(settings.inputs_total)},
         {"inputs_sha256", settings.inputs_sha256},
         {"shard", fmt::format("{}/{}", shard.index, shard.count)},
@@ -245,7 +245,7 @@ Atlas Atlas::create(const fs::path& dir, const Settings& settings, const Shard& 
       q.bind(3, l.requested);
       q.bind(4, l.read_at);
       q.bind(5, l.relu ? 1 : 0);
-      q.bind(6, l.layout);
+      q.bind(6, std::string(layout_name(l.layout)));
       q.bind(7, static_cast<int64_t>(l.units));
       q.bind(8, static_cast<int64_t>(l.cells));
       q.bind(9, static_cast<int64_t>(l.grid_height));
@@ -292,7 +292,7 @@ void Atlas::load_layers() {
     l.requested = q.getColumn(2).getString();
     l.read_at = q.getColumn(3).getString();
     l.relu = q.getColumn(4).getInt() != 0;
-    l.layout = q.getColumn(5).getString();
+    l.layout = parse_layout(q.getColumn(5).getString(), (dir_ / kDatabaseName).string() + ": layer " + l.name);
     l.units = q.getColumn(6).getInt64();
     l.cells = q.getColumn(7).getInt64();
     l.grid_height = q.getColumn(8).getInt64();
@@ -301,8 +301,22 @@ void Atlas::load_layers() {
   }
 }
 
-fs::path Atlas::matrix_path(const std::string& layer, const std::string& quantity) const {
-  return dir_ / "matrix" / fmt::format("{}.{}.npy", layer, quantity);
+std::string quantity_name(Quantity quantity) { return quantity == Quantity::Max ? "max" : "mean"; }
+
+Quantity parse_quantity(const std::string& name, const std::string& parameter) {
+  if (name == "max") return Quantity::Max;
+  if (name == "mean") return Quantity::Mean;
+  throw ArgumentError(parameter, name, "expected max or mean");
+}
+
+std::vector<std::string> quantity_names(const std::vector<Quantity>& quantities) {
+  std::vector<std::string> names;
+  for (Quantity q : quantities) names.push_back(quantity_name(q));
+  return names;
+}
+
+fs::path Atlas::matrix_path(const std::string& layer, Quantity quantity) const {
+  return dir_ / "matrix" / fmt::format("{}.{}.npy", layer, quantity_name(quantity));
 }
 
 std::optional<std::string> Atlas::meta(const std::string& key) const {
@@ -332,7 +346,8 @@ Settings Atlas::settings() const {
   s.batch_size = parse_number<int>(get("batch_size"), "atlas metadata batch_size");
   s.layers = json_strings(get("layers"));
   s.matrix_layers = json_strings(get("matrix_layers"));
-  s.matrix_quantities = json_strings(get("matrix_quantities"));
+  for (const auto& name : json_strings(get("matrix_quantities")))
+    s.matrix_quantities.push_back(parse_quantity(name, "atlas metadata matrix_quantities"));
   s.inputs_total = parse_number<int64_t>(get("inputs_total"), "atlas metadata inputs_total");
   s.inputs_sha256 = get("inputs_sha256");
   return s;
@@ -359,7 +374,8 @@ std::string Atlas::settings_difference(const Settings& other) const {
       {"batch size", std::to_string(ours.batch_size), std::to_string(other.batch_size)},
       {"layers", list(ours.layers), list(other.layers)},
       {"matrix layers", list(ours.matrix_layers), list(other.matrix_layers)},
-      {"matrix quantities", list(ours.matrix_quantities), list(other.matrix_quantities)},
+      {"matrix quantities", list(quantity_names(ours.matrix_quantities)),
+       list(quantity_names(other.matrix_quantities))},
       {"number of inputs", std::to_string(ours.inputs_total), std::to_string(other.inputs_total)},
       {"input paths (sha256)", ours.inputs_sha256, other.inputs_sha256},
   };
@@ -442,12 +458,13 @@ void Atlas::finalize(const std::map<int, LayerAccumulator>& accumulators) {
           for (size_t rank = 0; rank < examples.size(); ++rank)
             add_example.add(layer, unit, name, static_cast<int>(rank), examples[rank]);
         }
-        for (const auto& [quantity, stats] : {std::pair{"max", &acc.max_stats}, std::pair{"mean", &acc.mean_stats}}) {
+        for (const auto& [quantity, stats] :
+             {std::pair{Quantity::Max, &acc.max_stats}, std::pair{Quantity::Mean, &acc.mean_stats}}) {
           const Summary s = stats->summary(unit);
           const StdHistogram h = stats->std_histogram(unit, kHistogramBinWidth);
           add_stats.bind(1, layer);
           add_stats.bind(2, static_cast<int64_t>(unit));
-          add_stats.bind(3, quantity);
+          add_stats.bind(3, quantity_name(quantity));
           add_stats.bind(4, static_cast<int64_t>(s.count));
           add_stats.bind(5, static_cast<int64_t>(s.nonfinite));
           add_stats.bind(6, s.mean);
@@ -471,9 +488,9 @@ void Atlas::finalize(const std::map<int, LayerAccumulator>& accumulators) {
                                  "?, ?, ?, ?, ?)");
     for (const auto& name : s.matrix_layers) {
       const LayerInfo& l = layer(name);
-      for (const auto& quantity : s.matrix_quantities) {
+      for (const Quantity quantity : s.matrix_quantities) {
         add_matrix.bind(1, l.id);
-        add_matrix.bind(2, quantity);
+        add_matrix.bind(2, quantity_name(quantity));
         add_matrix.bind(3, fs::relative(matrix_path(l.name, quantity), dir_).generic_string());
         add_matrix.bind(4, static_cast<int64_t>(l.units));
         add_matrix.bind(5, static_cast<int64_t>(sh.end - sh.first));
@@ -535,21 +552,21 @@ std::vector<ExampleRow> Atlas::examples(const LayerInfo& layer, int64_t unit, co
 }
 
 namespace {
-SQLite::Statement stats_query(SQLite::Database& db, const LayerInfo& layer, int64_t unit, const std::string& quantity) {
+SQLite::Statement stats_query(SQLite::Database& db, const LayerInfo& layer, int64_t unit, Quantity quantity) {
   SQLite::Statement q(db,
                       "SELECT count, nonfinite, mean, std, rms, min, max, hist_lo, hist_width, hist FROM unit_stats "
                       "WHERE layer = ? AND unit = ? AND quantity = ?");
   q.bind(1, layer.id);
   q.bind(2, static_cast<int64_t>(unit));
-  q.bind(3, quantity);
+  q.bind(3, quantity_name(quantity));
   if (!q.executeStep())
-    throw Error(
-        fmt::format("unit {}:{}: no '{}' statistics in the atlas (is it complete?)", layer.name, unit, quantity));
+    throw Error(fmt::format("unit {}:{}: no '{}' statistics in the atlas (is it complete?)", layer.name, unit,
+                            quantity_name(quantity)));
   return q;
 }
 }  // namespace
 
-Summary Atlas::summary(const LayerInfo& layer, int64_t unit, const std::string& quantity) const {
+Summary Atlas::summary(const LayerInfo& layer, int64_t unit, Quantity quantity) const {
   check_unit(layer, unit);
   return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
     auto q = stats_query(*db_, layer, unit, quantity);
@@ -565,7 +582,7 @@ Summary Atlas::summary(const LayerInfo& layer, int64_t unit, const std::string& 
   });
 }
 
-StdHistogram Atlas::histogram(const LayerInfo& layer, int64_t unit, const std::string& quantity) const {
+StdHistogram Atlas::histogram(const LayerInfo& layer, int64_t unit, Quantity quantity) const {
   check_unit(layer, unit);
   return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
     auto q = stats_query(*db_, layer, unit, quantity);
@@ -577,11 +594,11 @@ StdHistogram Atlas::histogram(const LayerInfo& layer, int64_t unit, const std::s
   });
 }
 
-std::optional<fs::path> Atlas::matrix(const LayerInfo& layer, const std::string& quantity) const {
+std::optional<fs::path> Atlas::matrix(const LayerInfo& layer, Quantity quantity) const {
   return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&]() -> std::optional<fs::path> {
     SQLite::Statement q(*db_, "SELECT file FROM matrices WHERE layer = ? AND quantity = ?");
     q.bind(1, layer.id);
-    q.bind(2, quantity);
+    q.bind(2, quantity_name(quantity));
     if (!q.executeStep()) return std::nullopt;
     return dir_ / q.getColumn(0).getString();
   });

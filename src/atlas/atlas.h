@@ -14,11 +14,20 @@
 #include <vector>
 
 #include "atlas/accumulators.h"
+#include "core/model/points.h"
 
 namespace clipscope::atlas {
 
 inline constexpr int kFormatVersion = 1;
 inline constexpr const char* kDatabaseName = "atlas.db";
+
+// What a matrix or a statistics row holds per image and unit: the spatial max (before
+// the ReLU) or the spatial mean (after it). Stored in the atlas by name.
+enum class Quantity { Max, Mean };
+std::string quantity_name(Quantity quantity);  // "max", "mean"
+// Throws ArgumentError naming `parameter` for any other name.
+Quantity parse_quantity(const std::string& name, const std::string& parameter = "quantity");
+std::vector<std::string> quantity_names(const std::vector<Quantity>& quantities);
 
 // A layer as the atlas records it.
 struct LayerInfo {
@@ -27,7 +36,7 @@ struct LayerInfo {
   std::string requested;  // as the user gave it, e.g. image_block_4/2/Add_6
   std::string read_at;    // the point values are read at (its pre-ReLU point when it has one)
   bool relu = false;      // whether the layer's output is ReLU(read_at)
-  std::string layout;     // NCHW, LND or ND
+  Layout layout = Layout::NCHW;
   int64_t units = 0;
   int64_t cells = 1;  // spatial cells (height × width) or tokens per image
   int64_t grid_height = 1,
@@ -46,9 +55,9 @@ struct Settings {
   int n_px = 0;           // model input resolution
   int k = 100;
   int batch_size = 16;
-  std::vector<std::string> layers;             // canonical names, in order
-  std::vector<std::string> matrix_layers;      // layers with full matrices
-  std::vector<std::string> matrix_quantities;  // "max", "mean"
+  std::vector<std::string> layers;         // canonical names, in order
+  std::vector<std::string> matrix_layers;  // layers with full matrices
+  std::vector<Quantity> matrix_quantities;
   int64_t inputs_total = 0;
   std::string inputs_sha256;  // of the absolute input paths, one per line
 };
@@ -96,7 +105,7 @@ class Atlas {
   static bool exists(const std::filesystem::path& dir);
 
   const std::filesystem::path& dir() const { return dir_; }
-  std::filesystem::path matrix_path(const std::string& layer, const std::string& quantity) const;
+  std::filesystem::path matrix_path(const std::string& layer, Quantity quantity) const;
 
   std::optional<std::string> meta(const std::string& key) const;
   std::string status() const;  // "indexing" or "complete"
@@ -127,11 +136,10 @@ class Atlas {
   std::string image_path(int64_t id) const;
   // list: top_max, top_mean, bottom_min, bottom_mean; k <= 0: all kept.
   std::vector<ExampleRow> examples(const LayerInfo& layer, int64_t unit, const std::string& list, int k) const;
-  // quantity: max or mean.
-  Summary summary(const LayerInfo& layer, int64_t unit, const std::string& quantity) const;
-  StdHistogram histogram(const LayerInfo& layer, int64_t unit, const std::string& quantity) const;
+  Summary summary(const LayerInfo& layer, int64_t unit, Quantity quantity) const;
+  StdHistogram histogram(const LayerInfo& layer, int64_t unit, Quantity quantity) const;
   // The matrix file of a layer and quantity, when the atlas has one.
-  std::optional<std::filesystem::path> matrix(const LayerInfo& layer, const std::string& quantity) const;
+  std::optional<std::filesystem::path> matrix(const LayerInfo& layer, Quantity quantity) const;
   void check_unit(const LayerInfo& layer, int64_t unit) const;
 
   SQLite::Database& database() { return *db_; }

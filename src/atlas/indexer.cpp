@@ -81,7 +81,7 @@ LayerInfo describe_layer(CLIP& model, const std::string& requested, int id) {
   const auto pre = pre_relu_point(model, l.name);
   l.read_at = pre.value_or(l.name);
   l.relu = pre.has_value();
-  l.layout = std::string(layout_name(info.layout));
+  l.layout = info.layout;
   l.units = info.channels;
   if (info.layout == Layout::NCHW) {
     l.grid_height = info.shape[1];
@@ -113,8 +113,6 @@ IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::
   const auto start = Clock::now();
   if (options.layers.empty()) throw ArgumentError("layers", "", "name at least one layer");
   if (inputs.empty()) throw ArgumentError("images", "", "no images to index");
-  for (const auto& q : options.matrix_quantities)
-    if (q != "max" && q != "mean") throw ArgumentError("matrix", q, "expected max and/or mean");
 
   const auto paths = absolute_inputs(inputs);
   std::vector<LayerInfo> layers;
@@ -138,7 +136,7 @@ IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::
       throw ArgumentError("matrix_layers", name, "not one of the indexed layers");
   if (!settings.matrix_layers.empty() && options.matrix_quantities.empty())
     throw ArgumentError("matrix_layers", "", "say which quantities to keep (matrix max and/or mean)");
-  settings.matrix_quantities = settings.matrix_layers.empty() ? std::vector<std::string>{} : options.matrix_quantities;
+  settings.matrix_quantities = settings.matrix_layers.empty() ? std::vector<Quantity>{} : options.matrix_quantities;
   settings.inputs_total = static_cast<int64_t>(paths.size());
   settings.inputs_sha256 = inputs_digest(paths);
   if (options.batch_size <= 0)
@@ -182,10 +180,10 @@ IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::
   std::vector<MatrixTarget> targets;
   for (const auto& name : settings.matrix_layers) {
     const LayerInfo& l = atlas->layer(name);
-    for (const auto& q : settings.matrix_quantities) {
+    for (const Quantity q : settings.matrix_quantities) {
       writers.push_back(std::make_unique<MatrixWriter>(atlas->matrix_path(l.name, q), l.units, shard.end - shard.first,
                                                        begin - shard.first));
-      targets.push_back({&l, q == "max", writers.back().get()});
+      targets.push_back({&l, q == Quantity::Max, writers.back().get()});
     }
   }
 

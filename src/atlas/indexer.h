@@ -16,8 +16,8 @@ namespace clipscope::atlas {
 struct IndexOptions {
   std::vector<std::string> layers;  // as given (canonical or alias names)
   int k = 100;
-  std::vector<std::string> matrix_layers;      // subset of layers (as given) with full matrices
-  std::vector<std::string> matrix_quantities;  // "max" and/or "mean"
+  std::vector<std::string> matrix_layers;  // subset of layers (as given) with full matrices
+  std::vector<Quantity> matrix_quantities;
   int batch_size = 16;
   int workers = 0;                 // decode threads; 0 = automatic (see ImageBatcher)
   Shard shard;                     // index/count; the range is computed from the inputs

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 
 LabellingKit write_labelling_kit(const Atlas& atlas, const LayerInfo& layer, int64_t unit, int bins, int per_bin,
                                  uint64_t seed, const fs::path& out) {
-  const auto values = unit_values(atlas, layer, unit, "max");
+  const auto values = unit_values(atlas, layer, unit, Quantity::Max);
   LabellingKit kit;
   kit.buckets = bucket_images(values, bins, per_bin, seed);
   struct Sample {

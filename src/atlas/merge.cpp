@@ -69,12 +69,13 @@ MergeResult merge_atlases(const std::vector<fs::path>& shard_dirs, const fs::pat
   }
   for (const auto& name : settings.matrix_layers) {
     const LayerInfo& l = merged.layer(name);
-    for (const auto& quantity : settings.matrix_quantities) {
+    for (const Quantity quantity : settings.matrix_quantities) {
       const fs::path target = merged.matrix_path(l.name, quantity);
       MatrixWriter(target, l.units, settings.inputs_total).flush(0);  // creates it at full size
       for (auto& s : shards) {
         const auto from = s.matrix(s.layer(name), quantity);
-        if (!from) throw Error(fmt::format("{}: lacks the {} matrix of {}", s.dir().string(), quantity, name));
+        if (!from)
+          throw Error(fmt::format("{}: lacks the {} matrix of {}", s.dir().string(), quantity_name(quantity), name));
         copy_matrix_columns(*from, target, s.shard().first);
       }
     }

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 PixelBox cell_box(const LayerInfo& layer, int32_t cell, int n_px) {
   int64_t index = cell;
-  if (layer.layout == "LND" || layer.layout == "NLD") index = cell - 1;  // token 0 is the class token
+  if (layer.layout == Layout::LND || layer.layout == Layout::NLD) index = cell - 1;  // token 0 is the class token
   if (index < 0 || layer.grid_height * layer.grid_width <= 1 || index >= layer.grid_height * layer.grid_width)
     return {0, 0, n_px, n_px};
   const auto row = index / layer.grid_width, col = index % layer.grid_width;
@@ -37,13 +37,13 @@ PixelBox crop_around(const PixelBox& cell, int n_px, double fraction) {
   return {std::clamp(cx - side / 2, 0, n_px - side), std::clamp(cy - side / 2, 0, n_px - side), side, side};
 }
 
-UnitValues unit_values(const Atlas& atlas, const LayerInfo& layer, int64_t unit, const std::string& quantity) {
+UnitValues unit_values(const Atlas& atlas, const LayerInfo& layer, int64_t unit, Quantity quantity) {
   atlas.check_unit(layer, unit);
   const auto file = atlas.matrix(layer, quantity);
   if (!file)
-    throw Error(
-        fmt::format("atlas {} keeps no per-image '{}' values for {} (index with --matrix {} --matrix-layers {})",
-                    atlas.dir().string(), quantity, layer.name, quantity, layer.name));
+    throw Error(fmt::format("atlas {} keeps no per-image '{}' values for {} (index it keeping the {} matrix of {})",
+                            atlas.dir().string(), quantity_name(quantity), layer.name, quantity_name(quantity),
+                            layer.name));
   UnitValues v;
   v.values = read_matrix_row(*file, unit);
   v.first_image = atlas.shard().first;

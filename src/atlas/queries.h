@@ -35,7 +35,7 @@ struct UnitValues {
   int64_t first_image = 0;    // values[j] belongs to image first_image + j
   double rms = 0;             // the unit's RMS over images: the "std from zero" unit
 };
-UnitValues unit_values(const Atlas& atlas, const LayerInfo& layer, int64_t unit, const std::string& quantity = "max");
+UnitValues unit_values(const Atlas& atlas, const LayerInfo& layer, int64_t unit, Quantity quantity = Quantity::Max);
 
 // What unit-unit correlations over an atlas's matrix are computed from: each
 // unit's values on an evenly spaced sample of at most `max_samples` of the

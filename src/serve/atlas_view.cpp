@@ -127,7 +127,7 @@ AtlasView::AtlasView(const ViewOptions& options)
     std::stable_sort(s.by_max.begin(), s.by_max.end(), [&](int64_t a, int64_t b) {
       return s.max[static_cast<size_t>(a)] > s.max[static_cast<size_t>(b)];
     });
-    s.max_matrix = atlas_.matrix(l, "max");
+    s.max_matrix = atlas_.matrix(l, atlas::Quantity::Max);
     stats_[l.id] = std::move(s);
   }
   if (options.labels) labels_ = atlas::read_labels(atlas_, *options.labels, options.label_key);
@@ -209,10 +209,10 @@ json AtlasView::overview() const {
   json layers = json::array();
   for (const auto& l : atlas_.layers()) {
     json matrices = json::array();
-    for (const auto& q : settings_.matrix_quantities)
+    for (const atlas::Quantity q : settings_.matrix_quantities)
       if (std::find(settings_.matrix_layers.begin(), settings_.matrix_layers.end(), l.name) !=
           settings_.matrix_layers.end())
-        matrices.push_back(q);
+        matrices.push_back(atlas::quantity_name(q));
     json words = nullptr;
     if (const auto set = word_set(l)) words = set_words_.at(set->id);
     layers.push_back({{"name", l.name},
@@ -220,7 +220,7 @@ json AtlasView::overview() const {
                       {"units", l.units},
                       {"cells", l.cells},
                       {"grid", {l.grid_height, l.grid_width}},
-                      {"layout", l.layout},
+                      {"layout", std::string(layout_name(l.layout))},
                       {"relu", l.relu},
                       {"matrices", matrices},
                       {"words", words},
@@ -281,9 +281,9 @@ json AtlasView::unit(const std::string& name, int64_t unit, int k) const {
   json out = {{"layer", l.name}, {"unit", unit}, {"units", l.units}};
   {
     std::lock_guard lock(db_mutex_);
-    out["stats"] = {{"max", summary_json(atlas_.summary(l, unit, "max"))},
-                    {"mean", summary_json(atlas_.summary(l, unit, "mean"))}};
-    const auto h = atlas_.histogram(l, unit, "max");
+    out["stats"] = {{"max", summary_json(atlas_.summary(l, unit, atlas::Quantity::Max))},
+                    {"mean", summary_json(atlas_.summary(l, unit, atlas::Quantity::Mean))}};
+    const auto h = atlas_.histogram(l, unit, atlas::Quantity::Max);
     out["histogram"] = {{"quantity", "max"}, {"lo", h.lo}, {"width", h.width}, {"counts", h.counts}};
     json examples = json::object();
     for (const auto& list : kLists) {
@@ -308,7 +308,7 @@ json AtlasView::unit(const std::string& name, int64_t unit, int k) const {
     }
     out["condprob"] = nullptr;
     if (labels_ && stats(l).max_matrix) {
-      const auto values = atlas::unit_values(atlas_, l, unit, "max");
+      const auto values = atlas::unit_values(atlas_, l, unit, atlas::Quantity::Max);
       const auto cp = atlas::conditional_probability(values, *labels_, condprob_bins_);
       out["condprob"] = {{"lo", cp.lo}, {"hi", cp.hi}, {"labelled", cp.labelled}, {"labels", cp.labels}, {"p", cp.p}};
     }

@@ -121,7 +121,7 @@ TourResult build_tour(CLIP& model, const atlas::ModelIdentity& identity, const T
   io.layers = {o.layer};
   io.k = o.k;
   io.matrix_layers = {o.layer};
-  io.matrix_quantities = {"max"};
+  io.matrix_quantities = {atlas::Quantity::Max};
   io.progress = o.progress;
   io.command_line = "clipscope tour";
   const auto images = world_images(r.world);

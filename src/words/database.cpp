@@ -132,8 +132,8 @@ WordSet WordDatabase::set(const std::string& layer) const {
   if (all.empty()) throw Error(fmt::format("{}: no word sets (build one with clipscope words)", path_.string()));
   if (layer.empty()) {
     if (all.size() > 1)
-      throw Error(
-          fmt::format("{}: has word sets for {}; choose one with --layer", path_.string(), fmt::join(names, ", ")));
+      throw ArgumentError("layer", "",
+                          fmt::format("{} has word sets for {}: choose one", path_.string(), fmt::join(names, ", ")));
     return all.front();
   }
   for (const auto& s : all)

@@ -38,12 +38,12 @@ Place feature_place(const json& feature) {
   const json& g = feature.at("geometry");
   const std::string type = g.at("type").get<std::string>();
   if (type == "Point") {
-    p.kind = "city";
+    p.kind = PlaceKind::City;
     p.lon = g.at("coordinates").at(0).get<double>();
     p.lat = g.at("coordinates").at(1).get<double>();
     return p;
   }
-  p.kind = "country";
+  p.kind = PlaceKind::Country;
   if (type == "Polygon")
     p.rings.push_back(read_ring(g.at("coordinates").at(0)));
   else if (type == "MultiPolygon")
@@ -72,13 +72,15 @@ std::vector<Place> read_csv(const fs::path& path) {
     p.name = fields[0];
     p.lon = *lon;
     p.lat = *lat;
-    p.kind = "city";
+    p.kind = PlaceKind::City;
     out.push_back(p);
   }
   return out;
 }
 
 }  // namespace
+
+std::string place_kind_name(PlaceKind kind) { return kind == PlaceKind::Country ? "country" : "city"; }
 
 std::vector<Place> read_places(const fs::path& path) {
   std::ifstream in(path);
@@ -94,7 +96,7 @@ std::vector<Place> read_places(const fs::path& path) {
         for (const auto& f : doc.value("countries", json::array())) out.push_back(feature_place(f));
         for (const auto& c : doc.value("cities", json::array()))
           out.push_back({c.at("name").get<std::string>(),
-                         "city",
+                         PlaceKind::City,
                          c.at("pos").at(0).get<double>(),
                          c.at("pos").at(1).get<double>(),
                          {}});
@@ -159,7 +161,8 @@ void write_place_table(const fs::path& csv, const PlaceResponses& responses) {
   table << "name,kind,lon,lat,activation\n";
   for (size_t i = 0; i < responses.places.size(); ++i) {
     const Place& p = responses.places[i];
-    table << csv_field(p.name) << ',' << p.kind << ',' << p.lon << ',' << p.lat << ',' << responses.values[i] << '\n';
+    table << csv_field(p.name) << ',' << place_kind_name(p.kind) << ',' << p.lon << ',' << p.lat << ','
+          << responses.values[i] << '\n';
   }
   write_file_atomically(csv, table.str());
 }

@@ -14,9 +14,12 @@
 
 namespace clipscope::words {
 
+enum class PlaceKind { Country, City };       // a country has rings; a city is a point
+std::string place_kind_name(PlaceKind kind);  // "country", "city"
+
 struct Place {
   std::string name;
-  std::string kind;                                       // "country" (has rings) or "city" (a point)
+  PlaceKind kind = PlaceKind::Country;
   double lon = 0, lat = 0;                                // a city's position; a country's ring-vertex mean, for labels
   std::vector<std::vector<std::array<double, 2>>> rings;  // outer rings, (lon, lat) degrees
 };

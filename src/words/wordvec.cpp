@@ -167,4 +167,20 @@ std::vector<int64_t> read_unit_list(const std::string& path, int64_t units) {
   return out;
 }
 
+WordEmbeddings open_embeddings(const std::string& atlas, const std::string& layer, const UnitMask& mask) {
+  const auto db = WordDatabase::open(atlas);
+  WordSet set = db.set(layer);
+  auto [list, m] = db.matrix(set);
+  std::vector<int64_t> masked;
+  if (mask.lexical)
+    for (const auto& u : find_lexical_units(list, m, mask.rule)) masked.push_back(u.unit);
+  if (!mask.units_file.empty()) {
+    const auto listed = read_unit_list(mask.units_file, set.units);
+    masked.insert(masked.end(), listed.begin(), listed.end());
+  }
+  Embeddings e(std::move(list), m);
+  if (mask.any()) e.mask(masked);
+  return {std::move(set), std::move(e), std::move(masked)};
+}
+
 }  // namespace clipscope::words

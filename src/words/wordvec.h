@@ -70,4 +70,22 @@ std::vector<LexicalUnit> find_lexical_units(const std::vector<std::string>& word
 // A file of unit indices (one per line, or separated by commas/spaces; '#' starts a comment).
 std::vector<int64_t> read_unit_list(const std::string& path, int64_t units);
 
+// Which units to leave out of a word set's embeddings.
+struct UnitMask {
+  bool lexical = false;  // the units find_lexical_units finds with `rule`
+  LexicalRule rule;
+  std::string units_file;  // and the units read_unit_list reads from this file ("" for none)
+  bool any() const { return lexical || !units_file.empty(); }
+};
+
+struct WordEmbeddings {
+  WordSet set;
+  Embeddings embeddings;
+  std::vector<int64_t> masked;  // the units left out (already applied)
+};
+
+// The word set of `layer` ("" for the only one) in the atlas's word database, as
+// embeddings with `mask` applied: the entry point of wordvec's queries.
+WordEmbeddings open_embeddings(const std::string& atlas, const std::string& layer, const UnitMask& mask = {});
+
 }  // namespace clipscope::words

@@ -55,7 +55,7 @@ class AtlasIndexing : public ::testing::Test {
     o.layers = {"visual.layer4", "visual.layer3.0.relu2"};
     o.k = 12;
     o.matrix_layers = {"visual.layer4"};
-    o.matrix_quantities = {"max", "mean"};
+    o.matrix_quantities = {Quantity::Max, Quantity::Mean};
     o.progress = false;
     return o;
   }
@@ -172,7 +172,7 @@ TEST_F(AtlasIndexing, ExamplesAreABruteForceSortOfEveryActivation) {
       expect_list(pre_mean[u], "bottom_mean", false, u);
       double sum = 0, squares = 0;
       for (const auto& v : max[u]) sum += v.value, squares += static_cast<double>(v.value) * v.value;
-      const Summary s = atlas.summary(layer, u, "max");
+      const Summary s = atlas.summary(layer, u, Quantity::Max);
       ASSERT_EQ(s.count, kWorldImages);
       ASSERT_NEAR(s.mean, sum / kWorldImages, 1e-9 * (1 + std::fabs(s.mean)));
       ASSERT_NEAR(s.rms, std::sqrt(squares / kWorldImages), 1e-9 * (1 + s.rms));
@@ -204,7 +204,7 @@ TEST_F(AtlasIndexing, TheBestRedUnitsTopImagesAreRed) {
   int64_t best = -1;
   double best_d = -1e9;
   for (int64_t u = 0; u < layer.units; ++u) {
-    const auto v = unit_values(atlas, layer, u, "max").values;
+    const auto v = unit_values(atlas, layer, u, Quantity::Max).values;
     double s[2] = {0, 0}, q[2] = {0, 0}, n[2] = {0, 0};
     for (int i = 0; i < kWorldImages; ++i) s[red[i]] += v[i], q[red[i]] += v[i] * v[i], ++n[red[i]];
     const double m1 = s[1] / n[1], m0 = s[0] / n[0];
@@ -307,7 +307,7 @@ TEST_F(AtlasIndexing, UnreadableImagesAreSkippedCountedAndListed) {
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"corrupt.png", "empty.jpg", "notes.jpg", "truncated.png"}));
   // Unreadable images have no values in the matrix (NaN), and never appear as examples.
-  const auto values = unit_values(atlas, atlas.layer("visual.layer4"), 0, "max").values;
+  const auto values = unit_values(atlas, atlas.layer("visual.layer4"), 0, Quantity::Max).values;
   for (const auto& s : skipped) EXPECT_TRUE(std::isnan(values[static_cast<size_t>(s.id)]));
   for (const auto& e : atlas.examples(atlas.layer("visual.layer4"), 0, "top_max", 0))
     for (const auto& s : skipped) EXPECT_NE(e.image, s.id);

@@ -34,7 +34,7 @@ LayerInfo layer_of(const std::string& layout, int64_t gh, int64_t gw) {
   LayerInfo l;
   l.id = 1;
   l.name = l.requested = l.read_at = "layer";
-  l.layout = layout;
+  l.layout = parse_layout(layout, "test layer");
   l.units = 4;
   l.grid_height = gh;
   l.grid_width = gw;
@@ -461,7 +461,7 @@ TEST(MatrixUnitValues, ReadsTheAtlasMatrixAndRms) {
   Settings settings;
   settings.layers = {"layer"};
   settings.matrix_layers = {"layer"};
-  settings.matrix_quantities = {"max"};
+  settings.matrix_quantities = {Quantity::Max};
   Shard shard;
   shard.end = n;
   Atlas atlas = Atlas::create(dir, settings, shard, {l}, "test");
@@ -479,7 +479,7 @@ TEST(MatrixUnitValues, ReadsTheAtlasMatrixAndRms) {
   accumulators.emplace(l.id, LayerAccumulator(units, 3));
   accumulators.at(l.id).add(batch, ids);
   {
-    MatrixWriter w(atlas.matrix_path(l.name, "max"), units, n, 0, 4);
+    MatrixWriter w(atlas.matrix_path(l.name, Quantity::Max), units, n, 0, 4);
     for (int64_t i = 0; i < n; ++i) w.set_column(i, batch.max.data() + i * units, 1);
     w.flush(n);
   }
@@ -488,7 +488,7 @@ TEST(MatrixUnitValues, ReadsTheAtlasMatrixAndRms) {
 
   const LayerInfo& layer = atlas.layer("layer");
   for (int64_t u = 0; u < units; ++u) {
-    const UnitValues v = unit_values(atlas, layer, u, "max");
+    const UnitValues v = unit_values(atlas, layer, u, Quantity::Max);
     EXPECT_EQ(v.first_image, 0);
     ASSERT_EQ(v.values.size(), static_cast<size_t>(n));
     double squares = 0;
@@ -499,9 +499,11 @@ TEST(MatrixUnitValues, ReadsTheAtlasMatrixAndRms) {
     }
     EXPECT_NEAR(v.rms, std::sqrt(squares / n), 1e-9);
   }
-  const std::string no_matrix = error_message([&] { unit_values(atlas, layer, 0, "mean"); });
-  EXPECT_NE(no_matrix.find("--matrix"), std::string::npos) << no_matrix;
-  EXPECT_NE(error_message([&] { unit_values(atlas, layer, units, "max"); }), "");
+  const std::string no_matrix = error_message([&] { unit_values(atlas, layer, 0, Quantity::Mean); });
+  EXPECT_NE(no_matrix.find("'mean'"), std::string::npos) << no_matrix;
+  EXPECT_NE(no_matrix.find(layer.name), std::string::npos) << no_matrix;
+  EXPECT_EQ(no_matrix.find("--"), std::string::npos) << "a library error names no flag: " << no_matrix;
+  EXPECT_NE(error_message([&] { unit_values(atlas, layer, units, Quantity::Max); }), "");
 }
 
 // ---- correlation_rows: Pearson correlations as dot products ------------------------

@@ -172,7 +172,7 @@ TEST_F(ServeTest, UnitPageMatchesTheAtlas) {
   auto a = open_atlas();
   const auto& layer = a.layer("visual.layer4");
   const auto top = a.examples(layer, unit, "top_max", 5);
-  const auto stats = a.summary(layer, unit, "max");
+  const auto stats = a.summary(layer, unit, atlas::Quantity::Max);
   ASSERT_EQ(j["examples"]["top_max"].size(), top.size());
   for (size_t i = 0; i < top.size(); ++i) {
     const json& e = j["examples"]["top_max"][i];
@@ -290,7 +290,7 @@ TEST_F(ServeTest, NeighborsByCorrelationAreCorrelations) {
   const json j = body_json(live_->client().Get("/api/units/visual.layer4/20/neighbors?by=correlation&k=5"));
   ASSERT_EQ(j["items"].size(), 5u);
   const auto a = open_atlas();
-  const auto path = *a.matrix(a.layer("visual.layer4"), "max");
+  const auto path = *a.matrix(a.layer("visual.layer4"), atlas::Quantity::Max);
   auto pearson = [&](int64_t u, int64_t v) {
     const auto x = atlas::read_matrix_row(path, u), y = atlas::read_matrix_row(path, v);
     double mx = 0, my = 0;
@@ -369,7 +369,7 @@ TEST_F(ServeTest, ImageSearchReadsTheModelLikeTheAtlas) {
   ASSERT_EQ(units.size(), 5u);
   // The live value is the atlas's own value for this image (its max matrix, float16).
   const auto a = open_atlas();
-  const auto path = *a.matrix(a.layer("visual.layer4"), "max");
+  const auto path = *a.matrix(a.layer("visual.layer4"), atlas::Quantity::Max);
   for (const auto& u : units) {
     const float stored = atlas::read_matrix_row(path, u["unit"].get<int64_t>())[7];
     EXPECT_NEAR(u["value"].get<double>(), stored, 0.02 * std::abs(stored) + 1e-3) << u.dump();

@@ -58,7 +58,7 @@ TEST_F(TourTest, BuildsEveryStepOnceAndReusesThemAfterwards) {
   EXPECT_TRUE(atlas.complete());
   EXPECT_EQ(atlas.image_count(true), 40);
   ASSERT_EQ(atlas.layers().size(), 1u);
-  EXPECT_TRUE(atlas.matrix(atlas.layers()[0], "max").has_value());
+  EXPECT_TRUE(atlas.matrix(atlas.layers()[0], atlas::Quantity::Max).has_value());
   // The word database holds every concept name of the catalog.
   const auto words = words::WordDatabase::open(first.atlas);
   const auto set = words.set("visual.layer4");

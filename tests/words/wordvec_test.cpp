@@ -147,7 +147,7 @@ TEST(Places, CsvAndGeoJsonAreRead) {
                       R"("geometry":{"type":"Polygon","coordinates":[[[0,0],[10,0],[10,10],[0,10],[0,0]]]}}]})");
   const auto squares = read_places(dir / "one.geojson");
   ASSERT_EQ(squares.size(), 1u);
-  EXPECT_EQ(squares[0].kind, "country");
+  EXPECT_EQ(squares[0].kind, PlaceKind::Country);
   EXPECT_EQ(squares[0].rings.at(0).size(), 5u);
   testing::write_file(dir / "broken.json", "{");
   EXPECT_NE(error_message([&] { read_places(dir / "broken.json"); }).find("not valid place data"), std::string::npos);
@@ -157,7 +157,7 @@ TEST(Places, TheArticlesRegionFileHas175CountriesAnd620Cities) {
   CLIPSCOPE_REQUIRE_SHARED(shared);
   const auto places = read_places(shared / "data" / "maps" / "paper_regional_geo.json");
   const auto countries =
-      std::count_if(places.begin(), places.end(), [](const Place& p) { return p.kind == "country"; });
+      std::count_if(places.begin(), places.end(), [](const Place& p) { return p.kind == PlaceKind::Country; });
   EXPECT_EQ(countries, 175);
   EXPECT_EQ(static_cast<int64_t>(places.size()) - countries, 620);
 }

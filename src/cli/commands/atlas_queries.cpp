@@ -26,10 +26,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// buckets and condprob need every image's value: say which flags index them.
+void require_max_matrix(const atlas::Atlas& atlas, const atlas::LayerInfo& layer) {
+  if (!atlas.matrix(layer, atlas::Quantity::Max))
+    throw Error(fmt::format("atlas {} keeps no per-image values for {} (index it with --matrix max --matrix-layers {})",
+                            atlas.dir().string(), layer.name, layer.name));
+}
+
 std::string cell_text(const atlas::LayerInfo& layer, int32_t cell) {
-  if (layer.layout == "NCHW" && layer.cells > 1)
+  if (layer.layout == Layout::NCHW && layer.cells > 1)
     return fmt::format("({},{})", cell / layer.grid_width, cell % layer.grid_width);
-  if (layer.layout != "NCHW" && layer.layout != "ND") return cell == 0 ? "cls" : fmt::format("tok {}", cell);
+  if (layer.layout != Layout::NCHW && layer.layout != Layout::ND)
+    return cell == 0 ? "cls" : fmt::format("tok {}", cell);
   return "-";
 }
 
@@ -78,7 +86,7 @@ void add_top(CLI::App& app, Context& ctx) {
     const auto& layer = atlas.layer(ref.layer);
     const std::string list = a->bottom ? (a->by == "max" ? "bottom_min" : "bottom_mean") : "top_" + a->by;
     const auto rows = atlas.examples(layer, ref.unit, list, a->k);
-    const auto s = atlas.summary(layer, ref.unit, a->by == "mean" ? "mean" : "max");
+    const auto s = atlas.summary(layer, ref.unit, atlas::parse_quantity(a->by, "by"));
     fmt::print("# {}:{} {} ({} images; spatial {}: mean {:.4g}, std {:.4g}, rms {:.4g}, min {:.4g}, max {:.4g})\n",
                layer.name, ref.unit, list, s.count, a->by, s.mean, s.std, s.rms, s.min, s.max);
     fmt::print("rank\tvalue\tstd_from_zero\timage\tcell\tpath\n");
@@ -121,17 +129,21 @@ void add_stats(CLI::App& app, Context& ctx) {
                  atlas.image_count(false) - atlas.image_count(), s.inputs_total,
                  sh.count > 1 ? fmt::format(" (shard {}/{}: inputs {}-{})", sh.index, sh.count, sh.first, sh.end) : "");
       fmt::print("k\t{}\nmatrices\t{} for [{}]\n", s.k,
-                 s.matrix_quantities.empty() ? "none" : fmt::format("{}", fmt::join(s.matrix_quantities, ",")),
+                 s.matrix_quantities.empty()
+                     ? "none"
+                     : fmt::format("{}", fmt::join(atlas::quantity_names(s.matrix_quantities), ",")),
                  fmt::join(s.matrix_layers, ", "));
       for (const auto& l : atlas.layers())
-        fmt::print("layer\t{}\t{} units\t{}\t{} cells\tread at {}\n", l.name, l.units, l.layout, l.cells, l.read_at);
+        fmt::print("layer\t{}\t{} units\t{}\t{} cells\tread at {}\n", l.name, l.units, layout_name(l.layout), l.cells,
+                   l.read_at);
       for (const auto& s : atlas.skipped_images()) fmt::print("skipped\t{}\t{}\t{}\n", s.id, s.path, s.error);
       return;
     }
     const auto ref = atlas::parse_unit(a->unit);
     const auto& layer = atlas.layer(ref.layer);
-    const auto s = atlas.summary(layer, ref.unit, a->quantity);
-    const auto h = atlas.histogram(layer, ref.unit, a->quantity);
+    const auto quantity = atlas::parse_quantity(a->quantity);
+    const auto s = atlas.summary(layer, ref.unit, quantity);
+    const auto h = atlas.histogram(layer, ref.unit, quantity);
     fmt::print(
         "unit\t{}:{}\nquantity\t{}\ncount\t{}\nnonfinite\t{}\nmean\t{:.6g}\nstd\t{:.6g}\nrms\t{:.6g}\nmin\t{:.6g}"
         "\nmax\t{:.6g}\n",
@@ -174,6 +186,7 @@ void add_buckets(CLI::App& app, Context& ctx) {
     const auto atlas = atlas::Atlas::open(a->atlas);
     const auto ref = atlas::parse_unit(a->unit);
     const auto& layer = atlas.layer(ref.layer);
+    require_max_matrix(atlas, layer);
     const auto kit = atlas::write_labelling_kit(atlas, layer, ref.unit, a->bins, a->per_bin, a->seed, a->out);
     const auto& buckets = kit.buckets;
     if (!ctx.quiet) {
@@ -208,7 +221,8 @@ void add_condprob(CLI::App& app, Context& ctx) {
     const auto atlas = atlas::Atlas::open(a->atlas);
     const auto ref = atlas::parse_unit(a->unit);
     const auto& layer = atlas.layer(ref.layer);
-    const auto values = atlas::unit_values(atlas, layer, ref.unit, "max");
+    require_max_matrix(atlas, layer);
+    const auto values = atlas::unit_values(atlas, layer, ref.unit, atlas::Quantity::Max);
     const auto labels = atlas::read_labels(atlas, a->labels, a->key);
     if (labels.by_image.empty())
       throw Error(fmt::format("--labels {}: no labelled image of the atlas ({} rows matched no image, {} had no '{}')",
@@ -262,7 +276,7 @@ void add_categories(CLI::App& app, Context& ctx) {
     double rms = 0;
     if (!a->atlas.empty()) {
       const auto atlas = atlas::Atlas::open(a->atlas);
-      rms = atlas.summary(atlas.layer(layer.name), ref.unit, "max").rms;
+      rms = atlas.summary(atlas.layer(layer.name), ref.unit, atlas::Quantity::Max).rms;
     } else {
       double squares = 0;
       int64_t n = 0;

@@ -55,7 +55,7 @@ atlas::IndexOptions index_options(const IndexCommand& c, bool progress) {
   atlas::IndexOptions o;
   o.layers = c.layers;
   o.k = c.k;
-  o.matrix_quantities = c.matrix;
+  for (const auto& q : c.matrix) o.matrix_quantities.push_back(atlas::parse_quantity(q, "matrix"));
   o.matrix_layers = c.matrix.empty() || !c.matrix_layers.empty() ? c.matrix_layers : c.layers;
   o.batch_size = c.images.batch_size;
   o.workers = c.images.workers;

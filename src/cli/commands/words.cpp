@@ -188,9 +188,8 @@ void add_word_queries(CLI::App& app) {
 void add_wordvec(CLI::App& app) {
   struct Args {
     QueryArgs q;
-    std::string word, expression, a, b, mask_units;
-    bool mask_lexical = false;
-    words::LexicalRule rule;
+    std::string word, expression, a, b;
+    words::UnitMask mask;
   };
   auto a = std::make_shared<Args>();
   auto* cmd =
@@ -198,13 +197,13 @@ void add_wordvec(CLI::App& app) {
   cmd->require_subcommand(1);
   auto common = [a](CLI::App& sub) {
     add_query_options(sub, a->q);
-    sub.add_flag("--mask-lexical", a->mask_lexical,
+    sub.add_flag("--mask-lexical", a->mask.lexical,
                  "Leave out lexicographic units (found by the rule in docs/words.md)");
-    sub.add_option("--mask-units", a->mask_units, "Leave out the units listed in this file");
-    sub.add_option("--lexical-top", a->rule.top, "Lexical rule: top words per unit examined")->default_val(20);
-    sub.add_option("--lexical-share", a->rule.min_share, "Lexical rule: share of them sharing a substring")
+    sub.add_option("--mask-units", a->mask.units_file, "Leave out the units listed in this file");
+    sub.add_option("--lexical-top", a->mask.rule.top, "Lexical rule: top words per unit examined")->default_val(20);
+    sub.add_option("--lexical-share", a->mask.rule.min_share, "Lexical rule: share of them sharing a substring")
         ->default_val(0.5);
-    sub.add_option("--lexical-ratio", a->rule.min_ratio, "Lexical rule: times more often than chance")
+    sub.add_option("--lexical-ratio", a->mask.rule.min_ratio, "Lexical rule: times more often than chance")
         ->default_val(4.0);
   };
   auto* nearest = cmd->add_subcommand("nearest", "Nearest words by cosine");
@@ -220,59 +219,38 @@ void add_wordvec(CLI::App& app) {
   auto* lexical = cmd->add_subcommand("lexical", "List the lexicographic units the rule finds, with their substring");
   common(*lexical);
 
-  auto embeddings = [a](words::WordSet& set) {
-    const auto db = words::WordDatabase::open(a->q.atlas);
-    set = db.set(a->q.layer);
-    auto [list, m] = db.matrix(set);
-    words::Embeddings e(list, m);
-    std::vector<int64_t> masked;
-    if (a->mask_lexical)
-      for (const auto& u : words::find_lexical_units(list, m, a->rule)) masked.push_back(u.unit);
-    if (!a->mask_units.empty()) {
-      const auto listed = words::read_unit_list(a->mask_units, set.units);
-      masked.insert(masked.end(), listed.begin(), listed.end());
-    }
-    return std::make_pair(std::move(e), masked);
-  };
   auto print_ranked = [](const std::vector<words::RankedWord>& ranked) {
     fmt::print("{:>4} {:>8}  {}\n", "rank", "cosine", "word");
     int rank = 0;
     for (const auto& r : ranked) fmt::print("{:>4} {:>8.4f}  {}\n", rank++, r.value, r.word);
   };
-  auto masked_note = [a](const std::vector<int64_t>& masked, int64_t units) {
-    return a->mask_lexical || !a->mask_units.empty() ? fmt::format(", {} of {} units masked", masked.size(), units)
-                                                     : "";
+  auto masked_note = [a](const words::WordEmbeddings& w) {
+    return a->mask.any() ? fmt::format(", {} of {} units masked", w.masked.size(), w.set.units) : "";
   };
   nearest->callback([=] {
-    words::WordSet set;
-    auto [e, masked] = embeddings(set);
-    if (a->mask_lexical || !a->mask_units.empty()) e.mask(masked);
-    fmt::print("# nearest to '{}' at {} ({} words{})\n", a->word, set.layer, e.size(), masked_note(masked, set.units));
-    print_ranked(e.nearest(e.vector(a->word), a->q.k, {a->word}));
+    const auto w = words::open_embeddings(a->q.atlas, a->q.layer, a->mask);
+    fmt::print("# nearest to '{}' at {} ({} words{})\n", a->word, w.set.layer, w.embeddings.size(), masked_note(w));
+    print_ranked(w.embeddings.nearest(w.embeddings.vector(a->word), a->q.k, {a->word}));
   });
   arith->callback([=] {
-    words::WordSet set;
-    auto [e, masked] = embeddings(set);
-    if (a->mask_lexical || !a->mask_units.empty()) e.mask(masked);
+    const auto w = words::open_embeddings(a->q.atlas, a->q.layer, a->mask);
     std::vector<std::string> terms;
-    const torch::Tensor v = e.evaluate(a->expression, &terms);
-    fmt::print("# nearest to {} at {} ({} words{})\n", a->expression, set.layer, e.size(),
-               masked_note(masked, set.units));
-    print_ranked(e.nearest(v, a->q.k, {terms.begin(), terms.end()}));
+    const torch::Tensor v = w.embeddings.evaluate(a->expression, &terms);
+    fmt::print("# nearest to {} at {} ({} words{})\n", a->expression, w.set.layer, w.embeddings.size(), masked_note(w));
+    print_ranked(w.embeddings.nearest(v, a->q.k, {terms.begin(), terms.end()}));
   });
   cosine->callback([=] {
-    words::WordSet set;
-    auto [e, masked] = embeddings(set);
-    if (a->mask_lexical || !a->mask_units.empty()) e.mask(masked);
-    fmt::print("{:.6f}\n", words::Embeddings::cosine(e.vector(a->a), e.vector(a->b)));
+    const auto w = words::open_embeddings(a->q.atlas, a->q.layer, a->mask);
+    fmt::print("{:.6f}\n", words::Embeddings::cosine(w.embeddings.vector(a->a), w.embeddings.vector(a->b)));
   });
   lexical->callback([=] {
     const auto db = words::WordDatabase::open(a->q.atlas);
     const auto set = db.set(a->q.layer);
     auto [list, m] = db.matrix(set);
-    const auto found = words::find_lexical_units(list, m, a->rule);
+    const auto& rule = a->mask.rule;
+    const auto found = words::find_lexical_units(list, m, rule);
     fmt::print("# {} lexicographic units at {} (top {} words, share >= {}, >= {}x chance)\n{:>6} {:>10} {:>6} {:>9}\n",
-               found.size(), set.layer, a->rule.top, a->rule.min_share, a->rule.min_ratio, "unit", "substring", "hits",
+               found.size(), set.layer, rule.top, rule.min_share, rule.min_ratio, "unit", "substring", "hits",
                "expected");
     for (const auto& u : found) fmt::print("{:>6} {:>10} {:>6} {:>9.2f}\n", u.unit, u.substring, u.hits, u.expected);
   });
@@ -314,7 +292,8 @@ void add_region_map(CLI::App& app, Context& ctx) {
     const words::WordStyle style = style_of(a->style);
     auto places = words::read_places(a->places);
     std::erase_if(places, [&](const words::Place& p) {
-      return (a->kind == "countries" && p.kind != "country") || (a->kind == "cities" && p.kind != "city");
+      return (a->kind == "countries" && p.kind != words::PlaceKind::Country) ||
+             (a->kind == "cities" && p.kind != words::PlaceKind::City);
     });
     CLIP model = ctx.load_model(a->model, a->precision);
     Progress bar("place names", static_cast<int64_t>(places.size()), "names", !ctx.quiet);
@@ -335,7 +314,7 @@ void add_region_map(CLI::App& app, Context& ctx) {
     map.label_top = a->label_top;
     for (size_t i = 0; i < r.places.size(); ++i) {
       const auto& p = r.places[i];
-      if (p.kind == "country")
+      if (p.kind == words::PlaceKind::Country)
         map.regions.push_back({p.name, p.rings, r.values[i]});
       else
         map.points.push_back({p.name, p.lon, p.lat, r.values[i]});

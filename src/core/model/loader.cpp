@@ -63,7 +63,7 @@ fs::path resolve_model_path(const std::string& spec, const LoadOptions& options)
 fs::path resolve_vocab_path(const std::optional<std::string>& spec, const LoadOptions& options,
                             const std::string& model_spec) {
   if (spec && !spec->empty()) {
-    if (!fs::exists(*spec)) throw Error(fmt::format("{}: no such file (--vocab)", *spec));
+    if (!fs::exists(*spec)) throw ArgumentError("vocab", *spec, "no such file");
     return *spec;
   }
   // Only local checkpoints can carry their own merges file (official names would

@@ -22,6 +22,12 @@ std::string_view layout_name(Layout layout) {
   return "?";
 }
 
+Layout parse_layout(const std::string& name, const std::string& what) {
+  for (Layout layout : {Layout::NCHW, Layout::LND, Layout::NLD, Layout::ND, Layout::Pattern})
+    if (layout_name(layout) == name) return layout;
+  throw Error(fmt::format("{}: unknown layout '{}' (expected NCHW, LND, NLD, ND or NHLL)", what, name));
+}
+
 torch::Tensor to_batch_first(const torch::Tensor& t, Layout layout) {
   return layout == Layout::LND ? t.permute({1, 0, 2}) : t;
 }

@@ -30,6 +30,8 @@ enum class Layout {
 };
 
 std::string_view layout_name(Layout layout);
+// The inverse of layout_name; throws Error naming `what` and the name otherwise.
+Layout parse_layout(const std::string& name, const std::string& what);
 // Batch-first view of a point's tensor: LND -> (batch, tokens, width); others unchanged.
 torch::Tensor to_batch_first(const torch::Tensor& t, Layout layout);
 // The channel ("unit") dimension of a point's tensor in its own layout.
