@@ -367,12 +367,43 @@ LayerAccumulator LayerAccumulator::deserialize(std::string_view blob) {
   return layer;
 }
 
-const ExtremeLists& list_by_name(const LayerAccumulator& layer, std::string_view name) {
-  if (name == "top_max") return layer.top_max;
-  if (name == "top_mean") return layer.top_mean;
-  if (name == "bottom_min") return layer.bottom_min;
-  if (name == "bottom_mean") return layer.bottom_mean;
-  throw Error(fmt::format("unknown example list '{}' (top_max, top_mean, bottom_min, bottom_mean)", name));
+std::string_view example_list_name(ExampleList list) {
+  switch (list) {
+    case ExampleList::TopMax:
+      return "top_max";
+    case ExampleList::TopMean:
+      return "top_mean";
+    case ExampleList::BottomMin:
+      return "bottom_min";
+    case ExampleList::BottomMean:
+      return "bottom_mean";
+  }
+  throw Error("example list: not one of the four");
+}
+
+ExampleList parse_example_list(const std::string& name, const std::string& parameter) {
+  for (ExampleList list : kExampleLists)
+    if (name == example_list_name(list)) return list;
+  throw ArgumentError(parameter, name, "expected top_max, top_mean, bottom_min or bottom_mean");
+}
+
+ExampleList example_list(bool by_max, bool bottom) {
+  if (bottom) return by_max ? ExampleList::BottomMin : ExampleList::BottomMean;
+  return by_max ? ExampleList::TopMax : ExampleList::TopMean;
+}
+
+const ExtremeLists& lists_of(const LayerAccumulator& layer, ExampleList list) {
+  switch (list) {
+    case ExampleList::TopMax:
+      return layer.top_max;
+    case ExampleList::TopMean:
+      return layer.top_mean;
+    case ExampleList::BottomMin:
+      return layer.bottom_min;
+    case ExampleList::BottomMean:
+      return layer.bottom_mean;
+  }
+  throw Error("example list: not one of the four");
 }
 
 }  // namespace clipscope::atlas

@@ -134,8 +134,16 @@ struct LayerAccumulator {
   UnitStatistics max_stats, mean_stats;  // over the per-image max (pre-ReLU) and mean (post-ReLU)
 };
 
-// The example lists by name, as stored in the database's `examples.list` column.
-inline constexpr std::string_view kListNames[] = {"top_max", "top_mean", "bottom_min", "bottom_mean"};
-const ExtremeLists& list_by_name(const LayerAccumulator& layer, std::string_view name);
+// The four example lists of a unit, stored in the database's `examples.list` column
+// by name: top_max, top_mean, bottom_min, bottom_mean.
+enum class ExampleList { TopMax, TopMean, BottomMin, BottomMean };
+inline constexpr ExampleList kExampleLists[] = {ExampleList::TopMax, ExampleList::TopMean, ExampleList::BottomMin,
+                                                ExampleList::BottomMean};
+std::string_view example_list_name(ExampleList list);
+// Throws ArgumentError naming `parameter` for any other name.
+ExampleList parse_example_list(const std::string& name, const std::string& parameter = "list");
+// The list that ranks by spatial max (bottom: spatial min) or by spatial mean.
+ExampleList example_list(bool by_max, bool bottom);
+const ExtremeLists& lists_of(const LayerAccumulator& layer, ExampleList list);
 
 }  // namespace clipscope::atlas

@@ -102,7 +102,7 @@ class ExampleInserter {
  public:
   explicit ExampleInserter(SQLite::Database& db) : db_(db) {}
 
-  void add(int layer, int64_t unit, std::string_view list, int rank, const Example& e) {
+  void add(int layer, int64_t unit, ExampleList list, int rank, const Example& e) {
     rows_.push_back({layer, unit, list, rank, e});
     if (rows_.size() == kRowsPerStatement) flush();
   }
@@ -124,7 +124,7 @@ class ExampleInserter {
   struct Row {
     int layer;
     int64_t unit;
-    std::string_view list;  // one of kListNames: static storage
+    ExampleList list;
     int rank;
     Example example;
   };
@@ -140,7 +140,7 @@ class ExampleInserter {
     for (const Row& r : rows_) {
       q.bind(p++, r.layer);
       q.bind(p++, r.unit);
-      q.bindNoCopy(p++, r.list.data());  // a string literal: NUL-terminated
+      q.bindNoCopy(p++, example_list_name(r.list).data());  // a string literal: NUL-terminated
       q.bind(p++, r.rank);
       q.bind(p++, r.example.image);
       q.bind(p++, static_cast<double>(r.example.value));
@@ -453,10 +453,10 @@ void Atlas::finalize(const std::map<int, LayerAccumulator>& accumulators) {
                                 "max, hist_lo, hist_width, hist) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     for (const auto& [layer, acc] : accumulators) {
       for (int64_t unit = 0; unit < acc.top_max.units(); ++unit) {
-        for (auto name : kListNames) {
-          const auto examples = list_by_name(acc, name).sorted(unit);
+        for (ExampleList list : kExampleLists) {
+          const auto examples = lists_of(acc, list).sorted(unit);
           for (size_t rank = 0; rank < examples.size(); ++rank)
-            add_example.add(layer, unit, name, static_cast<int>(rank), examples[rank]);
+            add_example.add(layer, unit, list, static_cast<int>(rank), examples[rank]);
         }
         for (const auto& [quantity, stats] :
              {std::pair{Quantity::Max, &acc.max_stats}, std::pair{Quantity::Mean, &acc.mean_stats}}) {
@@ -531,7 +531,7 @@ std::string Atlas::image_path(int64_t id) const {
   });
 }
 
-std::vector<ExampleRow> Atlas::examples(const LayerInfo& layer, int64_t unit, const std::string& list, int k) const {
+std::vector<ExampleRow> Atlas::examples(const LayerInfo& layer, int64_t unit, ExampleList list, int k) const {
   check_unit(layer, unit);
   return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
     SQLite::Statement q(
@@ -540,7 +540,7 @@ std::vector<ExampleRow> Atlas::examples(const LayerInfo& layer, int64_t unit, co
         "WHERE e.layer = ? AND e.unit = ? AND e.list = ? ORDER BY e.rank LIMIT ?");
     q.bind(1, layer.id);
     q.bind(2, static_cast<int64_t>(unit));
-    q.bind(3, list);
+    q.bind(3, std::string(example_list_name(list)));
     q.bind(4, static_cast<int64_t>(k > 0 ? k : -1));
     std::vector<ExampleRow> rows;
     while (q.executeStep())

@@ -134,8 +134,8 @@ class Atlas {
   int64_t image_count(bool readable_only = true) const;
   std::vector<ImageRecord> skipped_images() const;
   std::string image_path(int64_t id) const;
-  // list: top_max, top_mean, bottom_min, bottom_mean; k <= 0: all kept.
-  std::vector<ExampleRow> examples(const LayerInfo& layer, int64_t unit, const std::string& list, int k) const;
+  // k <= 0: all kept.
+  std::vector<ExampleRow> examples(const LayerInfo& layer, int64_t unit, ExampleList list, int k) const;
   Summary summary(const LayerInfo& layer, int64_t unit, Quantity quantity) const;
   StdHistogram histogram(const LayerInfo& layer, int64_t unit, Quantity quantity) const;
   // The matrix file of a layer and quantity, when the atlas has one.

@@ -18,7 +18,9 @@ namespace clipscope::serve {
 
 namespace {
 
-const std::vector<std::string> kLists = {"top_max", "bottom_min", "top_mean", "bottom_mean"};
+// In the page's order.
+constexpr atlas::ExampleList kLists[] = {atlas::ExampleList::TopMax, atlas::ExampleList::BottomMin,
+                                         atlas::ExampleList::TopMean, atlas::ExampleList::BottomMean};
 
 // JSON has no NaN or infinity: they become null.
 json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
@@ -286,7 +288,8 @@ json AtlasView::unit(const std::string& name, int64_t unit, int k) const {
     const auto h = atlas_.histogram(l, unit, atlas::Quantity::Max);
     out["histogram"] = {{"quantity", "max"}, {"lo", h.lo}, {"width", h.width}, {"counts", h.counts}};
     json examples = json::object();
-    for (const auto& list : kLists) {
+    for (atlas::ExampleList list : kLists) {
+      const std::string name(atlas::example_list_name(list));
       json rows = json::array();
       for (const auto& r : atlas_.examples(l, unit, list, k))
         rows.push_back({{"rank", r.rank},
@@ -294,9 +297,9 @@ json AtlasView::unit(const std::string& name, int64_t unit, int k) const {
                         {"value", number(r.value)},
                         {"std", unit_rms > 0 ? number(r.value / unit_rms) : json(nullptr)},
                         {"cell", r.cell},
-                        {"crop", fmt::format("{}/{}/{}?size=160", base, list, r.rank)},
-                        {"full", fmt::format("{}/{}/{}?full=1&size=448", base, list, r.rank)}});
-      examples[list] = rows;
+                        {"crop", fmt::format("{}/{}/{}?size=160", base, name, r.rank)},
+                        {"full", fmt::format("{}/{}/{}?full=1&size=448", base, name, r.rank)}});
+      examples[name] = rows;
     }
     out["examples"] = examples;
     out["words"] = nullptr;
@@ -330,7 +333,8 @@ torch::Tensor AtlasView::correlation_rows(const atlas::LayerInfo& l) const {
   if (auto it = correlation_rows_.find(l.id); it != correlation_rows_.end()) return it->second;
   const auto& path = stats(l).max_matrix;
   if (!path)
-    throw bad_request(fmt::format("neighbors by correlation: {} has no max matrix (index with --matrix max)", l.name));
+    throw bad_request(
+        fmt::format("neighbors by correlation: {} has no max matrix (the atlas was indexed without one)", l.name));
   // Correlations over an evenly spaced sample of at most 8,192 images: a few
   // seconds once per layer, then one matrix-vector product per request.
   torch::Tensor rows = atlas::correlation_rows(*path, 8192);
@@ -437,15 +441,15 @@ json AtlasView::word(const std::string& word, int k) const {
 }
 
 std::shared_ptr<const std::string> AtlasView::example_jpeg(const std::string& name, int64_t unit,
-                                                           const std::string& list, int rank, int size,
+                                                           atlas::ExampleList list, int rank, int size,
                                                            bool full) const {
   const auto& l = layer(name);
   check_unit(l, unit);
-  if (std::find(kLists.begin(), kLists.end(), list) == kLists.end())
-    throw bad_request(fmt::format("list '{}': expected top_max, bottom_min, top_mean or bottom_mean", list));
+  const std::string_view list_name = atlas::example_list_name(list);
   if (rank < 0 || rank >= settings_.k)
-    throw not_found(fmt::format("example {} of {}:{} {}: ranks are 0-{}", rank, l.name, unit, list, settings_.k - 1));
-  const std::string key = fmt::format("{}/{}/{}/{}/{}/{}", l.id, unit, list, rank, size, full);
+    throw not_found(
+        fmt::format("example {} of {}:{} {}: ranks are 0-{}", rank, l.name, unit, list_name, settings_.k - 1));
+  const std::string key = fmt::format("{}/{}/{}/{}/{}/{}", l.id, unit, list_name, rank, size, full);
   if (auto hit = images_.get(key)) return hit;
   std::vector<atlas::ExampleRow> rows;
   {
@@ -453,7 +457,8 @@ std::shared_ptr<const std::string> AtlasView::example_jpeg(const std::string& na
     rows = atlas_.examples(l, unit, list, rank + 1);
   }
   if (static_cast<int>(rows.size()) <= rank)
-    throw not_found(fmt::format("example {} of {}:{} {}: the atlas keeps {}", rank, l.name, unit, list, rows.size()));
+    throw not_found(
+        fmt::format("example {} of {}:{} {}: the atlas keeps {}", rank, l.name, unit, list_name, rows.size()));
   const auto& row = rows[static_cast<size_t>(rank)];
   Image seen;
   try {

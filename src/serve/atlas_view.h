@@ -80,7 +80,7 @@ class AtlasView {
 
   // An example as the model saw it: cropped around its cell, or whole with the cell
   // outlined; `size` pixels square. JPEG bytes.
-  std::shared_ptr<const std::string> example_jpeg(const std::string& layer, int64_t unit, const std::string& list,
+  std::shared_ptr<const std::string> example_jpeg(const std::string& layer, int64_t unit, atlas::ExampleList list,
                                                   int rank, int size, bool full) const;
 
   // Unit tiles for the page: [{unit, <score_name>: value, thumb}].

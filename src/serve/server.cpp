@@ -179,7 +179,7 @@ void Server::image_routes() {
             [this](const httplib::Request& req, httplib::Response& res) {
               guarded(res, [&] {
                 const auto bytes = view_.example_jpeg(
-                    req.matches[1], parse_integer(req.matches[2], "unit"), req.matches[3],
+                    req.matches[1], parse_integer(req.matches[2], "unit"), atlas::parse_example_list(req.matches[3]),
                     static_cast<int>(std::clamp<int64_t>(parse_integer(req.matches[4], "rank"), -1, INT32_MAX)),
                     static_cast<int>(int_param(req, "size", 160, 16, 1024)), int_param(req, "full", 0, 0, 1) == 1);
                 res.set_header("Cache-Control", "max-age=3600");

@@ -104,8 +104,7 @@ WordDatabase WordDatabase::open(const fs::path& dir, bool writable) {
     if (writable)
       db->exec(kSchema);
     else if (!db->tableExists("word_sets"))
-      throw ArgumentError("atlas", dir.string(),
-                          fmt::format("has no word database (build one with clipscope words --into {})", dir.string()));
+      throw ArgumentError("atlas", dir.string(), "has no word database (the words command builds one)");
     return WordDatabase(path, std::move(db));
   });
 }

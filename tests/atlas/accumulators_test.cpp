@@ -564,9 +564,9 @@ std::vector<Batch> random_batches(std::mt19937_64& rng, int64_t units, int64_t c
 }
 
 void expect_same_layer(const LayerAccumulator& a, const LayerAccumulator& b) {
-  for (auto name : kListNames) {
-    SCOPED_TRACE(std::string(name));
-    expect_same_lists(list_by_name(a, name), list_by_name(b, name));
+  for (ExampleList list : kExampleLists) {
+    SCOPED_TRACE(std::string(example_list_name(list)));
+    expect_same_lists(lists_of(a, list), lists_of(b, list));
   }
   std::string x, y;
   a.max_stats.serialize(x);
@@ -611,11 +611,18 @@ TEST(LayerAccumulator, ListsAndStatisticsAgainstBruteForce) {
     expect_close(acc.max_stats.summary(u).mean, m.mean, 1e-12, "max mean");
     expect_close(acc.mean_stats.summary(u).rms, n.rms, 1e-12, "mean rms");
   }
-  EXPECT_EQ(&list_by_name(acc, "top_max"), &acc.top_max);
-  EXPECT_EQ(&list_by_name(acc, "top_mean"), &acc.top_mean);
-  EXPECT_EQ(&list_by_name(acc, "bottom_min"), &acc.bottom_min);
-  EXPECT_EQ(&list_by_name(acc, "bottom_mean"), &acc.bottom_mean);
-  EXPECT_NE(error_message([&] { list_by_name(acc, "top_min"); }), "");
+  // The lists by name, as the database and the page name them.
+  EXPECT_EQ(&lists_of(acc, parse_example_list("top_max")), &acc.top_max);
+  EXPECT_EQ(&lists_of(acc, parse_example_list("top_mean")), &acc.top_mean);
+  EXPECT_EQ(&lists_of(acc, parse_example_list("bottom_min")), &acc.bottom_min);
+  EXPECT_EQ(&lists_of(acc, parse_example_list("bottom_mean")), &acc.bottom_mean);
+  for (ExampleList list : kExampleLists) EXPECT_EQ(parse_example_list(std::string(example_list_name(list))), list);
+  EXPECT_EQ(example_list(true, false), ExampleList::TopMax);
+  EXPECT_EQ(example_list(false, false), ExampleList::TopMean);
+  EXPECT_EQ(example_list(true, true), ExampleList::BottomMin);
+  EXPECT_EQ(example_list(false, true), ExampleList::BottomMean);
+  EXPECT_EQ(error_message([&] { parse_example_list("top_min"); }),
+            "list top_min: expected top_max, top_mean, bottom_min or bottom_mean");
 }
 
 TEST(LayerAccumulator, SerializeRoundTrip) {

@@ -157,7 +157,7 @@ TEST_F(AtlasIndexing, ExamplesAreABruteForceSortOfEveryActivation) {
         if (x.value != y.value) return top ? x.value > y.value : x.value < y.value;
         return x.image < y.image;
       });
-      const auto rows = atlas.examples(layer, unit, list, 0);
+      const auto rows = atlas.examples(layer, unit, parse_example_list(list), 0);
       ASSERT_EQ(rows.size(), static_cast<size_t>(o.k)) << list;
       for (size_t r = 0; r < rows.size(); ++r) {
         ASSERT_EQ(rows[r].image, all[r].image) << layer.name << ":" << unit << " " << list << " rank " << r;
@@ -213,7 +213,7 @@ TEST_F(AtlasIndexing, TheBestRedUnitsTopImagesAreRed) {
     if (d > best_d) best_d = d, best = u;
   }
   EXPECT_GT(best_d, 2.0);
-  const auto top = atlas.examples(layer, best, "top_max", 10);
+  const auto top = atlas.examples(layer, best, ExampleList::TopMax, 10);
   int red_objects = 0;
   for (const auto& e : top) red_objects += red[static_cast<size_t>(e.image)];
   EXPECT_GE(red_objects, 8) << "unit " << best << " (d′ " << best_d << "): " << red_objects
@@ -309,7 +309,7 @@ TEST_F(AtlasIndexing, UnreadableImagesAreSkippedCountedAndListed) {
   // Unreadable images have no values in the matrix (NaN), and never appear as examples.
   const auto values = unit_values(atlas, atlas.layer("visual.layer4"), 0, Quantity::Max).values;
   for (const auto& s : skipped) EXPECT_TRUE(std::isnan(values[static_cast<size_t>(s.id)]));
-  for (const auto& e : atlas.examples(atlas.layer("visual.layer4"), 0, "top_max", 0))
+  for (const auto& e : atlas.examples(atlas.layer("visual.layer4"), 0, ExampleList::TopMax, 0))
     for (const auto& s : skipped) EXPECT_NE(e.image, s.id);
 }
 

@@ -171,7 +171,7 @@ TEST_F(ServeTest, UnitPageMatchesTheAtlas) {
   const json j = body_json(live_->client().Get("/api/units/visual.layer4/12?k=5"));
   auto a = open_atlas();
   const auto& layer = a.layer("visual.layer4");
-  const auto top = a.examples(layer, unit, "top_max", 5);
+  const auto top = a.examples(layer, unit, atlas::ExampleList::TopMax, 5);
   const auto stats = a.summary(layer, unit, atlas::Quantity::Max);
   ASSERT_EQ(j["examples"]["top_max"].size(), top.size());
   for (size_t i = 0; i < top.size(); ++i) {
@@ -239,7 +239,7 @@ TEST_F(ServeTest, ExampleImagesAreCropsAndOutlinedFullImages) {
       outlined += std::abs(p[0] - colour[0]) < 40 && std::abs(p[1] - colour[1]) < 40 && std::abs(p[2] - colour[2]) < 60;
     }
   EXPECT_GT(outlined, 200);
-  expect_error(c.Get("/img/example/visual.layer4/12/top_all/0"), 400, "list 'top_all'");
+  expect_error(c.Get("/img/example/visual.layer4/12/top_all/0"), 400, "list top_all: expected top_max");
   expect_error(c.Get("/img/example/visual.layer4/12/top_max/12"), 404, "ranks are 0-11");
   expect_error(c.Get("/img/example/visual.layer4/12/top_max/-1"), 404, "ranks are 0-11");
   expect_error(c.Get("/img/example/visual.layer4/12/top_max/99999999999"), 404, "ranks are 0-11");

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <fstream>
 #include <functional>
 #include <set>
 
@@ -261,6 +262,38 @@ TEST_F(DemoWords, TheDatabaseRoundTripsAndNamesEveryBadLine) {
   EXPECT_NE(error_message([&] { db.word_units(set, "", 5); }).find("was skipped (empty line)"), std::string::npos);
   EXPECT_NE(error_message([&] { db.unit_words(set, 768, 5); }).find("out of range"), std::string::npos);
   EXPECT_NE(error_message([&] { db.set("visual.layer3"); }).find("no word set"), std::string::npos);
+}
+
+// wordvec's entry point opens the atlas's word set as embeddings, with a file's
+// units masked: the same vectors as the database's matrix masked by hand.
+TEST_F(DemoWords, OpenEmbeddingsReadsTheWordSetAndMasksAUnitFile) {
+  const auto dir = testing::temp_dir();
+  write_list(dir / "words.txt", false);
+  build_word_set(*model_, kDemoIdentity, dir / "words.txt", dir / "atlas", build_options());
+  {
+    std::ofstream units(dir / "units.txt");
+    units << "# reading units\n3, 17\n";
+  }
+  UnitMask mask;
+  mask.units_file = (dir / "units.txt").string();
+  const auto opened = open_embeddings((dir / "atlas").string(), "", mask);
+  EXPECT_EQ(opened.set.layer, "visual.layer4");
+  EXPECT_EQ(opened.masked, (std::vector<int64_t>{3, 17}));
+  EXPECT_EQ(opened.embeddings.masked(), opened.masked);
+  const auto db = WordDatabase::open(dir / "atlas");
+  auto [words, m] = db.matrix(db.set());
+  EXPECT_EQ(opened.embeddings.words(), words);
+  Embeddings by_hand(words, m);
+  by_hand.mask({3, 17});
+  for (const auto& w : {"blue", "red", "house"})
+    EXPECT_TRUE(torch::allclose(opened.embeddings.vector(w), by_hand.vector(w))) << w;
+  EXPECT_EQ(opened.embeddings.nearest(by_hand.vector("blue"), 1)[0].word, "blue");
+
+  const auto plain = open_embeddings((dir / "atlas").string(), "visual.layer4");
+  EXPECT_TRUE(plain.masked.empty());
+  EXPECT_NE(error_message([&] { open_embeddings((dir / "atlas").string(), "visual.layer3"); }).find("no word set"),
+            std::string::npos);
+  EXPECT_NE(error_message([&] { open_embeddings((dir / "nowhere").string(), ""); }).find("nowhere"), std::string::npos);
 }
 
 TEST_F(DemoWords, AKilledBuildResumesToTheSameDatabase) {

@@ -84,11 +84,13 @@ void add_top(CLI::App& app, Context& ctx) {
     const auto atlas = atlas::Atlas::open(a->atlas);
     const auto ref = atlas::parse_unit(a->unit);
     const auto& layer = atlas.layer(ref.layer);
-    const std::string list = a->bottom ? (a->by == "max" ? "bottom_min" : "bottom_mean") : "top_" + a->by;
+    const auto by = atlas::parse_quantity(a->by, "by");
+    const auto list = atlas::example_list(by == atlas::Quantity::Max, a->bottom);
     const auto rows = atlas.examples(layer, ref.unit, list, a->k);
-    const auto s = atlas.summary(layer, ref.unit, atlas::parse_quantity(a->by, "by"));
+    const auto s = atlas.summary(layer, ref.unit, by);
     fmt::print("# {}:{} {} ({} images; spatial {}: mean {:.4g}, std {:.4g}, rms {:.4g}, min {:.4g}, max {:.4g})\n",
-               layer.name, ref.unit, list, s.count, a->by, s.mean, s.std, s.rms, s.min, s.max);
+               layer.name, ref.unit, atlas::example_list_name(list), s.count, a->by, s.mean, s.std, s.rms, s.min,
+               s.max);
     fmt::print("rank\tvalue\tstd_from_zero\timage\tcell\tpath\n");
     for (const auto& r : rows)
       fmt::print("{}\t{:.6g}\t{:.3f}\t{}\t{}\t{}\n", r.rank + 1, r.value, s.rms > 0 ? r.value / s.rms : 0.0, r.image,
@@ -99,7 +101,7 @@ void add_top(CLI::App& app, Context& ctx) {
       options.crop_fraction = a->crop;
       options.columns = a->columns;
       atlas::write_example_sheet(a->sheet, layer, rows, atlas.settings().n_px, options,
-                                 fmt::format("{}:{} {}", layer.name, ref.unit, list));
+                                 fmt::format("{}:{} {}", layer.name, ref.unit, atlas::example_list_name(list)));
       if (!ctx.quiet) fmt::print(stderr, "wrote {}\n", a->sheet);
     }
   });

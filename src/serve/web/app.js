@@ -656,7 +656,7 @@ function neighborsPanel(unit, layer, alive) {
     const asked = by;
     if ((asked === 'correlation' && !canCorrelate) || (asked === 'words' && !canWords)) {
       box.replaceChildren(note(asked === 'correlation'
-        ? 'unavailable: the layer has no max matrix (index with --matrix max)'
+        ? 'unavailable: the layer has no max matrix (the atlas was indexed without one)'
         : 'unavailable: the layer has no word database (clipscope words)'));
       return;
     }
