@@ -28,6 +28,10 @@ namespace clipscope::demo {
 
 namespace fs = std::filesystem;
 
+// The point whose spatial means TrainOptions::unit_sparsity makes sparse: the layer
+// whose units demo-report counts as multimodal.
+constexpr const char* kSparsePoint = "visual.layer4";
+
 CLIPConfig demo_config(int64_t vocab_size, int64_t resolution, int64_t width) {
   CLIPConfig c;
   c.embed_dim = 128;
@@ -58,23 +62,31 @@ torch::Tensor contrastive_loss(const torch::Tensor& logits_per_image, const torc
          2;
 }
 
+torch::Tensor unit_density(const torch::Tensor& activations) {
+  const double units = static_cast<double>(activations.size(1));
+  const auto l1 = activations.abs().sum(1), l2 = activations.norm(2, 1);
+  return (l1 / (l2 * std::sqrt(units) + 1e-8)).mean();
+}
+
 namespace {
 
 // The options that change the result of a run; a checkpoint only resumes a run with the same.
 std::string fingerprint(const TrainOptions& o) {
   const auto& w = o.world;
   return fmt::format(
-      "seed={} steps={} batch={} lr={} wd={} warmup={} res={} width={} merges={} bpe_captions={} bf16={}{} "
-      "world=[edition={} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} zipf={} feeling={}{}] catalog=[{}]",
-      o.seed, o.steps, o.batch, o.lr, o.weight_decay, o.warmup, o.resolution, o.width, o.bpe_merges, o.bpe_captions,
-      use_bf16(o.precision),
-      o.init_from.empty() ? "" : " init_from=" + fs::absolute(o.init_from).lexically_normal().string(), w.edition,
-      w.size, w.weight_objects, w.weight_face, w.weight_word, w.weight_object_with_word, w.p_concept_word,
-      w.p_mention_text, w.p_mention_ink, w.p_label_only, w.p_bare, w.p_textured_background, w.p_black_ink,
-      w.weight_picture, w.weight_silhouette, w.weight_picture_with_word, w.p_emotion_word, w.p_continent, w.zipf_names,
-      w.p_feeling,
-      // Only when set, so that runs made before the option keep their fingerprint.
-      w.p_core_emotion > 0 ? fmt::format(" core_emotion={}", w.p_core_emotion) : "", world::catalog().describe());
+             "seed={} steps={} batch={} lr={} wd={} warmup={} res={} width={} merges={} bpe_captions={} bf16={}{} "
+             "world=[edition={} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} zipf={} feeling={}{}] catalog=[{}]",
+             o.seed, o.steps, o.batch, o.lr, o.weight_decay, o.warmup, o.resolution, o.width, o.bpe_merges,
+             o.bpe_captions, use_bf16(o.precision),
+             o.init_from.empty() ? "" : " init_from=" + fs::absolute(o.init_from).lexically_normal().string(),
+             w.edition, w.size, w.weight_objects, w.weight_face, w.weight_word, w.weight_object_with_word,
+             w.p_concept_word, w.p_mention_text, w.p_mention_ink, w.p_label_only, w.p_bare, w.p_textured_background,
+             w.p_black_ink, w.weight_picture, w.weight_silhouette, w.weight_picture_with_word, w.p_emotion_word,
+             w.p_continent, w.zipf_names, w.p_feeling,
+             // Only when set, so that runs made before the option keep their fingerprint.
+             w.p_core_emotion > 0 ? fmt::format(" core_emotion={}", w.p_core_emotion) : "",
+             world::catalog().describe()) +
+         (o.unit_sparsity > 0 ? fmt::format(" unit_sparsity={}", o.unit_sparsity) : "");
 }
 
 bool decays(const std::string& name, const torch::Tensor& p) {
@@ -129,12 +141,21 @@ double Trainer::step(const torch::Tensor& images, const torch::Tensor& tokens) {
     }
   };
   torch::Tensor logits_per_image, logits_per_text;
+  const bool sparse = options_.unit_sparsity > 0;
+  ActivationCache layer4({std::string(kSparsePoint)}, false);
   {
     Autocast autocast(bf16_);
-    std::tie(logits_per_image, logits_per_text) = model_->forward(images, tokens);
+    std::tie(logits_per_image, logits_per_text) = model_->forward(images, tokens, sparse ? &layer4 : nullptr);
   }
   const torch::Tensor loss = contrastive_loss(logits_per_image.to(torch::kFloat), logits_per_text.to(torch::kFloat));
-  loss.backward();
+  if (sparse) {
+    const torch::Tensor density =
+        unit_density(reduce_positions(layer4[kSparsePoint], layer4.layout(kSparsePoint), Reduce::Mean));
+    last_density_ = density.item<double>();
+    (loss + options_.unit_sparsity * density).backward();
+  } else {
+    loss.backward();
+  }
   optimizer_->step();
   {
     // CLIP clips the temperature so that logits are scaled by at most 100.
@@ -272,7 +293,9 @@ TrainResult train_demo(const TrainOptions& o) {
   const Batch probe = make_batch(held_out, 0, 256, tokenizer, context);
 
   std::ofstream log(o.out / "train-log.csv", std::ios::app);
-  if (trainer.steps_done() == 0) log << "step,loss,lr,logit_scale,heldout_top1,images_per_s,elapsed_s\n";
+  const bool sparse = o.unit_sparsity > 0;  // then a column more: the last step's unit_density
+  if (trainer.steps_done() == 0)
+    log << "step,loss,lr,logit_scale,heldout_top1,images_per_s,elapsed_s" << (sparse ? ",unit_density\n" : "\n");
   BatchStream stream(world, o.batch, tokenizer, context, trainer.steps_done(), o.data_threads);
   Progress bar("train-demo", o.steps, "step", o.progress);
   bar.resume_at(trainer.steps_done());
@@ -288,10 +311,10 @@ TrainResult train_demo(const TrainOptions& o) {
     const bool stop = (o.stop_at > 0 && done >= o.stop_at) || (o.max_minutes > 0 && elapsed() > o.max_minutes * 60);
     if (done % o.checkpoint_every == 0 || done == o.steps || stop) {
       const double top1 = held_out_top1(trainer, probe);
-      log << fmt::format("{},{:.5f},{:.3e},{:.4f},{:.4f},{:.1f},{:.1f}\n", done, loss, trainer.learning_rate(done - 1),
+      log << fmt::format("{},{:.5f},{:.3e},{:.4f},{:.4f},{:.1f},{:.1f}", done, loss, trainer.learning_rate(done - 1),
                          trainer.model()->logit_scale.item<double>(), top1,
                          static_cast<double>((done - first) * o.batch) / elapsed(), elapsed())
-          << std::flush;
+          << (sparse ? fmt::format(",{:.4f}\n", trainer.last_density()) : "\n") << std::flush;
       trainer.save_checkpoint(checkpoint);
     }
     if (o.snapshot_every > 0 && done % o.snapshot_every == 0) {

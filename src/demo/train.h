@@ -45,6 +45,10 @@ struct TrainOptions {
   // file beside it) to start from instead of random weights: a warm restart with a new
   // warm-up and cosine schedule and a fresh optimizer. Its merges are used as they are.
   std::filesystem::path init_from;
+  // > 0: adds this times unit_density() of visual.layer4's spatial means to the loss, so
+  // that an image read by a few strong units costs less than one read by many weak ones
+  // (a concept's picture and its name then share units more cheaply than they split them).
+  double unit_sparsity = 0;
   bool progress = true;
   world::WorldOptions world;
 };
@@ -65,6 +69,12 @@ TrainResult train_demo(const TrainOptions& options);
 // Does `precision` resolve to bf16 on this machine ("auto": native bf16 support).
 bool use_bf16(const std::string& precision);
 
+// How many units an image's activations spread over, scale-free: the mean over the
+// batch of ||a||_1 / (||a||_2 sqrt(U)) of each row of `activations` (N, U), U units,
+// activations >= 0. 1 when all units are equal, 1/sqrt(U) when one unit holds it all
+// (Hoyer's measure before its affine rescaling).
+torch::Tensor unit_density(const torch::Tensor& activations);
+
 // CLIP's contrastive loss: the mean of the image->text and text->image
 // cross-entropies of the logits (N x N; the diagonal holds the matching pairs).
 torch::Tensor contrastive_loss(const torch::Tensor& logits_per_image, const torch::Tensor& logits_per_text);
@@ -74,8 +84,10 @@ torch::Tensor contrastive_loss(const torch::Tensor& logits_per_image, const torc
 class Trainer {
  public:
   Trainer(const TrainOptions& options, int64_t vocab_size);
-  // One optimizer step at the current point of the schedule; returns the loss.
+  // One optimizer step at the current point of the schedule; returns the contrastive
+  // loss (the sparsity term, when on, is last_density() times unit_sparsity).
   double step(const torch::Tensor& images, const torch::Tensor& tokens);
+  double last_density() const { return last_density_; }
   double learning_rate(int64_t step) const;  // warm-up then cosine
   int64_t steps_done() const { return steps_done_; }
   CLIP& model() { return model_; }
@@ -91,6 +103,7 @@ class Trainer {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   int64_t steps_done_ = 0;
   bool bf16_ = false;
+  double last_density_ = 0;
 };
 
 }  // namespace clipscope::demo

@@ -96,6 +96,48 @@ StateDict final_weights(const std::filesystem::path& run) {
   return read_checkpoint(run / "clipscope-demo.pt").state_dict;
 }
 
+TEST(UnitDensity, OneUnitIsOneOverRootUAndAllUnitsAreOne) {
+  auto a = torch::zeros({3, 16});
+  a[0][5] = 2.0;                  // one unit
+  a[1].fill_(0.5);                // all units alike
+  a[2].slice(0, 0, 4).fill_(3.);  // a quarter of the units
+  EXPECT_NEAR(unit_density(a.slice(0, 0, 1)).item<double>(), 0.25, 1e-6);
+  EXPECT_NEAR(unit_density(a.slice(0, 1, 2)).item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(unit_density(a.slice(0, 2, 3)).item<double>(), 0.5, 1e-6);
+  EXPECT_NEAR(unit_density(a).item<double>(), (0.25 + 1.0 + 0.5) / 3, 1e-6);
+  EXPECT_NEAR(unit_density(a * 7).item<double>(), unit_density(a).item<double>(), 1e-6);  // scale-free
+}
+
+// The same steps on the same batch, with and without the sparsity term: with it, the
+// batch's visual.layer4 spatial means spread over fewer units.
+TEST(Trainer, UnitSparsityConcentratesLayer4OnFewerUnits) {
+  const auto dir = temp_dir();
+  world::WorldOptions world_options;
+  world_options.size = 32;
+  const world::World world(3, world_options);
+  const auto merges = dir / "merges.txt";
+  write_merges_file(merges, learn_bpe(world_captions(world, 2000), 300), "test");
+  const Tokenizer tokenizer(merges, 0);
+  auto density_after = [&](double sparsity) {
+    TrainOptions o = tiny(dir);
+    o.steps = 40;
+    o.unit_sparsity = sparsity;
+    Trainer trainer(o, tokenizer.vocab_size());
+    const Batch batch = make_batch(world, 0, 16, tokenizer, trainer.model()->config().context_length);
+    for (int i = 0; i < 40; ++i) trainer.step(batch.images, batch.tokens);
+    if (sparsity > 0) {
+      EXPECT_GT(trainer.last_density(), 0.0);
+    }
+    torch::NoGradGuard no_grad;
+    ActivationCache cache({"visual.layer4"});
+    trainer.model()->run_image(batch.images, cache);
+    return unit_density(reduce_positions(cache["visual.layer4"], cache.layout("visual.layer4"), Reduce::Mean))
+        .item<double>();
+  };
+  const double plain = density_after(0), sparse = density_after(2.0);
+  EXPECT_LT(sparse, 0.8 * plain) << "plain " << plain << " sparse " << sparse;
+}
+
 TEST(TrainDemo, ResumeContinuesBitForBit) {
   const auto straight = temp_dir(), interrupted = temp_dir();
   const TrainResult full = train_demo(tiny(straight));
@@ -132,6 +174,9 @@ TEST(TrainDemo, ResumingWithOtherOptionsIsRefused) {
   const std::string message = error_message([&] { train_demo(o); });
   EXPECT_NE(message.find("checkpoint.pt"), std::string::npos) << message;
   EXPECT_NE(message.find("other options"), std::string::npos) << message;
+  o.lr = 1e-3;
+  o.unit_sparsity = 0.5;
+  EXPECT_NE(error_message([&] { train_demo(o); }).find("other options"), std::string::npos);
 }
 
 TEST(TrainDemo, TheResultLoadsAsANormalCheckpoint) {

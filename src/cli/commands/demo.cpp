@@ -38,6 +38,11 @@ void add_train_demo_command(CLI::App& app, Context& ctx) {
          "--init-from", o->init_from,
          "Start from this model of an earlier run (its clipscope-demo.pt; merges beside it) with a new schedule")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--unit-sparsity", o->unit_sparsity,
+                  "Weight of a loss term that makes each image's visual.layer4 units sparse (L1/L2 of the spatial "
+                  "means; 0 = off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   add_world_options(*cmd, o->world);
   cmd->callback([&ctx, o, out] {
     o->out = *out;

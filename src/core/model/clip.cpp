@@ -95,8 +95,8 @@ Tensor CLIPImpl::encode_text(const Tensor& tokens_in, ActivationCache* cache) {
   return mark(cache, "text_projection", "", torch::matmul(x, text_projection), Layout::ND);
 }
 
-std::pair<Tensor, Tensor> CLIPImpl::forward(const Tensor& images, const Tensor& tokens) {
-  Tensor img = encode_image(images);
+std::pair<Tensor, Tensor> CLIPImpl::forward(const Tensor& images, const Tensor& tokens, ActivationCache* image_cache) {
+  Tensor img = encode_image(images, image_cache);
   Tensor txt = encode_text(tokens);
   img = img / img.norm(2, -1, true);
   txt = txt / txt.norm(2, -1, true);

@@ -30,8 +30,10 @@ class CLIPImpl : public torch::nn::Module {
   torch::Tensor encode_image(const torch::Tensor& images, ActivationCache* cache = nullptr);
   // Text embedding (unnormalized), pooled at each sequence's end token (argmax id).
   torch::Tensor encode_text(const torch::Tensor& tokens, ActivationCache* cache = nullptr);
-  // (logits_per_image, logits_per_text).
-  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& images, const torch::Tensor& tokens);
+  // (logits_per_image, logits_per_text); `image_cache` also captures image points
+  // (with their gradients: training reads them).
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& images, const torch::Tensor& tokens,
+                                                  ActivationCache* image_cache = nullptr);
 
   // Runs the image tower only as far as needed to fill `cache` (canonical names of
   // "visual.*" points); text points need run_text. Unknown names throw Error.
