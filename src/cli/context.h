@@ -59,7 +59,8 @@ void add_serve_command(CLI::App& app, Context& ctx);         // serve
 void add_tour_command(CLI::App& app, Context& ctx);          // tour
 
 void add_world_command(CLI::App& app, Context& ctx);
-void add_demo_commands(CLI::App& app, Context& ctx);  // train-demo, demo-report
+void add_demo_commands(CLI::App& app, Context& ctx);        // train-demo, demo-report
+void add_experiment_commands(CLI::App& app, Context& ctx);  // gap
 // The synthetic world's options (proportions of scenes, caption coupling).
 void add_world_options(CLI::App& cmd, world::WorldOptions& options);
 

@@ -14,6 +14,7 @@
 
 #include "core/hub/zoo.h"
 #include "core/model/checkpoint.h"
+#include "core/model/loss.h"
 #include "core/model/precision.h"
 #include "core/text/bpe_learn.h"
 #include "core/text/tokenizer.h"
@@ -52,14 +53,6 @@ bool use_bf16(const std::string& precision) {
   if (precision == "bf16") return true;
   if (precision != "auto") throw ArgumentError("precision", precision, "expected fp32, bf16 or auto");
   return cpu_has_native_bf16();
-}
-
-torch::Tensor contrastive_loss(const torch::Tensor& logits_per_image, const torch::Tensor& logits_per_text) {
-  const auto labels = torch::arange(logits_per_image.size(0),
-                                    torch::TensorOptions().dtype(torch::kLong).device(logits_per_image.device()));
-  return (torch::nn::functional::cross_entropy(logits_per_image, labels) +
-          torch::nn::functional::cross_entropy(logits_per_text, labels)) /
-         2;
 }
 
 torch::Tensor unit_density(const torch::Tensor& activations) {

@@ -75,10 +75,6 @@ bool use_bf16(const std::string& precision);
 // (Hoyer's measure before its affine rescaling).
 torch::Tensor unit_density(const torch::Tensor& activations);
 
-// CLIP's contrastive loss: the mean of the image->text and text->image
-// cross-entropies of the logits (N x N; the diagonal holds the matching pairs).
-torch::Tensor contrastive_loss(const torch::Tensor& logits_per_image, const torch::Tensor& logits_per_text);
-
 // The model, its optimizer and the schedule; train_demo drives it with world
 // batches, tests with fixed ones.
 class Trainer {

@@ -246,4 +246,75 @@ void write_histogram(const std::filesystem::path& png, const Histogram& chart, i
   write_canvas(canvas, png);
 }
 
+void write_scatter(const std::filesystem::path& png, const Scatter& chart, int width, int height) {
+  if (chart.series.empty()) fail(png, "scatter: no series");
+  if (chart.marker < 1) fail(png, fmt::format("scatter: marker must be >= 1 pixel (got {})", chart.marker));
+  double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+  for (const PointSeries& s : chart.series) {
+    if (s.x.size() != s.y.size())
+      fail(png, fmt::format("scatter: series '{}' has {} x and {} y values", s.name, s.x.size(), s.y.size()));
+    require_finite(png, s.name + " x", s.x);
+    require_finite(png, s.name + " y", s.y);
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      x_lo = std::min(x_lo, s.x[i]), x_hi = std::max(x_hi, s.x[i]);
+      y_lo = std::min(y_lo, s.y[i]), y_hi = std::max(y_hi, s.y[i]);
+    }
+  }
+  if (x_lo > x_hi) fail(png, "scatter: no points");
+  // Equal ends get a unit span; a 5 % margin keeps markers off the frame; the axes run
+  // from tick to tick around the points.
+  if (x_lo == x_hi) x_lo -= 0.5, x_hi += 0.5;
+  if (y_lo == y_hi) y_lo -= 0.5, y_hi += 0.5;
+  const double x_margin = 0.05 * (x_hi - x_lo), y_margin = 0.05 * (y_hi - y_lo);
+  x_lo -= x_margin, x_hi += x_margin, y_lo -= y_margin, y_hi += y_margin;
+  const std::vector<Tick> x_ticks = linear_ticks(x_lo, x_hi), y_ticks = linear_ticks(y_lo, y_hi);
+
+  Canvas canvas = make_canvas(png, width, height);
+  cairo_t* cr = canvas.cr.get();
+  set_font(cr, 12);
+  double legend_width = 0;
+  for (const PointSeries& s : chart.series) legend_width = std::max(legend_width, text_width(cr, s.name));
+  set_font(cr, 11);
+  Area area{static_cast<int>(widest_label(cr, y_ticks)) + 36, chart.title.empty() ? 16 : 40,
+            width - static_cast<int>(legend_width) - 46, height - (chart.x_label.empty() ? 30 : 50)};
+  check_area(png, area, width, height);
+
+  draw_title(cr, chart.title, width);
+  const Scale x{x_ticks.front().value, x_ticks.back().value, static_cast<double>(area.left),
+                static_cast<double>(area.right)};
+  const Scale y{y_ticks.front().value, y_ticks.back().value, static_cast<double>(area.bottom),
+                static_cast<double>(area.top)};
+  draw_y_axis(cr, area, y_ticks, y, chart.y_label);
+  if (chart.joined > 0 && chart.series.size() >= 2) {
+    const auto& a = chart.series[0];
+    const auto& b = chart.series[1];
+    cairo_set_source_rgb(cr, 0.8, 0.8, 0.8);
+    cairo_set_line_width(cr, 0.6);
+    for (size_t i = 0; i < std::min({chart.joined, a.x.size(), b.x.size()}); ++i) {
+      cairo_move_to(cr, x(a.x[i]), y(a.y[i]));
+      cairo_line_to(cr, x(b.x[i]), y(b.y[i]));
+    }
+    cairo_stroke(cr);
+  }
+  for (size_t s = 0; s < chart.series.size(); ++s) {
+    set_colour(cr, palette()[s % palette().size()]);
+    const auto& series = chart.series[s];
+    for (size_t i = 0; i < series.x.size(); ++i)
+      fill_pixels(cr, static_cast<int>(std::lround(x(series.x[i]))) - chart.marker / 2,
+                  static_cast<int>(std::lround(y(series.y[i]))) - chart.marker / 2, chart.marker, chart.marker);
+  }
+  draw_x_axis(cr, area, x_ticks, x, chart.x_label, area.bottom + 38);
+  draw_frame(cr, area);
+  set_font(cr, 12);
+  int legend_y = area.top;
+  for (size_t s = 0; s < chart.series.size(); ++s) {
+    set_colour(cr, palette()[s % palette().size()]);
+    fill_pixels(cr, area.right + 16, legend_y, 12, 12);
+    set_colour(cr, kInk);
+    draw_text(cr, chart.series[s].name, area.right + 34, legend_y + 11);
+    legend_y += 20;
+  }
+  write_canvas(canvas, png);
+}
+
 }  // namespace clipscope::plot

@@ -75,4 +75,20 @@ struct Histogram {
 };
 void write_histogram(const std::filesystem::path& png, const Histogram& chart, int width = 960, int height = 540);
 
+// Points in the plane, one colour per series (palette()[s]), square markers of
+// `marker` pixels, with a legend (e.g. two modalities' embeddings on their top two
+// principal components). Point i of series 0 and point i of series 1 are joined by a
+// light grey line, drawn under the markers, for i < joined (and both series' sizes).
+struct PointSeries {
+  std::string name;
+  std::vector<double> x, y;
+};
+struct Scatter {
+  std::string title, x_label, y_label;
+  std::vector<PointSeries> series;
+  size_t joined = 0;
+  int marker = 5;
+};
+void write_scatter(const std::filesystem::path& png, const Scatter& chart, int width = 800, int height = 640);
+
 }  // namespace clipscope::plot

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/model/checkpoint.h"
+#include "core/model/loss.h"
 #include "core/text/bpe_learn.h"
 #include "core/text/tokenizer.h"
 #include "demo/batches.h"

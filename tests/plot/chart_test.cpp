@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/image/image.h"
@@ -236,4 +237,47 @@ TEST(Histogram, BadInputIsAClearError) {
   EXPECT_NE(message({.counts = {-1}}).find("negative"), std::string::npos);
   std::string small = error_message([&] { plot::write_histogram(png, {.counts = {1}}, 40, 30); });
   EXPECT_NE(small.find("too small"), std::string::npos) << small;
+}
+
+TEST(Scatter, MarkersSitWhereTheirValuesPutThemAndPairsAreJoined) {
+  plot::Scatter chart{.title = "gap", .x_label = "pc 1", .y_label = "pc 2"};
+  chart.series = {{"images", {0, 1}, {0, 1}}, {"texts", {1, 0}, {0.5, 0.9}}};
+  chart.marker = 6;
+  fs::path png = temp_png("scatter");
+  plot::write_scatter(png, chart, 640, 480);
+  const Image image = read_image(png);
+  // Two markers of the first series and its legend swatch, left to right.
+  const auto bands = colour_bands(image, plot::palette()[0]);
+  ASSERT_EQ(bands.size(), 3u);
+  EXPECT_EQ(bands[0].x1 - bands[0].x0, 6);
+  EXPECT_LT(bands[0].x0, bands[1].x0);
+  // The marker at y = 1 is higher than the one at y = 0.
+  auto top_row = [&](const Band& b) {
+    for (int y = 0; y < image.height; ++y)
+      if (has_colour(image, b.x0, y, plot::palette()[0])) return y;
+    return -1;
+  };
+  EXPECT_LT(top_row(bands[1]), top_row(bands[0]));
+  EXPECT_EQ(colour_bands(image, plot::palette()[1]).size(), 3u);
+
+  // Joining pair 0 draws a line from (0, 0) to (1, 0.5): its midpoint changes.
+  chart.joined = 1;
+  fs::path joined = temp_png("scatter-joined");
+  plot::write_scatter(joined, chart, 640, 480);
+  const Image with_line = read_image(joined);
+  const auto a = colour_bands(image, plot::palette()[0])[0], b = colour_bands(image, plot::palette()[1])[1];
+  const int mx = (a.x0 + b.x0) / 2 + 3;
+  int changed = 0;
+  for (int y = 0; y < image.height; ++y)
+    changed += std::memcmp(image.pixel(mx, y), with_line.pixel(mx, y), 3) != 0 ? 1 : 0;
+  EXPECT_GT(changed, 0);
+}
+
+TEST(Scatter, BadInputIsAClearError) {
+  fs::path png = temp_png("scatter-bad");
+  auto message = [&](plot::Scatter chart) { return error_message([&] { plot::write_scatter(png, chart); }); };
+  EXPECT_NE(message({}).find("no series"), std::string::npos);
+  EXPECT_NE(message({.series = {{"a", {1, 2}, {1}}}}).find("series 'a' has 2 x and 1 y values"), std::string::npos);
+  EXPECT_NE(message({.series = {{"a", {}, {}}}}).find("no points"), std::string::npos);
+  EXPECT_NE(message({.series = {{"a", {1, NAN}, {1, 2}}}}).find("not finite"), std::string::npos);
 }
