@@ -317,4 +317,67 @@ void write_scatter(const std::filesystem::path& png, const Scatter& chart, int w
   write_canvas(canvas, png);
 }
 
+void write_cell_grid(const std::filesystem::path& png, const CellGrid& grid) {
+  const size_t rows = grid.row_labels.size(), columns = grid.column_labels.size();
+  if (rows == 0 || columns == 0) fail(png, "cell grid: no rows or no columns");
+  if (grid.column_colours.size() != columns)
+    fail(png, fmt::format("cell grid: {} column colours for {} columns", grid.column_colours.size(), columns));
+  for (const auto* table : {&grid.values, &grid.seconds}) {
+    if (table->size() != rows) fail(png, fmt::format("cell grid: {} rows of values for {} rows", table->size(), rows));
+    for (const auto& row : *table) {
+      if (row.size() != columns)
+        fail(png, fmt::format("cell grid: a row of {} values for {} columns", row.size(), columns));
+      for (double v : row)
+        if (!std::isnan(v) && !(v >= 0 && v <= 1)) fail(png, fmt::format("cell grid: value {} is not in [0, 1]", v));
+    }
+  }
+  if (grid.texts.size() != rows)
+    fail(png, fmt::format("cell grid: {} rows of texts for {} rows", grid.texts.size(), rows));
+  for (const auto& row : grid.texts)
+    if (row.size() != columns)
+      fail(png, fmt::format("cell grid: a row of {} texts for {} columns", row.size(), columns));
+
+  constexpr int kLabels = 96, kHeader = 28, kGap = 4;
+  const int top = grid.title.empty() ? 8 : 36;
+  const int width = kLabels + static_cast<int>(columns) * kGridCell + 12;
+  const int height = top + kHeader + static_cast<int>(rows) * kGridCell + 12;
+  Canvas canvas = make_canvas(png, width, height);
+  cairo_t* cr = canvas.cr.get();
+  draw_title(cr, grid.title, width);
+  set_font(cr, 12);
+  set_colour(cr, kInk);
+  for (size_t c = 0; c < columns; ++c)
+    draw_text(cr, grid.column_labels[c], kLabels + (c + 0.5) * kGridCell, top + kHeader - 8, Align::centre);
+  for (size_t r = 0; r < rows; ++r) {
+    const int y0 = top + kHeader + static_cast<int>(r) * kGridCell;
+    set_font(cr, 12);
+    set_colour(cr, kInk);
+    draw_text(cr, grid.row_labels[r], kLabels - 8, y0 + kGridCell / 2.0 + 4, Align::right);
+    for (size_t c = 0; c < columns; ++c) {
+      const int x0 = kLabels + static_cast<int>(c) * kGridCell;
+      set_colour(cr, {244, 244, 244});
+      fill_pixels(cr, x0 + kGap / 2, y0 + kGap / 2, kGridCell - kGap, kGridCell - kGap);
+      set_font(cr, 15, true);
+      set_colour(cr, grid.column_colours[c]);
+      draw_text(cr, grid.texts[r][c], x0 + kGridCell / 2.0, y0 + 26, Align::centre);
+      const int bar = kGridCell - 3 * kGap;
+      auto draw_bar = [&](double v, const Rgb& colour, int y) {
+        if (std::isnan(v)) return;
+        set_colour(cr, colour);
+        fill_pixels(cr, x0 + kGap + kGap / 2, y, static_cast<int>(std::lround(v * bar)), 8);
+      };
+      draw_bar(grid.values[r][c], grid.column_colours[c], y0 + 38);
+      draw_bar(grid.seconds[r][c], {150, 150, 150}, y0 + 50);
+      set_font(cr, 11);
+      set_colour(cr, kInk);
+      const double v = grid.values[r][c], w = grid.seconds[r][c];
+      const std::string numbers = std::isnan(v)   ? ""
+                                  : std::isnan(w) ? fmt::format("{:.2f}", v)
+                                                  : fmt::format("{:.2f} / {:.2f}", v, w);
+      draw_text(cr, numbers, x0 + kGridCell / 2.0, y0 + kGridCell - 10, Align::centre);
+    }
+  }
+  write_canvas(canvas, png);
+}
+
 }  // namespace clipscope::plot

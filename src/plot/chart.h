@@ -91,4 +91,17 @@ struct Scatter {
 };
 void write_scatter(const std::filesystem::path& png, const Scatter& chart, int width = 800, int height = 640);
 
+// A grid of cells (e.g. the Stroop test: a row per word, a column per ink): each cell
+// shows its text in its column's colour, a bar of `values` in that colour and a bar of
+// `seconds` in grey (values in [0, 1]; NaN draws no bar), and the two numbers.
+struct CellGrid {
+  std::string title;
+  std::vector<std::string> row_labels, column_labels;
+  std::vector<Rgb> column_colours;
+  std::vector<std::vector<std::string>> texts;  // [row][column]
+  std::vector<std::vector<double>> values, seconds;
+};
+constexpr int kGridCell = 84;  // pixels per cell side
+void write_cell_grid(const std::filesystem::path& png, const CellGrid& grid);
+
 }  // namespace clipscope::plot

@@ -281,3 +281,42 @@ TEST(Scatter, BadInputIsAClearError) {
   EXPECT_NE(message({.series = {{"a", {}, {}}}}).find("no points"), std::string::npos);
   EXPECT_NE(message({.series = {{"a", {1, NAN}, {1, 2}}}}).find("not finite"), std::string::npos);
 }
+
+TEST(CellGrid, BarsFollowTheValuesInTheColumnsColour) {
+  const plot::Rgb red{200, 0, 0}, blue{0, 0, 200};
+  plot::CellGrid grid{.title = "stroop",
+                      .row_labels = {"red", "word"},
+                      .column_labels = {"red", "blue"},
+                      .column_colours = {red, blue},
+                      .texts = {{"red", "red"}, {"word", "word"}},
+                      .values = {{1.0, 0.25}, {0.5, NAN}},
+                      .seconds = {{NAN, 0.75}, {NAN, NAN}}};
+  fs::path png = temp_png("grid");
+  plot::write_cell_grid(png, grid);
+  const Image image = read_image(png);
+  EXPECT_EQ(image.width, 96 + 2 * plot::kGridCell + 12);
+  // The longest run of a colour along one row of pixels: a bar's length.
+  auto longest_run = [&](const plot::Rgb& c, int y0, int y1) {
+    int best = 0;
+    for (int y = y0; y < y1; ++y)
+      for (int x = 0, run = 0; x < image.width; ++x) {
+        run = has_colour(image, x, y, c) ? run + 1 : 0;
+        best = std::max(best, run);
+      }
+    return best;
+  };
+  const int row0 = 36 + 28, row1 = row0 + plot::kGridCell;
+  const int full = longest_run(red, row0 + 30, row0 + 60);
+  EXPECT_NEAR(full, plot::kGridCell - 12, 1);
+  EXPECT_NEAR(longest_run(red, row1 + 30, row1 + 60), full / 2.0, 1);
+  EXPECT_NEAR(longest_run(blue, row0 + 30, row0 + 60), full / 4.0, 1);
+  EXPECT_NEAR(longest_run({150, 150, 150}, row0 + 30, row0 + 60), full * 0.75, 1);
+  EXPECT_EQ(longest_run(blue, row1 + 30, row1 + 60), 0);  // NaN: no bar (the text is antialiased)
+
+  grid.values[0][0] = 1.5;
+  EXPECT_NE(error_message([&] { plot::write_cell_grid(png, grid); }).find("value 1.5 is not in [0, 1]"),
+            std::string::npos);
+  grid.column_colours.pop_back();
+  EXPECT_NE(error_message([&] { plot::write_cell_grid(png, grid); }).find("1 column colours for 2 columns"),
+            std::string::npos);
+}

@@ -1,4 +1,4 @@
-// clipscope gap --captions TABLE [--out DIR]: the article's behavioural experiments on any checkpoint.
+// clipscope gap | stroop: the article's behavioural experiments on any checkpoint.
 #include <fmt/format.h>
 
 #include "cli/context.h"
@@ -6,12 +6,69 @@
 #include "core/util/error.h"
 #include "core/util/files.h"
 #include "experiments/gap.h"
+#include "experiments/stroop.h"
 
 namespace clipscope::cli {
 
 namespace fs = std::filesystem;
 
-void add_experiment_commands(CLI::App& app, Context& ctx) {
+namespace {
+
+void create_output_folder(const std::string& out) {
+  if (out.empty()) return;
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw Error(fmt::format("--out {}: cannot create the folder ({})", out, ec.message()));
+}
+
+void add_stroop_command(CLI::App& app, Context& ctx) {
+  struct Options {
+    std::string model, precision, out, published;
+    std::optional<std::string> vocab;
+    experiments::StroopOptions stroop;
+    std::vector<std::string> words = experiments::article_stroop_words();
+    bool json = false;
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand(
+      "stroop", "The article's Stroop test: colour words in every ink, does the model report the ink or the word?");
+  add_model_option(*cmd, o->model);
+  add_vocab_option(*cmd, o->vocab);
+  add_precision_option(*cmd, o->precision);
+  cmd->add_option("--colours", o->stroop.colours, "Inks and colour words (CSS names)")->capture_default_str();
+  cmd->add_option("--words", o->words, "Words written in every ink (colour words and control words)")
+      ->capture_default_str();
+  cmd->add_option("--prompt", o->stroop.prompt, "Zero-shot prompt, {} for the colour")->capture_default_str();
+  cmd->add_option(
+         "--published", o->published,
+         "The article's results to print beside ours (../shared/data/typographic/paper_stroop_experiment.json)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("-o,--out", o->out, "Folder for stroop.json and stroop.png (the grid)");
+  cmd->add_flag("--json", o->json, "Print the JSON instead of the table");
+  cmd->callback([&ctx, o] {
+    create_output_folder(o->out);
+    const LoadOptions load = ctx.load_options();
+    CLIP model = ctx.load_model(resolve_model_path(o->model, load).string(), o->precision);
+    const Tokenizer tokenizer(resolve_vocab_path(o->vocab, load, o->model),
+                              static_cast<int>(model->config().vocab_size));
+    const auto run = experiments::article_stroop(model, tokenizer, o->stroop, o->words, o->published);
+    auto json = run.result.to_json();
+    json["model"] = o->model;
+    json["prompt"] = o->stroop.prompt;
+    if (run.published) json["published"] = run.published->to_json();
+    if (!o->out.empty()) {
+      write_file_atomically(fs::path(o->out) / "stroop.json", json.dump(2) + "\n");
+      experiments::write_stroop_grid(fs::path(o->out) / "stroop.png", run.result);
+      if (!ctx.quiet) fmt::print(stderr, "wrote {}/stroop.json and stroop.png\n", o->out);
+    }
+    if (o->json)
+      fmt::print("{}\n", json.dump(2));
+    else
+      fmt::print("{}", run.result.table(run.published ? &*run.published : nullptr));
+  });
+}
+
+void add_gap_command(CLI::App& app, Context& ctx) {
   struct Options {
     std::string model, precision, captions, out;
     std::optional<std::string> vocab;
@@ -43,11 +100,7 @@ void add_experiment_commands(CLI::App& app, Context& ctx) {
   cmd->add_flag("--json", o->json, "Print the JSON instead of the table");
   add_truncate_option(*cmd, o->run.truncate);
   cmd->callback([&ctx, o] {
-    if (!o->out.empty()) {
-      std::error_code ec;
-      fs::create_directories(o->out, ec);
-      if (ec) throw Error(fmt::format("--out {}: cannot create the folder ({})", o->out, ec.message()));
-    }
+    create_output_folder(o->out);
     const LoadOptions load = ctx.load_options();
     const fs::path model_file = resolve_model_path(o->model, load);
     CLIP model = ctx.load_model(model_file.string(), o->precision);
@@ -81,6 +134,13 @@ void add_experiment_commands(CLI::App& app, Context& ctx) {
       fmt::print("  skipped: {} unreadable image(s), {} line(s) of the table\n", run.skipped_images.size(),
                  run.skipped_lines.size());
   });
+}
+
+}  // namespace
+
+void add_experiment_commands(CLI::App& app, Context& ctx) {
+  add_gap_command(app, ctx);
+  add_stroop_command(app, ctx);
 }
 
 }  // namespace clipscope::cli
