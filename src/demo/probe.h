@@ -26,6 +26,9 @@ class Probe {
     model_->eval();
   }
   int size() const { return static_cast<int>(model_->config().image_resolution); }
+  CLIP& model() { return model_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  int batch() const { return batch_; }
 
   torch::Tensor render(std::vector<Scene>& scenes) {
     std::vector<Image> images;

@@ -11,6 +11,7 @@
 #include "demo/batches.h"
 #include "demo/concepts.h"
 #include "demo/probe.h"
+#include "experiments/stroop.h"
 #include "world/concepts.h"
 #include "world/generator.h"
 
@@ -287,43 +288,35 @@ void measure_attacks(Bench& b, const torch::Tensor& color_classes, const torch::
 }
 
 // Stroop: colour words in every ink, "my favorite word, written in the color {}".
+// The world's word scenes (its fonts, sizes and placements) on white, classified by
+// experiments::stroop, the code of `clipscope stroop`; the grid holds top-1 fractions.
 void measure_stroop(Bench& b, Report& r) {
   const auto& colors = b.colors;
-  const int per_cell = b.o.stroop_images;
-  std::vector<std::vector<std::string>> prompts;
-  for (const auto& c : colors) prompts.push_back({"my favorite word, written in the color " + c});
-  const auto classes = b.probe.classes(prompts);
-  std::vector<Scene> scenes;
+  std::vector<experiments::StroopStimulus> stimuli;
   for (const auto& word : colors)
-    for (const auto& ink : colors)
-      for (int i = 0; i < per_cell; ++i) {
-        Scene s = world::word_scene(b.rng, b.raster, b.size, word, ink, b.fonts);
+    for (size_t ink = 0; ink < colors.size(); ++ink)
+      for (int i = 0; i < b.o.stroop_images; ++i) {
+        Scene s = world::word_scene(b.rng, b.raster, b.size, word, colors[ink], b.fonts);
         s.background = "white";
-        scenes.push_back(s);
+        stimuli.push_back({word, ink, world::render_scene(s, b.raster)});
       }
-  const auto predicted = Probe::classify(b.probe.image_features(b.probe.render(scenes)), classes);
+  experiments::StroopOptions options;
+  options.colours = colors;
+  options.batch_size = b.probe.batch();
+  const auto stroop = experiments::stroop(b.probe.model(), b.probe.tokenizer(), stimuli, options);
   const size_t n = colors.size();
   r.stroop_colors = colors;
   r.stroop_ink.assign(n, std::vector<double>(n, 0.0));
   r.stroop_word.assign(n, std::vector<double>(n, 0.0));
-  double congruent = 0, incongruent_ink = 0, incongruent_word = 0;
-  size_t row = 0;
   for (size_t w = 0; w < n; ++w)
     for (size_t ink = 0; ink < n; ++ink) {
-      for (int i = 0; i < per_cell; ++i, ++row) {
-        r.stroop_ink[w][ink] += predicted[row] == static_cast<int64_t>(ink) ? 1.0 / per_cell : 0.0;
-        r.stroop_word[w][ink] += predicted[row] == static_cast<int64_t>(w) ? 1.0 / per_cell : 0.0;
-      }
-      if (w == ink)
-        congruent += r.stroop_ink[w][ink] / static_cast<double>(n);
-      else {
-        incongruent_ink += r.stroop_ink[w][ink] / static_cast<double>(n * (n - 1));
-        incongruent_word += r.stroop_word[w][ink] / static_cast<double>(n * (n - 1));
-      }
+      const auto* cell = stroop.cell(colors[w], colors[ink]);
+      r.stroop_ink[w][ink] = cell->top1_ink;
+      r.stroop_word[w][ink] = cell->top1_word;
     }
-  r.stroop_congruent_ink = congruent;
-  r.stroop_incongruent_ink = incongruent_ink;
-  r.stroop_incongruent_word = incongruent_word;
+  r.stroop_congruent_ink = stroop.congruent_top1_ink;
+  r.stroop_incongruent_ink = stroop.incongruent_top1_ink;
+  r.stroop_incongruent_word = stroop.incongruent_top1_word;
 }
 
 }  // namespace
