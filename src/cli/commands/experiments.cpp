@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include "cli/context.h"
-#include "core/hub/zoo.h"
 #include "core/util/error.h"
 #include "core/util/files.h"
 #include "experiments/gap.h"
@@ -47,10 +46,8 @@ void add_stroop_command(CLI::App& app, Context& ctx) {
   cmd->add_flag("--json", o->json, "Print the JSON instead of the table");
   cmd->callback([&ctx, o] {
     create_output_folder(o->out);
-    const LoadOptions load = ctx.load_options();
-    CLIP model = ctx.load_model(resolve_model_path(o->model, load).string(), o->precision);
-    const Tokenizer tokenizer(resolve_vocab_path(o->vocab, load, o->model),
-                              static_cast<int>(model->config().vocab_size));
+    CLIP model = ctx.load_model(o->model, o->precision);
+    const Tokenizer tokenizer = ctx.load_tokenizer(o->vocab, o->model, model);
     const auto run = experiments::article_stroop(model, tokenizer, o->stroop, o->words, o->published);
     auto json = run.result.to_json();
     json["model"] = o->model;
@@ -101,11 +98,8 @@ void add_gap_command(CLI::App& app, Context& ctx) {
   add_truncate_option(*cmd, o->run.truncate);
   cmd->callback([&ctx, o] {
     create_output_folder(o->out);
-    const LoadOptions load = ctx.load_options();
-    const fs::path model_file = resolve_model_path(o->model, load);
-    CLIP model = ctx.load_model(model_file.string(), o->precision);
-    const Tokenizer tokenizer(resolve_vocab_path(o->vocab, load, o->model),
-                              static_cast<int>(model->config().vocab_size));
+    CLIP model = ctx.load_model(o->model, o->precision);
+    const Tokenizer tokenizer = ctx.load_tokenizer(o->vocab, o->model, model);
     o->run.progress = !ctx.quiet;
     const auto run = experiments::measure_gap(model, tokenizer, o->captions, o->run);
     if (!ctx.quiet) {
