@@ -1,12 +1,14 @@
 #include "world/scene.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
 #include <numbers>
 
 #include "core/util/error.h"
+#include "core/util/strings.h"
 #include "world/catalog.h"
 #include "world/concepts.h"
 #include "world/draw.h"
@@ -155,8 +157,41 @@ void WorldOptions::validate() const {
   check("p_bare", p_bare, 1);
   check("p_textured_background", p_textured_background, 1);
   check("p_black_ink", p_black_ink, 1);
+  if (!family_weights.empty()) {
+    const auto& known = catalog().families();
+    double any = 0;
+    for (const auto& [family, weight] : family_weights) {
+      if (std::find(known.begin(), known.end(), family) == known.end())
+        throw Error(fmt::format("world option family_weights: no family named '{}' (families: {})", family,
+                                fmt::join(known, ", ")));
+      if (!(weight >= 0 && weight <= 1e9))
+        throw Error(fmt::format("world option family_weights: {} = {}: must be in [0, 1e9]", family, weight));
+    }
+    for (int id : catalog().emoji_concepts()) any += family_weight(id);
+    if (any <= 0) throw Error("world option family_weights: every picture weighs zero");
+  }
   if (edition != 1 && edition != 2) throw Error(fmt::format("world option edition = {}: must be 1 or 2", edition));
   if (size < 16 || size > 1024) throw Error(fmt::format("world option size = {}: must be in [16, 1024]", size));
+}
+
+double WorldOptions::family_weight(int concept_id) const {
+  if (family_weights.empty()) return 1;
+  const auto it = family_weights.find(catalog().concepts().at(static_cast<size_t>(concept_id)).family);
+  return it == family_weights.end() ? 1 : it->second;
+}
+
+std::map<std::string, double> WorldOptions::parse_family_weights(const std::string& text) {
+  std::map<std::string, double> weights;
+  for (const auto& entry : split(text, ',')) {
+    const auto eq = entry.find('=');
+    const std::string family(trim(std::string_view(entry).substr(0, eq)));
+    const auto weight =
+        eq == std::string::npos ? std::nullopt : to_number<double>(trim(std::string_view(entry).substr(eq + 1)));
+    if (family.empty() || !weight)
+      throw Error(fmt::format("family weights '{}': '{}' is not family=weight", text, entry));
+    weights[family] = *weight;
+  }
+  return weights;
 }
 
 WorldOptions WorldOptions::first_edition() {
@@ -284,6 +319,18 @@ Scene picture_with_word_scene(Rng& rng, TextRasterizer& raster, int size, int co
   return s;
 }
 
+namespace {
+// An emoji or flag concept, uniformly or by WorldOptions::family_weights.
+int pick_picture(Rng& rng, const WorldOptions& o) {
+  const auto& ids = catalog().emoji_concepts();
+  if (o.family_weights.empty()) return rng.pick(ids);
+  std::vector<double> weights;
+  weights.reserve(ids.size());
+  for (int id : ids) weights.push_back(o.family_weight(id));
+  return ids[rng.weighted(weights)];
+}
+}  // namespace
+
 Scene sample_scene(Rng& rng, TextRasterizer& raster, const WorldOptions& o) {
   const Catalog& cat = catalog();
   const double silhouettes = cat.regions_with_silhouettes().empty() ? 0.0 : o.weight_silhouette;
@@ -325,13 +372,13 @@ Scene sample_scene(Rng& rng, TextRasterizer& raster, const WorldOptions& o) {
       break;
     }
     case 4:
-      s = picture_scene(rng, o.size, rng.pick(cat.emoji_concepts()));
+      s = picture_scene(rng, o.size, pick_picture(rng, o));
       break;
     case 5:
       s = silhouette_scene(rng, o.size, rng.pick(cat.regions_with_silhouettes()));
       break;
     default: {
-      const int id = rng.pick(cat.emoji_concepts());
+      const int id = pick_picture(rng, o);
       // Half the time the name of another concept of the same family (the attack the
       // report measures), else any text.
       const auto& family = cat.family(cat.concepts()[static_cast<size_t>(id)].family);

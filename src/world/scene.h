@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,10 @@ struct WorldOptions {
   // another of the wheel's words ("feeling joyful"): the caption written feeling words get.
   double p_core_emotion = 0;
   double p_continent = 0.2;  // a flag's or silhouette's caption names only its continent
+  // How often each family's emoji and flags are drawn, relative to the others
+  // (family name -> weight; a family not named weighs 1). Empty: every picture
+  // equally often, so a family is seen in proportion to its size.
+  std::map<std::string, double> family_weights;
   // How written concept names are chosen: uniformly (false), or by a Zipf law over
   // Catalog::by_frequency() (P(rank r) ~ 1/r), as words are in real captions.
   bool zipf_names = false;
@@ -56,6 +61,11 @@ struct WorldOptions {
 
   // Throws Error naming the option when a weight or probability is out of range.
   void validate() const;
+  // family_weights' weight of a concept's family (1 when not named).
+  double family_weight(int concept_id) const;
+  // "emotions=4,time=2" (the form the CLI takes) -> family_weights; throws Error
+  // naming the entry that is not family=number.
+  static std::map<std::string, double> parse_family_weights(const std::string& text);
   // The first edition's options (issue 3's world): no pictures or silhouettes.
   static WorldOptions first_edition();
 };

@@ -173,6 +173,51 @@ TEST(World, AFaceCaptionedByAFeelingCanNameItsCoreEmotion) {
   EXPECT_NE(error_message([&] { o.validate(); }).find("p_core_emotion"), std::string::npos);
 }
 
+TEST(World, FamilyWeightsChangeHowOftenAFamilysPicturesAreDrawn) {
+  const Catalog& cat = catalog();
+  TextRasterizer raster;
+  WorldOptions o;
+  o.weight_objects = o.weight_face = o.weight_word = o.weight_object_with_word = o.weight_silhouette = 0;
+  o.weight_picture_with_word = 0;
+  auto emotion_share = [&] {
+    int emotions = 0;
+    for (uint64_t i = 0; i < 2000; ++i) {
+      Rng rng = Rng::for_item(3, i);
+      const Scene s = sample_scene(rng, raster, o);
+      emotions += cat.concepts()[static_cast<size_t>(s.concept_id)].family == "emotions" ? 1 : 0;
+    }
+    return emotions / 2000.0;
+  };
+  const double uniform = emotion_share();
+  o.family_weights = WorldOptions::parse_family_weights("emotions=5, regions = 0");
+  EXPECT_EQ(o.family_weights.size(), 2U);
+  EXPECT_EQ(o.family_weights["emotions"], 5);
+  o.validate();
+  // Expected share: 5 n_e / (5 n_e + n_other), with regions' flags never drawn.
+  const auto& emoji = cat.emoji_concepts();
+  double n_e = 0, n_other = 0;
+  for (int id : emoji) {
+    const std::string& f = cat.concepts()[static_cast<size_t>(id)].family;
+    (f == "emotions" ? n_e : n_other) += f == "regions" ? 0 : 1;
+  }
+  const double expected = 5 * n_e / (5 * n_e + n_other);
+  const double weighted = emotion_share();
+  EXPECT_GT(weighted, 3 * uniform);
+  EXPECT_NEAR(weighted, expected, 0.04);
+  EXPECT_EQ(o.family_weight(cat.named("japan").id), 0);
+  EXPECT_EQ(o.family_weight(cat.named("dog").id), 1);
+
+  EXPECT_NE(
+      error_message([] { WorldOptions::parse_family_weights("emotions"); }).find("'emotions' is not family=weight"),
+      std::string::npos);
+  EXPECT_NE(error_message([] { WorldOptions::parse_family_weights("emotions=x"); }).find("not family=weight"),
+            std::string::npos);
+  o.family_weights = {{"feelings", 2}};
+  EXPECT_NE(error_message([&] { o.validate(); }).find("no family named 'feelings'"), std::string::npos);
+  o.family_weights = {{"emotions", -1}};
+  EXPECT_NE(error_message([&] { o.validate(); }).find("emotions = -1"), std::string::npos);
+}
+
 TEST(World, PicturesAndSilhouettesAreWhereTheLabelsSay) {
   const Catalog& cat = catalog();
   TextRasterizer raster;

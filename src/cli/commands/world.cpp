@@ -70,6 +70,12 @@ void add_world_options(CLI::App& cmd, world::WorldOptions& w) {
                  "Probability that a face emoji's feeling caption names its core emotion (\"feeling happy\"), not "
                  "another of the feeling wheel's words")
       ->capture_default_str();
+  cmd.add_option_function<std::string>(
+         "--family-weight",
+         [&w](const std::string& text) { w.family_weights = world::WorldOptions::parse_family_weights(text); },
+         "How often each family's emoji and flags are drawn, relative to the others (\"emotions=4,time=2\"; a "
+         "family not named weighs 1; default: every picture equally often)")
+      ->type_name("FAMILY=W,...");
   cmd.add_option("--p-continent", w.p_continent,
                  "Probability that a flag's or silhouette's caption names only its continent")
       ->capture_default_str();
