@@ -8,6 +8,7 @@
 #include "core/hub/download.h"
 #include "core/hub/zoo.h"
 #include "core/util/error.h"
+#include "zeroshot/zeroshot.h"
 
 namespace clipscope::cli {
 
@@ -48,6 +49,18 @@ std::pair<CLIP, atlas::ModelIdentity> Context::load_identified_model(const std::
 Tokenizer Context::load_tokenizer(const std::optional<std::string>& vocab, const std::string& model_spec,
                                   const CLIP& model) const {
   return Tokenizer(resolve_vocab_path(vocab, load_options(), model_spec), static_cast<int>(model->config().vocab_size));
+}
+
+torch::Tensor Context::zero_shot_weights(const std::filesystem::path& model_file,
+                                         const std::filesystem::path& vocab_file, CLIP& model,
+                                         const Tokenizer& tokenizer, const std::vector<std::string>& labels,
+                                         const std::vector<std::string>& templates, bool truncate,
+                                         bool no_cache) const {
+  if (no_cache) return clipscope::zero_shot_weights(model, tokenizer, labels, templates, truncate);
+  const LoadOptions load = load_options();
+  const std::string identity = file_identity(model_file) + "|" + file_identity(vocab_file);
+  return zero_shot_weights_cached(model, tokenizer, labels, templates, identity,
+                                  load.cache_dir.empty() ? default_cache_dir() : load.cache_dir, truncate);
 }
 
 void add_model_option(CLI::App& cmd, std::string& model) {

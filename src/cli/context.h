@@ -37,6 +37,12 @@ struct Context {
   // the model's checkpoint (the demo model's own), else the default BPE file.
   Tokenizer load_tokenizer(const std::optional<std::string>& vocab, const std::string& model_spec,
                            const CLIP& model) const;
+  // Zero-shot class embeddings (zero_shot_weights), kept in the cache folder under a key
+  // of the model's and vocabulary's files (as resolve_model_path and resolve_vocab_path
+  // give them), the labels and the templates, unless no_cache.
+  torch::Tensor zero_shot_weights(const std::filesystem::path& model_file, const std::filesystem::path& vocab_file,
+                                  CLIP& model, const Tokenizer& tokenizer, const std::vector<std::string>& labels,
+                                  const std::vector<std::string>& templates, bool truncate, bool no_cache) const;
 };
 
 // A library's ArgumentError as the user typed it: the parameter replaced by the
@@ -60,7 +66,7 @@ void add_tour_command(CLI::App& app, Context& ctx);          // tour
 
 void add_world_command(CLI::App& app, Context& ctx);
 void add_demo_commands(CLI::App& app, Context& ctx);        // train-demo, demo-report
-void add_experiment_commands(CLI::App& app, Context& ctx);  // gap, stroop
+void add_experiment_commands(CLI::App& app, Context& ctx);  // gap, stroop, attack, fit-probe, in-the-wild
 // The synthetic world's options (proportions of scenes, caption coupling).
 void add_world_options(CLI::App& cmd, world::WorldOptions& options);
 

@@ -538,12 +538,11 @@ Image render_scene(Scene& s, TextRasterizer& raster) {
     PixelBox all;
     for (size_t k = 0; k < lines.size(); ++k) {
       const auto [dx, dy] = line_offset(s, k, lines.size());
-      if (s.text_outline)
-        raster.draw(image, lines[k],
-                    TextStyle{s.font, s.text_size, {25, 25, 25}, s.text_rotation, std::max(0.8, s.text_size * 0.07)},
-                    {s.text_at.x + dx, s.text_at.y + dy});
-      const PixelBox b = raster.draw(image, lines[k], TextStyle{s.font, s.text_size, s.text_rgb, s.text_rotation},
-                                     {s.text_at.x + dx, s.text_at.y + dy});
+      const TextStyle style{s.font, s.text_size, s.text_rgb, s.text_rotation};
+      const TextPlacement at{s.text_at.x + dx, s.text_at.y + dy};
+      const PixelBox b = s.text_outline ? draw_outlined(raster, image, lines[k], style, {25, 25, 25},
+                                                        std::max(0.8, s.text_size * 0.07), at)
+                                        : raster.draw(image, lines[k], style, at);
       if (b.empty()) continue;
       if (all.empty())
         all = b;

@@ -49,11 +49,8 @@ void add_classify_command(CLI::App& app, Context& ctx) {
     const Tokenizer tokenizer(vocab_file, static_cast<int>(model->config().vocab_size));
     std::vector<std::string> templates;
     if (!o->templates.empty()) templates = read_templates(o->templates);
-    const std::string identity = file_identity(model_file) + "|" + file_identity(vocab_file);
-    auto weights = o->no_cache ? zero_shot_weights(model, tokenizer, o->labels, templates, o->truncate)
-                               : zero_shot_weights_cached(model, tokenizer, o->labels, templates, identity,
-                                                          load.cache_dir.empty() ? default_cache_dir() : load.cache_dir,
-                                                          o->truncate);
+    auto weights =
+        ctx.zero_shot_weights(model_file, vocab_file, model, tokenizer, o->labels, templates, o->truncate, o->no_cache);
     std::vector<torch::Tensor> parts;
     std::vector<std::filesystem::path> paths;
     run_over_images(

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/util/error.h"
+#include "core/util/progress.h"
 
 namespace clipscope {
 
@@ -66,6 +67,29 @@ std::optional<ImageBatch> ImageBatcher::next() {
   batch.inputs_done = consumed_;
   if (schedule_ == DecodeSchedule::Bursts) stream_.pause_until_next();
   return batch;
+}
+
+EncodedImages encode_images(CLIP& model, const std::vector<std::filesystem::path>& paths, int batch_size, bool progress,
+                            const std::string& label) {
+  if (batch_size < 1) throw ArgumentError("batch_size", std::to_string(batch_size), "must be positive");
+  torch::NoGradGuard no_grad;
+  ImageStreamOptions stream;
+  stream.n_px = static_cast<int>(model->config().image_resolution);
+  stream.normalization = model->config().normalization;
+  ImageBatcher batches(paths, batch_size, stream);
+  Progress bar(label, static_cast<int64_t>(paths.size()), "img", progress);
+  EncodedImages out;
+  std::vector<torch::Tensor> rows;
+  while (auto batch = batches.next()) {
+    rows.push_back(model->encode_image(batch->images.to(model->device())).to(torch::kCPU, torch::kFloat));
+    out.indices.insert(out.indices.end(), batch->indices.begin(), batch->indices.end());
+    bar.set(static_cast<int64_t>(batch->inputs_done));
+  }
+  bar.set(static_cast<int64_t>(paths.size()));
+  bar.finish();
+  out.skipped = batches.skipped();
+  out.embeddings = rows.empty() ? torch::zeros({0, model->config().embed_dim}) : torch::cat(rows, 0);
+  return out;
 }
 
 }  // namespace clipscope

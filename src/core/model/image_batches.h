@@ -6,9 +6,11 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/image/stream.h"
+#include "core/model/clip.h"
 
 namespace clipscope {
 
@@ -56,5 +58,15 @@ class ImageBatcher {
   bool input_windows_ = false;
   std::vector<StreamItem> skipped_;
 };
+
+// CLIP's image embeddings of `paths` (preprocessed for the model: its resolution,
+// mean and std), in batches, with progress on stderr under `label`.
+struct EncodedImages {
+  torch::Tensor embeddings;         // (rows, embed_dim) float on the CPU
+  std::vector<size_t> indices;      // the input position of each row
+  std::vector<StreamItem> skipped;  // unreadable inputs with their reasons
+};
+EncodedImages encode_images(CLIP& model, const std::vector<std::filesystem::path>& paths, int batch_size,
+                            bool progress = true, const std::string& label = "images");
 
 }  // namespace clipscope

@@ -446,6 +446,17 @@ PixelBox TextRasterizer::draw(Image& canvas, std::string_view utf8, const TextSt
   return inked.box();
 }
 
+PixelBox draw_outlined(TextRasterizer& raster, Image& canvas, std::string_view utf8, const TextStyle& style,
+                       Rgb outline, double outline_width, TextPlacement where) {
+  TextStyle edge = style;
+  edge.color = outline;
+  edge.stroke = outline_width;
+  raster.draw(canvas, utf8, edge, where);
+  TextStyle fill = style;
+  fill.stroke = 0;
+  return raster.draw(canvas, utf8, fill, where);
+}
+
 Image blank_image(int width, int height, Rgb background) {
   if (width < 0 || height < 0 || static_cast<int64_t>(width) * height > (int64_t{1} << 28))
     throw Error(fmt::format("blank image {} x {}: not a usable size", width, height));

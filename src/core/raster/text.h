@@ -88,6 +88,13 @@ class TextRasterizer {
   std::unique_ptr<Impl> impl_;
 };
 
+// Outlined text (the typographic attack's style: white letters with a dark edge):
+// the text stroked `outline_width` pixels on every side in `outline`, then filled
+// in style.color over it (style.stroke is ignored). Returns the fill's ink box; the
+// outline extends it by about outline_width on every side.
+PixelBox draw_outlined(TextRasterizer& raster, Image& canvas, std::string_view utf8, const TextStyle& style,
+                       Rgb outline, double outline_width, TextPlacement where);
+
 // A new canvas of the given size and background colour.
 Image blank_image(int width, int height, Rgb background);
 

@@ -5,8 +5,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 
 #include "core/util/error.h"
+#include "core/util/strings.h"
 
 namespace clipscope {
 
@@ -45,6 +47,19 @@ void write_file_atomically(const fs::path& path, std::string_view bytes) {
     if (!written || !closed)
       throw Error(fmt::format("{}: cannot write ({})", path.string(), std::strerror(written ? errno : saved)));
   });
+}
+
+std::vector<std::string> read_list_file(const std::filesystem::path& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ArgumentError(what, path.string(), "cannot open");
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    const auto entry = trim(line);
+    if (!entry.empty() && entry.front() != '#') out.emplace_back(entry);
+  }
+  if (in.bad()) throw ArgumentError(what, path.string(), "read error");
+  if (out.empty()) throw ArgumentError(what, path.string(), "has no entries");
+  return out;
 }
 
 }  // namespace clipscope

@@ -4,7 +4,9 @@
 // clipscope does this; every writer of a result, cache or checkpoint uses it.
 #include <filesystem>
 #include <functional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace clipscope {
 
@@ -23,5 +25,10 @@ void write_atomically(const std::filesystem::path& path,
 // write_atomically for bytes in memory. Throws Error naming the file when it
 // cannot be written (a full disk included) or renamed.
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);
+
+// The entries of a list file (class names, attack texts): one per line, surrounding
+// white space trimmed, blank lines and lines starting with '#' skipped. Throws
+// ArgumentError naming `what` and the file when it cannot be read or has no entry.
+std::vector<std::string> read_list_file(const std::filesystem::path& path, const std::string& what);
 
 }  // namespace clipscope
