@@ -275,8 +275,94 @@ nlohmann::json AttackRun::to_json() const {
   return {{"n", images}, {"inputs", inputs}, {"skipped", skipped}, {"attacks", a}};
 }
 
-AttackRun typographic_attack(CLIP& model, const Classifier& classifier, const std::vector<fs::path>& images,
-                             const std::vector<Attack>& attacks, const AttackOptions& options) {
+namespace {
+
+// The run's rows file, opened for appending: a new one with its header, or (when the
+// folder holds the same run's settings) the rows a killed run wrote, read back into `rows`.
+std::ofstream open_checkpoint(const Classifier& classifier, const std::vector<fs::path>& images,
+                              const std::vector<Attack>& attacks, const AttackOptions& options,
+                              std::vector<std::vector<std::optional<Row>>>& rows, int64_t& resumed) {
+  std::error_code ec;
+  fs::create_directories(options.checkpoint, ec);
+  if (ec) throw ArgumentError("checkpoint", options.checkpoint.string(), "cannot create the folder: " + ec.message());
+  const nlohmann::json settings = run_settings(classifier, images, attacks, options);
+  const fs::path settings_file = options.checkpoint / kRunFile, rows_file = options.checkpoint / kRowsFile;
+  if (fs::exists(settings_file)) {
+    std::ifstream in(settings_file);
+    nlohmann::json held;
+    try {
+      held = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception&) {}
+    if (held != settings)
+      throw ArgumentError("checkpoint", options.checkpoint.string(),
+                          "holds a run with other settings (model, classifier, images, layout or attacks); give an "
+                          "empty folder or the same settings");
+    read_rows(rows_file, rows, resumed);
+  } else {
+    write_file_atomically(settings_file, settings.dump(1) + "\n");
+  }
+  const bool fresh = !fs::exists(rows_file);
+  // A run killed mid-line left a last line without its end: end it, so that the
+  // next row starts a line of its own (the cut row is done again).
+  bool ended = true;
+  if (!fresh) {
+    std::ifstream last(rows_file, std::ios::binary | std::ios::ate);
+    if (last.tellg() > 0) {
+      last.seekg(-1, std::ios::end);
+      ended = last.get() == '\n';
+    }
+  }
+  std::ofstream out(rows_file, std::ios::app);
+  if (!out) throw ArgumentError("checkpoint", rows_file.string(), "cannot be written");
+  if (fresh) out << "attack,image,clean,attacked,l0\n" << std::flush;
+  if (!ended) out << "\n" << std::flush;
+  return out;
+}
+
+// The images [start, end) as the attack draws on them (the model's input crop, or the
+// image as read); unreadable ones stay empty with their reason in `unreadable`.
+std::vector<std::optional<Image>> load_chunk(const std::vector<fs::path>& images, size_t start, size_t end,
+                                             const AttackLayout& layout, int n_px,
+                                             std::vector<std::string>& unreadable) {
+  std::vector<std::optional<Image>> base(end - start);
+  at::parallel_for(static_cast<int64_t>(start), static_cast<int64_t>(end), 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const auto k = static_cast<size_t>(i);
+      try {
+        Image im = read_image(images[k]);
+        base[k - start] = layout.before_preprocessing ? std::move(im) : resize_and_center_crop(im, n_px);
+      } catch (const std::exception& ex) {
+        unreadable[k] = first_line(ex.what());
+      }
+    }
+  });
+  return base;
+}
+
+// One attack on the readable images of a chunk: (class after, pixels changed) per image.
+std::pair<std::vector<int64_t>, std::vector<double>> attack_images(CLIP& model, const Classifier& classifier,
+                                                                   const std::vector<const Image*>& readable,
+                                                                   const std::string& text,
+                                                                   const AttackOptions& options) {
+  std::vector<Image> attacked(readable.size());
+  std::vector<double> cover(readable.size());
+  at::parallel_for(0, static_cast<int64_t>(readable.size()), 1, [&](int64_t b, int64_t e) {
+    TextRasterizer raster;  // one per thread: FreeType faces are not thread-safe
+    for (auto r = static_cast<size_t>(b); r < static_cast<size_t>(e); ++r) {
+      attacked[r] = *readable[r];
+      draw_attack(attacked[r], text, options.layout, raster, options.style);
+      cover[r] = changed_pixel_fraction(*readable[r], attacked[r]);
+    }
+  });
+  std::vector<const Image*> pointers;
+  for (const auto& im : attacked) pointers.push_back(&im);
+  return {classify(model, classifier, pointers, options.batch_size), cover};
+}
+
+// Throws ArgumentError for options or attacks the run cannot use; returns each attack's
+// target class (nullopt: untargeted).
+std::vector<std::optional<size_t>> check_attacks(const Classifier& classifier, const std::vector<fs::path>& images,
+                                                 const std::vector<Attack>& attacks, const AttackOptions& options) {
   if (attacks.empty()) throw ArgumentError("attacks", "", "name at least one attack");
   if (images.empty()) throw ArgumentError("images", "", "no images to attack");
   if (options.batch_size < 1) throw ArgumentError("batch_size", std::to_string(options.batch_size), "must be positive");
@@ -284,119 +370,55 @@ AttackRun typographic_attack(CLIP& model, const Classifier& classifier, const st
   if (options.layout.positions.empty() || !(options.layout.text_size > 0))
     throw ArgumentError("layout", options.layout.name, "needs positions and a text size");
   std::vector<std::optional<size_t>> targets;
+  TextRasterizer raster;
   for (const auto& a : attacks) {
     if (a.text.empty()) throw ArgumentError("attack", "''", "the text is empty");
+    if (!raster.missing_glyphs(a.text, options.style.font).empty())
+      throw ArgumentError("attack", fmt::format("'{}'", a.text),
+                          fmt::format("the font {} has no glyph for some of its characters", options.style.font));
     targets.push_back(a.target.empty() ? std::nullopt
                                        : std::optional<size_t>(classifier.class_index(a.target, "target")));
   }
-  {
-    TextRasterizer raster;
-    for (const auto& a : attacks)
-      if (const auto missing = raster.missing_glyphs(a.text, options.style.font); !missing.empty())
-        throw ArgumentError("attack", fmt::format("'{}'", a.text),
-                            fmt::format("the font {} has no glyph for some of its characters", options.style.font));
-  }
+  return targets;
+}
 
+}  // namespace
+
+AttackRun typographic_attack(CLIP& model, const Classifier& classifier, const std::vector<fs::path>& images,
+                             const std::vector<Attack>& attacks, const AttackOptions& options) {
+  const auto targets = check_attacks(classifier, images, attacks, options);
   const Classifier cls = classifier.to(model->device());
   std::vector<std::vector<std::optional<Row>>> rows(attacks.size(), std::vector<std::optional<Row>>(images.size()));
   AttackRun run;
   run.inputs = static_cast<int64_t>(images.size());
   std::ofstream out;
-  if (!options.checkpoint.empty()) {
-    std::error_code ec;
-    fs::create_directories(options.checkpoint, ec);
-    if (ec) throw ArgumentError("checkpoint", options.checkpoint.string(), "cannot create the folder: " + ec.message());
-    const nlohmann::json settings = run_settings(classifier, images, attacks, options);
-    const fs::path settings_file = options.checkpoint / kRunFile, rows_file = options.checkpoint / kRowsFile;
-    if (fs::exists(settings_file)) {
-      std::ifstream in(settings_file);
-      nlohmann::json held;
-      try {
-        held = nlohmann::json::parse(in);
-      } catch (const nlohmann::json::exception&) {}
-      if (held != settings)
-        throw ArgumentError("checkpoint", options.checkpoint.string(),
-                            "holds a run with other settings (model, classifier, images, layout or attacks); give an "
-                            "empty folder or the same settings");
-      read_rows(rows_file, rows, run.resumed);
-    } else {
-      write_file_atomically(settings_file, settings.dump(1) + "\n");
-    }
-    const bool fresh = !fs::exists(rows_file);
-    // A run killed mid-line left a last line without its end: end it, so that the
-    // next row starts a line of its own (the cut row is done again).
-    bool ended = true;
-    if (!fresh) {
-      std::ifstream last(rows_file, std::ios::binary | std::ios::ate);
-      if (last.tellg() > 0) {
-        last.seekg(-1, std::ios::end);
-        ended = last.get() == '\n';
-      }
-    }
-    out.open(rows_file, std::ios::app);
-    if (!out) throw ArgumentError("checkpoint", rows_file.string(), "cannot be written");
-    if (fresh) out << "attack,image,clean,attacked,l0\n" << std::flush;
-    if (!ended) out << "\n" << std::flush;
-  }
+  if (!options.checkpoint.empty()) out = open_checkpoint(classifier, images, attacks, options, rows, run.resumed);
 
   torch::NoGradGuard no_grad;
   const int n_px = static_cast<int>(model->config().image_resolution);
-  const auto total = static_cast<int64_t>(images.size() * attacks.size());
-  Progress bar("attack: image x attack", total, "", options.progress);
+  Progress bar("attack: image x attack", static_cast<int64_t>(images.size() * attacks.size()), "", options.progress);
   bar.resume_at(run.resumed);
   run.clean_top1.assign(images.size(), -1);
   std::vector<std::string> unreadable(images.size());
   for (size_t start = 0; start < images.size(); start += static_cast<size_t>(options.chunk)) {
     const size_t end = std::min(images.size(), start + static_cast<size_t>(options.chunk));
-    std::vector<size_t> todo;
-    for (size_t a = 0; a < attacks.size(); ++a)
-      for (size_t i = start; i < end; ++i)
-        if (!rows[a][i]) {
-          todo.push_back(a);
-          break;
-        }
-    // Decode the chunk (also when it is done, for the clean answers of the report).
-    std::vector<std::optional<Image>> base(end - start);
-    at::parallel_for(static_cast<int64_t>(start), static_cast<int64_t>(end), 1, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const auto k = static_cast<size_t>(i);
-        try {
-          Image im = read_image(images[k]);
-          base[k - start] = options.layout.before_preprocessing ? std::move(im) : resize_and_center_crop(im, n_px);
-        } catch (const std::exception& ex) {
-          unreadable[k] = first_line(ex.what());
-        }
-      }
-    });
+    // Decoded also when every attack is done, for the clean answers.
+    const auto base = load_chunk(images, start, end, options.layout, n_px, unreadable);
     std::vector<const Image*> readable;
     std::vector<size_t> where;
     for (size_t i = start; i < end; ++i)
       if (base[i - start]) readable.push_back(&*base[i - start]), where.push_back(i);
     const auto clean = classify(model, cls, readable, options.batch_size);
     for (size_t r = 0; r < where.size(); ++r) run.clean_top1[where[r]] = clean[r];
-
-    for (size_t a : todo) {
-      std::vector<Image> attacked(readable.size());
-      std::vector<double> cover(readable.size());
-      at::parallel_for(0, static_cast<int64_t>(readable.size()), 1, [&](int64_t b, int64_t e) {
-        TextRasterizer raster;
-        for (auto r = static_cast<size_t>(b); r < static_cast<size_t>(e); ++r) {
-          attacked[r] = *readable[r];
-          draw_attack(attacked[r], attacks[a].text, options.layout, raster, options.style);
-          cover[r] = changed_pixel_fraction(*readable[r], attacked[r]);
-        }
-      });
-      std::vector<const Image*> pointers;
-      for (const auto& im : attacked) pointers.push_back(&im);
-      const auto after = classify(model, cls, pointers, options.batch_size);
+    for (size_t a = 0; a < attacks.size(); ++a) {
+      if (std::all_of(rows[a].begin() + static_cast<int64_t>(start), rows[a].begin() + static_cast<int64_t>(end),
+                      [](const auto& row) { return row.has_value(); }))
+        continue;
+      const auto [after, cover] = attack_images(model, cls, readable, attacks[a].text, options);
       std::string lines;
-      size_t r = 0;
-      for (size_t i = start; i < end; ++i) {
+      for (size_t i = start, r = 0; i < end; ++i) {
         Row row;
-        if (r < where.size() && where[r] == i) {
-          row = {clean[r], after[r], cover[r]};
-          ++r;
-        }
+        if (r < where.size() && where[r] == i) row = {clean[r], after[r], cover[r]}, ++r;
         if (!rows[a][i]) bar.add(1);
         rows[a][i] = row;
         lines += fmt::format("{},{},{},{},{}\n", a, i, row.clean, row.attacked, row.cover);
@@ -417,6 +439,18 @@ AttackRun typographic_attack(CLIP& model, const Classifier& classifier, const st
     run.outcomes.push_back(count_outcome({attacks[a].text, cls.classes[target]}, target, rows[a]));
   }
   return run;
+}
+
+void write_attack_examples(const fs::path& folder, const fs::path& image, const std::vector<AttackOutcome>& outcomes,
+                           const AttackOptions& options, int n_px, size_t count) {
+  Image base = read_image(image);
+  if (!options.layout.before_preprocessing) base = resize_and_center_crop(base, n_px);
+  TextRasterizer raster;
+  for (size_t a = 0; a < std::min(count, outcomes.size()); ++a) {
+    Image x = base;
+    draw_attack(x, outcomes[a].attack.text, options.layout, raster, options.style);
+    write_png(folder / fmt::format("example-{}.png", a + 1), x);
+  }
 }
 
 std::string attack_table(const std::vector<AttackOutcome>& outcomes, const PublishedAttacks* published) {

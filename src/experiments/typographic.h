@@ -125,6 +125,12 @@ AttackRun typographic_attack(CLIP& model, const Classifier& classifier,
                              const std::vector<std::filesystem::path>& images, const std::vector<Attack>& attacks,
                              const AttackOptions& options = {});
 
+// Writes `image` under the first `count` attacks, as the classifier saw it (the model's
+// crop at n_px when drawn after preprocessing), as FOLDER/example-K.png.
+void write_attack_examples(const std::filesystem::path& folder, const std::filesystem::path& image,
+                           const std::vector<AttackOutcome>& outcomes, const AttackOptions& options, int n_px,
+                           size_t count = 12);
+
 // The article's search: each short class name (one word of at most `max_length`
 // characters) as its own attack text, aimed at its class.
 std::vector<Attack> class_name_attacks(const std::vector<std::string>& classes, size_t max_length = 12);

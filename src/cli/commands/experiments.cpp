@@ -295,21 +295,13 @@ void add_attack_command(CLI::App& app, Context& ctx) {
     json["applied"] = o->attack.layout.before_preprocessing ? "before preprocessing" : "after preprocessing";
     if (!o->out.empty()) {
       write_file_atomically(fs::path(o->out) / "attack.json", json.dump(2) + "\n");
-      // One example per attack (the first readable image), as the classifier saw it.
-      TextRasterizer raster;
-      for (size_t i = 0; i < paths.size(); ++i) {
-        if (run.clean_top1[i] < 0) continue;
-        Image im = read_image(paths[i]);
-        if (!o->attack.layout.before_preprocessing)
-          im = resize_and_center_crop(im, static_cast<int>(m.model->config().image_resolution));
-        const size_t shown = std::min<size_t>(run.outcomes.size(), 12);
-        for (size_t a = 0; a < shown; ++a) {
-          Image x = im;
-          experiments::draw_attack(x, run.outcomes[a].attack.text, o->attack.layout, raster, o->attack.style);
-          write_png(fs::path(o->out) / fmt::format("example-{}.png", a + 1), x);
+      // One example per attack on the first readable image.
+      for (size_t i = 0; i < paths.size(); ++i)
+        if (run.clean_top1[i] >= 0) {
+          experiments::write_attack_examples(o->out, paths[i], run.outcomes, o->attack,
+                                             static_cast<int>(m.model->config().image_resolution));
+          break;
         }
-        break;
-      }
       if (!ctx.quiet) fmt::print(stderr, "wrote {}/attack.json and example images\n", o->out);
     }
     if (o->json) {

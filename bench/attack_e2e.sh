@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# End to end: `clipscope attack` against the same loop in Python (bench/python_attack_reference.py:
+# PIL decode, crop and ImageDraw text, OpenAI's clip/model.py), on the same images, model
+# shape, attacks and threads, in the same run: image x attack pairs per second and the ratio.
+# Random weights (speed does not depend on their values); 1,000 classes, one prompt.
+#   bench/attack_e2e.sh CLIP_REPO [IMAGE_DIR]     e.g. bench/attack_e2e.sh ~/src/CLIP ../shared/data/images/imagenet-sample
+# Environment: BUILD_DIR (default build-bench), MODEL (RN50), ATTACKS (4), THREADS (all cores), BATCH (32).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+clip_repo=${1:?usage: bench/attack_e2e.sh CLIP_REPO [IMAGE_DIR]}
+images=${2:-$root/../shared/data/images/imagenet-sample}
+build=${BUILD_DIR:-$root/build-bench}
+model=${MODEL:-RN50}
+attacks=${ATTACKS:-4}
+threads=${THREADS:-$(nproc)}
+batch=${BATCH:-32}
+[ -d "$images" ] || { echo "attack_e2e: $images: no such folder" >&2; exit 1; }
+vocab=$root/../shared/clip/bpe_simple_vocab_16e6.txt.gz
+[ -f "$vocab" ] || vocab=$clip_repo/clip/bpe_simple_vocab_16e6.txt.gz
+
+if [ -z "${BUILD_DIR:-}" ]; then
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$build" --target clipscope random_checkpoint -j"${JOBS:-2}" >/dev/null
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$build/bench/random_checkpoint" "$model" "$work/model.pt" >/dev/null
+# 1,000 class names (the embeddings are cached by the first, untimed run).
+seq 1 1000 | sed 's/^/class /' >"$work/classes.txt"
+texts=(iPod pizza rifle library radio trash meow '$$$')
+args=()
+for t in "${texts[@]:0:$attacks}"; do args+=(--attack "$t=class 1"); done
+common=(attack --model "$work/model.pt" --vocab "$vocab" --classes "$work/classes.txt" --image "$images"
+        --batch-size "$batch" --threads "$threads" --cache-dir "$work/cache" --json)
+"$build/clipscope" --quiet "${common[@]}" --max-images 2 "${args[@]}" >/dev/null  # class embeddings, cached
+n=$(find "$images" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | wc -l)
+start=$(date +%s.%N)
+"$build/clipscope" --quiet "${common[@]}" "${args[@]}" >/dev/null
+end=$(date +%s.%N)
+ours=$(python3 -c "print($n * $attacks / ($end - $start))")
+theirs=$(/usr/bin/python3 "$root/bench/python_attack_reference.py" --clip-repo "$clip_repo" --images "$images" \
+         --model "$model" --attacks "$attacks" --batch "$batch" --threads "$threads" |
+         python3 -c 'import json,sys; print(json.load(sys.stdin)["image_attacks_per_second"])')
+echo "model $model (random weights), $n images x $attacks attacks, batch $batch, $threads threads"
+printf '%-34s %10.2f image x attack/s (whole command: model load, decode, draw, 5 forward passes per image)\n' \
+  "clipscope attack" "$ours"
+printf '%-34s %10.2f image x attack/s (the loop only)\n' "Python (PIL + clip/model.py)" "$theirs"
+python3 -c "print(f'ratio clipscope / Python: {$ours / $theirs:.2f}')"
