@@ -345,5 +345,62 @@ TEST(AttackCommand, RunsResumesAndRefusesBadInput) {
                                  "--layout zigzag: not a layout");
 }
 
+TEST(FitProbeCommand, FitsAProbeThatAttackAndInTheWildUse) {
+  if (!fs::exists(demo_model_path())) GTEST_SKIP() << "demo model not found";
+  const auto dir = testing::temp_dir();
+  const auto& cat = world::catalog();
+  TextRasterizer raster;
+  const std::vector<std::string> names = {"dog", "cat", "fox"};
+  for (size_t c = 0; c < names.size(); ++c) {
+    fs::create_directories(dir / "train" / names[c]);
+    for (int i = 0; i < 6; ++i) {
+      world::Rng rng(50 + 10 * c + static_cast<uint64_t>(i));
+      world::Scene s = world::picture_scene(rng, 64, cat.named(names[c]).id);
+      write_png(dir / "train" / names[c] / fmt::format("{}.png", i), world::render_scene(s, raster));
+    }
+  }
+  testing::write_file(dir / "train" / "fox" / "broken.png", "not a png");
+  const auto r = testing::run_clipscope({"fit-probe", "--images", (dir / "train").string(), "--out",
+                                         (dir / "probe.json").string(), "--validation", "0.34"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("linear probe: 3 classes, 12 training and 6 held-out images"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("skipped: 1 unreadable image(s)"), std::string::npos) << r.out;
+  const auto probe = nlohmann::json::parse(testing::read_file(dir / "probe.json"));
+  EXPECT_EQ(probe["classes"], nlohmann::json({"cat", "dog", "fox"}));  // sorted subfolders
+  EXPECT_GE(probe["fit"]["validation_top1"].get<double>(), 0.8);
+  EXPECT_TRUE(fs::exists(dir / "probe.weight.npy"));
+
+  const auto a = testing::run_clipscope({"attack", "--probe", (dir / "probe.json").string(), "--image",
+                                         (dir / "train" / "dog").string(), "--attack", "fox", "--json"});
+  ASSERT_EQ(a.code, 0) << a.err;
+  const auto j = nlohmann::json::parse(a.out);
+  EXPECT_EQ(j["classifier"], "linear probe");
+  EXPECT_EQ(j["attacks"][0]["target"], "fox");
+  EXPECT_EQ(j["n"], 6);
+  testing::expect_one_line_error(testing::run_clipscope({"fit-probe", "--images", (dir / "train" / "dog").string(),
+                                                         "--out", (dir / "p2.json").string()}),
+                                 "no class subfolders");
+}
+
+TEST(InTheWildCommand, PrintsTheComparisonAndWritesTheSheet) {
+  CLIPSCOPE_REQUIRE_SHARED(shared);
+  if (!fs::exists(demo_model_path())) GTEST_SKIP() << "demo model not found";
+  const auto dir = testing::temp_dir();
+  testing::write_file(dir / "classes.txt", "iPod\nGranny Smith\ncoffee mug\nlibrary\npizza\n");
+  const auto typo = shared / "data/typographic";
+  const auto r = testing::run_clipscope(
+      {"in-the-wild", "--classes", (dir / "classes.txt").string(), "--images", (typo / "in-the-wild").string(),
+       "--published", (typo / "paper_in_the_wild_2.json").string(), "--out", (dir / "wild").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("2_apple-ipod.jpg"), std::string::npos);
+  EXPECT_NE(r.out.find("with the article's numbers"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(testing::read_file(dir / "wild" / "in-the-wild.json"));
+  EXPECT_EQ(j["summary"]["compared"], 42);  // series 2: 7 objects x 6 labels, all photographed
+  EXPECT_TRUE(fs::exists(dir / "wild" / "in-the-wild.png"));
+  testing::expect_one_line_error(
+      testing::run_clipscope({"in-the-wild", "--classes", (dir / "classes.txt").string(), "--images", dir.string()}),
+      "has no photos named SERIES_OBJECT-TEXT.jpg");
+}
+
 }  // namespace
 }  // namespace clipscope::experiments
