@@ -259,11 +259,13 @@ AttackOutcome count_outcome(const Attack& attack, size_t target, const std::vect
   return o;
 }
 
-// The class an untargeted attack moved most images to (from another class).
+// The class an untargeted attack moved most images to (from another class); when it
+// moved none, the class it left most images in.
 size_t most_attracted(const std::vector<std::optional<Row>>& rows, size_t classes) {
-  std::vector<int64_t> votes(classes, 0);
+  std::vector<int64_t> moved(classes, 0), stayed(classes, 0);
   for (const auto& r : rows)
-    if (r && r->clean >= 0 && r->attacked != r->clean) ++votes[static_cast<size_t>(r->attacked)];
+    if (r && r->clean >= 0) ++(r->attacked != r->clean ? moved : stayed)[static_cast<size_t>(r->attacked)];
+  const auto& votes = std::any_of(moved.begin(), moved.end(), [](int64_t v) { return v > 0; }) ? moved : stayed;
   return static_cast<size_t>(std::max_element(votes.begin(), votes.end()) - votes.begin());
 }
 
