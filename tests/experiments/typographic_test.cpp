@@ -343,6 +343,9 @@ TEST(AttackCommand, RunsResumesAndRefusesBadInput) {
   testing::expect_one_line_error(testing::run_clipscope({"attack", "--classes", (dir / "classes.txt").string(),
                                                          "--image", (dir / "images").string(), "--layout", "zigzag"}),
                                  "--layout zigzag: not a layout");
+  testing::expect_one_line_error(testing::run_clipscope({"attack", "--classes", (dir / "classes.txt").string(),
+                                                         "--image", (dir / "images").string(), "--prompt", "a dog"}),
+                                 "--prompt 'a dog': has no {} for the class");
 }
 
 TEST(FitProbeCommand, FitsAProbeThatAttackAndInTheWildUse) {

@@ -162,7 +162,7 @@ void add_classifier_options(CLI::App& cmd, ClassifierOptions& o) {
 
 struct LoadedModel {
   CLIP model;
-  std::string identity;  // "file|size|mtime" of the checkpoint and the vocabulary
+  std::string identity;  // "file|size|mtime" of the checkpoint and what the classifier was made from
   Classifier classifier;
 };
 
@@ -171,10 +171,10 @@ LoadedModel load_with_classifier(const Context& ctx, const std::string& model_sp
                                  const ClassifierOptions& o) {
   if (o.probe.empty() == o.classes.empty()) throw Error("give --classes (zero-shot) or --probe (a linear probe)");
   const LoadOptions load = ctx.load_options();
+  if (o.probe.empty() && o.templates.empty() && o.prompt.find("{}") == std::string::npos)
+    throw Error(fmt::format("--prompt '{}': has no {{}} for the class", o.prompt));
   const fs::path model_file = resolve_model_path(model_spec, load);
-  const fs::path vocab_file = resolve_vocab_path(vocab, load, model_spec);
-  LoadedModel m{
-      ctx.load_model(model_file.string(), precision), file_identity(model_file) + "|" + file_identity(vocab_file), {}};
+  LoadedModel m{ctx.load_model(model_file.string(), precision), file_identity(model_file), {}};
   if (!o.probe.empty()) {
     m.classifier = load_linear_probe(o.probe);
     if (m.classifier.weight.size(1) != m.model->config().embed_dim)
@@ -183,6 +183,7 @@ LoadedModel load_with_classifier(const Context& ctx, const std::string& model_sp
     m.identity += "|" + file_identity(o.probe);
     return m;
   }
+  const fs::path vocab_file = resolve_vocab_path(vocab, load, model_spec);  // zero-shot only: a probe needs none
   const Tokenizer tokenizer(vocab_file, static_cast<int>(m.model->config().vocab_size));
   const auto classes = read_list_file(o.classes, "classes");
   std::vector<std::string> templates = {o.prompt};
@@ -190,7 +191,8 @@ LoadedModel load_with_classifier(const Context& ctx, const std::string& model_sp
   const auto weights =
       ctx.zero_shot_weights(model_file, vocab_file, m.model, tokenizer, classes, templates, o.truncate, o.no_cache);
   m.classifier = zero_shot_classifier(m.model, classes, weights);
-  m.identity += "|" + file_identity(o.classes) + "|" + (o.templates.empty() ? o.prompt : file_identity(o.templates));
+  m.identity += "|" + file_identity(vocab_file) + "|" + file_identity(o.classes) + "|" +
+                (o.templates.empty() ? o.prompt : file_identity(o.templates));
   return m;
 }
 
