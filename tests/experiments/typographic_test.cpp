@@ -84,6 +84,27 @@ TEST(AttackLayout, EveryCopyIsWhiteOnADarkOutlineAndScalesWithTheImage) {
             std::string::npos);
 }
 
+TEST(AttackLayout, TheInkStartsExactlyAtEachPosition) {
+  TextRasterizer raster;
+  for (const auto& [fx, fy] : article_layout().positions) {
+    AttackLayout one = article_layout();
+    one.positions = {{fx, fy}};
+    const Image grey = blank_image(288, 288, {128, 128, 128});
+    Image im = grey;
+    draw_attack(im, "iPod", one, raster);
+    int x0 = 288, y0 = 288;
+    for (int y = 0; y < 288; ++y)
+      for (int x = 0; x < 288; ++x) {
+        const size_t i = 3 * (static_cast<size_t>(y) * 288 + x);
+        if (im.rgb[i] != 128 || im.rgb[i + 1] != 128 || im.rgb[i + 2] != 128)
+          x0 = std::min(x0, x), y0 = std::min(y0, y);
+      }
+    // The outlined ink's top-left corner is the position (to a pixel: anti-aliased edges).
+    EXPECT_NEAR(x0, fx * 288, 1.0);
+    EXPECT_NEAR(y0, fy * 288, 1.0);
+  }
+}
+
 TEST(PublishedAttacks, TheArticlesTableReadsBack) {
   CLIPSCOPE_REQUIRE_SHARED(shared);
   const auto p = read_published_attacks(shared / "data/typographic/paper_small_attacks.json");
@@ -190,6 +211,22 @@ TEST_F(DemoAttack, TheModelAnswersTheWrittenNameAndTheFieldsAddUp) {
     EXPECT_GT(out.pixel_cover, 0.01);
     EXPECT_LT(out.pixel_cover, 0.3);
     success += out.success() / 12;
+  }
+  // The pixel cover is the mean share of pixels that differ, counted directly.
+  {
+    TextRasterizer raster;
+    double cover = 0;
+    for (const auto& p : paths_) {
+      const Image clean = read_image(p);
+      Image attacked = clean;
+      draw_attack(attacked, classes_[0], layout_, raster);
+      size_t changed = 0;
+      for (size_t i = 0; i < clean.rgb.size(); i += 3)
+        changed += clean.rgb[i] != attacked.rgb[i] || clean.rgb[i + 1] != attacked.rgb[i + 1] ||
+                   clean.rgb[i + 2] != attacked.rgb[i + 2];
+      cover += static_cast<double>(changed) / (clean.rgb.size() / 3) / static_cast<double>(paths_.size());
+    }
+    EXPECT_NEAR(run.outcomes[0].pixel_cover, cover, 1e-12);
   }
   // The clean answers: 2 of the 24 images show each class.
   int right = 0;
@@ -343,6 +380,18 @@ TEST(AttackCommand, RunsResumesAndRefusesBadInput) {
   testing::expect_one_line_error(testing::run_clipscope({"attack", "--classes", (dir / "classes.txt").string(),
                                                          "--image", (dir / "images").string(), "--layout", "zigzag"}),
                                  "--layout zigzag: not a layout");
+  testing::expect_one_line_error(testing::run_clipscope({"attack", "--classes", (dir / "missing.txt").string(),
+                                                         "--image", (dir / "images").string()}),
+                                 "--classes " + (dir / "missing.txt").string() + ": cannot open");
+  fs::create_directories(dir / "empty");
+  testing::expect_one_line_error(testing::run_clipscope({"attack", "--classes", (dir / "classes.txt").string(),
+                                                         "--image", (dir / "empty").string(), "--attack", names[0]}),
+                                 "no images to attack");
+  testing::write_file(dir / "templates.txt", "a photo of a {}\na photo without a slot\n");
+  testing::expect_one_line_error(
+      testing::run_clipscope({"attack", "--classes", (dir / "classes.txt").string(), "--image",
+                              (dir / "images").string(), "--templates", (dir / "templates.txt").string()}),
+      "has no {} placeholder");
   testing::expect_one_line_error(testing::run_clipscope({"attack", "--classes", (dir / "classes.txt").string(),
                                                          "--image", (dir / "images").string(), "--prompt", "a dog"}),
                                  "--prompt 'a dog': has no {} for the class");

@@ -147,15 +147,12 @@ struct ClassifierOptions {
 
 void add_classifier_options(CLI::App& cmd, ClassifierOptions& o) {
   cmd.add_option("--classes", o.classes,
-                 "Class names, one per line, for zero-shot classification (../shared/data/imagenet_classes.txt)")
-      ->check(CLI::ExistingFile);
+                 "Class names, one per line, for zero-shot classification (../shared/data/imagenet_classes.txt)");
   cmd.add_option("--templates", o.templates,
                  "Prompt templates, one per line with {} for the class (imagenet_templates.txt: the 80 of the CLIP "
-                 "paper); default: --prompt")
-      ->check(CLI::ExistingFile);
+                 "paper); default: --prompt");
   cmd.add_option("--prompt", o.prompt, "The one prompt used without --templates")->capture_default_str();
-  cmd.add_option("--probe", o.probe, "A linear probe written by fit-probe, instead of zero-shot")
-      ->check(CLI::ExistingFile);
+  cmd.add_option("--probe", o.probe, "A linear probe written by fit-probe, instead of zero-shot");
   cmd.add_flag("--no-cache", o.no_cache, "Recompute the class embeddings instead of reusing the cached ones");
   add_truncate_option(cmd, o.truncate);
 }
