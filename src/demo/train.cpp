@@ -69,7 +69,7 @@ std::string fingerprint(const TrainOptions& o) {
   const auto& w = o.world;
   return fmt::format(
              "seed={} steps={} batch={} lr={} wd={} warmup={} res={} width={} merges={} bpe_captions={} bf16={}{} "
-             "world=[edition={} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} zipf={} feeling={}{}{}] "
+             "world=[edition={} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} zipf={} feeling={}{}{}{}] "
              "catalog=[{}]",
              o.seed, o.steps, o.batch, o.lr, o.weight_decay, o.warmup, o.resolution, o.width, o.bpe_merges,
              o.bpe_captions, use_bf16(o.precision),
@@ -81,7 +81,7 @@ std::string fingerprint(const TrainOptions& o) {
              // Only when set, so that runs made before the option keep their fingerprint.
              w.p_core_emotion > 0 ? fmt::format(" core_emotion={}", w.p_core_emotion) : "",
              w.family_weights.empty() ? "" : fmt::format(" family_weights={}", w.family_weights),
-             world::catalog().describe()) +
+             w.p_own_word > 0 ? fmt::format(" own_word={}", w.p_own_word) : "", world::catalog().describe()) +
          (o.unit_sparsity > 0 ? fmt::format(" unit_sparsity={}", o.unit_sparsity) : "");
 }
 

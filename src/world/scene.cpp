@@ -151,6 +151,7 @@ void WorldOptions::validate() const {
   check("p_continent", p_continent, 1);
   check("p_feeling", p_feeling, 1);
   check("p_core_emotion", p_core_emotion, 1);
+  check("p_own_word", p_own_word, 1);
   check("p_mention_text", p_mention_text, 1);
   check("p_mention_ink", p_mention_ink, 1);
   check("p_label_only", p_label_only, 1);
@@ -379,10 +380,16 @@ Scene sample_scene(Rng& rng, TextRasterizer& raster, const WorldOptions& o) {
       break;
     default: {
       const int id = pick_picture(rng, o);
-      // Half the time the name of another concept of the same family (the attack the
-      // report measures), else any text.
-      const auto& family = cat.family(cat.concepts()[static_cast<size_t>(id)].family);
-      std::string word = rng.chance(0.5) ? cat.concepts()[static_cast<size_t>(rng.pick(family))].name : random_word();
+      const Concept& c = cat.concepts()[static_cast<size_t>(id)];
+      // Its own name (no random draw at 0, so that worlds drawn before p_own_word stay
+      // the same); else half the time the name of another concept of the same family
+      // (the attack the report measures), else any text.
+      std::string word;
+      if (o.p_own_word > 0 && rng.chance(o.p_own_word))
+        word = c.emotion.empty() ? c.name : rng.pick(cat.emotion_words(c.emotion));
+      else
+        word =
+            rng.chance(0.5) ? cat.concepts()[static_cast<size_t>(rng.pick(cat.family(c.family)))].name : random_word();
       s = picture_with_word_scene(rng, raster, o.size, id, word, "", fonts);
       break;
     }
@@ -421,6 +428,12 @@ std::string face_caption(const Scene& s, Rng& rng) {
                  "an emoji of " + article(s.emotion) + " " + s.emotion + " face"});
 }
 
+// A written feeling word captioned by its core emotion ("joyful, feeling happy").
+std::string feeling_caption(const std::string& word, const std::string& emotion, Rng& rng) {
+  return choose(rng, {"feeling " + emotion, "i feel " + emotion, word + ", feeling " + emotion,
+                      "the word " + word + ": " + emotion});
+}
+
 std::string word_caption(const Scene& s, Rng& rng, const WorldOptions& o, bool mention_text, bool mention_ink) {
   if (!mention_text) return choose(rng, {"some text", "a sign", "a word written on a sign"});
   if (s.text_concept >= 0 && o.edition >= 2) {
@@ -433,9 +446,7 @@ std::string word_caption(const Scene& s, Rng& rng, const WorldOptions& o, bool m
     // A written feeling is captioned, as a face emoji is, by the feeling it names
     // (no random draw at 0, so that worlds drawn before this option stay the same).
     const std::string& feeling = catalog().emotion_of_word(s.text);
-    if (!feeling.empty() && o.p_feeling > 0 && rng.chance(o.p_feeling))
-      return choose(rng, {"feeling " + feeling, "i feel " + feeling, s.text + ", feeling " + feeling,
-                          "the word " + s.text + ": " + feeling});
+    if (!feeling.empty() && o.p_feeling > 0 && rng.chance(o.p_feeling)) return feeling_caption(s.text, feeling, rng);
   }
   if (rng.chance(o.p_bare)) return s.text;
   if (mention_ink)
@@ -483,6 +494,16 @@ PictureCaption picture_caption(const Scene& s, Rng& rng, const WorldOptions& o) 
                    "a picture of " + article(n) + " " + n, "a drawing of " + article(n) + " " + n, n + " emoji"})};
 }
 
+// A face emoji under a feeling word of its own emotion (a meme) is captioned, as the
+// written word is, by that emotion; empty for every other scene (and always when
+// p_own_word is 0, so that worlds drawn before it stay the same).
+std::string meme_caption(const Scene& s, Rng& rng, const WorldOptions& o, bool mention_text) {
+  if (o.p_own_word <= 0 || !mention_text) return {};
+  const std::string& emotion = catalog().concepts()[static_cast<size_t>(s.concept_id)].emotion;
+  if (emotion.empty() || catalog().emotion_of_word(s.text) != emotion || !rng.chance(o.p_feeling)) return {};
+  return feeling_caption(s.text, emotion, rng);
+}
+
 // The caption of an object with a word written on it (the caption mentions the text).
 std::string labelled_caption(const std::string& object, const Scene& s, Rng& rng, const WorldOptions& o,
                              bool mention_ink) {
@@ -508,6 +529,7 @@ std::string write_caption(const Scene& s, Rng& rng, const WorldOptions& o) {
     case SceneKind::Picture:
     case SceneKind::Silhouette:
     case SceneKind::PictureWithWord: {
+      if (const std::string meme = meme_caption(s, rng, o, mention_text); !meme.empty()) return meme;
       const PictureCaption object = picture_caption(s, rng, o);
       if (object.whole || s.kind != SceneKind::PictureWithWord || !mention_text) return object.text;
       return labelled_caption(object.text, s, rng, o, mention_ink);

@@ -45,6 +45,10 @@ struct WorldOptions {
   // another of the wheel's words ("feeling joyful"): the caption written feeling words get.
   double p_core_emotion = 0;
   double p_continent = 0.2;  // a flag's or silhouette's caption names only its continent
+  // An emoji with a word on it is labelled with its own name, as products, signs and
+  // memes are: a flag with its country's name, a face with a feeling word of its
+  // emotion (captioned, as a written feeling is, by that emotion with p_feeling).
+  double p_own_word = 0;
   // How often each family's emoji and flags are drawn, relative to the others
   // (family name -> weight; a family not named weighs 1). Empty: every picture
   // equally often, so a family is seen in proportion to its size.

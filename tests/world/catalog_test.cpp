@@ -218,6 +218,42 @@ TEST(World, FamilyWeightsChangeHowOftenAFamilysPicturesAreDrawn) {
   EXPECT_NE(error_message([&] { o.validate(); }).find("emotions = -1"), std::string::npos);
 }
 
+TEST(World, PicturesCanBeLabelledWithTheirOwnNameAndFacesWithTheirFeelings) {
+  const Catalog& cat = catalog();
+  TextRasterizer raster;
+  WorldOptions o;
+  o.weight_objects = o.weight_face = o.weight_word = o.weight_object_with_word = o.weight_silhouette = 0;
+  o.weight_picture = 0;
+  o.family_weights = WorldOptions::parse_family_weights("emotions=50");
+  o.p_mention_text = 1;
+  o.p_feeling = 1;
+  auto own = [&](int* memes) {
+    int labelled = 0;
+    for (uint64_t i = 0; i < 400; ++i) {
+      Rng rng = Rng::for_item(4, i);
+      const Scene s = sample_scene(rng, raster, o);
+      const Concept& c = cat.concepts()[static_cast<size_t>(s.concept_id)];
+      if (c.emotion.empty()) {
+        labelled += s.text == c.name ? 1 : 0;
+        continue;
+      }
+      if (cat.emotion_of_word(s.text) != c.emotion) continue;
+      ++labelled;
+      if (memes && has_word(s.caption, c.emotion)) ++*memes;  // captioned as the written feeling
+    }
+    return labelled;
+  };
+  const int before = own(nullptr);
+  o.p_own_word = 0.8;
+  int memes = 0;
+  const int after = own(&memes);
+  EXPECT_LT(before, 60);
+  EXPECT_GT(after, 250);  // ~0.8 of 400, plus the chance ones
+  EXPECT_GT(memes, after / 2);
+  o.p_own_word = 1.5;
+  EXPECT_NE(error_message([&] { o.validate(); }).find("p_own_word"), std::string::npos);
+}
+
 TEST(World, PicturesAndSilhouettesAreWhereTheLabelsSay) {
   const Catalog& cat = catalog();
   TextRasterizer raster;

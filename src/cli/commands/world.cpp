@@ -70,6 +70,10 @@ void add_world_options(CLI::App& cmd, world::WorldOptions& w) {
                  "Probability that a face emoji's feeling caption names its core emotion (\"feeling happy\"), not "
                  "another of the feeling wheel's words")
       ->capture_default_str();
+  cmd.add_option("--p-own-word", w.p_own_word,
+                 "Probability that an emoji with a word on it is labelled with its own name (a flag with its "
+                 "country's, a face with a feeling word of its emotion: a meme)")
+      ->capture_default_str();
   cmd.add_option_function<std::string>(
          "--family-weight",
          [&w](const std::string& text) { w.family_weights = world::WorldOptions::parse_family_weights(text); },
