@@ -102,4 +102,11 @@ std::string flag_message(const CLI::App& app, const ArgumentError& e) {
   return e.what();
 }
 
+void create_output_folder(const std::string& out) {
+  if (out.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) throw Error(fmt::format("--out {}: cannot create the folder ({})", out, ec.message()));
+}
+
 }  // namespace clipscope::cli

@@ -65,8 +65,9 @@ void add_serve_command(CLI::App& app, Context& ctx);         // serve
 void add_tour_command(CLI::App& app, Context& ctx);          // tour
 
 void add_world_command(CLI::App& app, Context& ctx);
-void add_demo_commands(CLI::App& app, Context& ctx);        // train-demo, demo-report
-void add_experiment_commands(CLI::App& app, Context& ctx);  // gap, stroop, attack, fit-probe, in-the-wild
+void add_demo_commands(CLI::App& app, Context& ctx);         // train-demo, demo-report
+void add_experiment_commands(CLI::App& app, Context& ctx);   // gap, stroop, attack, fit-probe, in-the-wild
+void add_abstraction_commands(CLI::App& app, Context& ctx);  // attribute, intervene, emotion-atlas
 // The synthetic world's options (proportions of scenes, caption coupling).
 void add_world_options(CLI::App& cmd, world::WorldOptions& options);
 
@@ -76,6 +77,8 @@ void add_vocab_option(CLI::App& cmd, std::optional<std::string>& vocab);
 // Adds --truncate: texts longer than the context are cut as clip.tokenize(truncate=True)
 // cuts them (the last kept token becomes end-of-text) instead of being refused.
 void add_truncate_option(CLI::App& cmd, bool& truncate);
+// Creates the folder of --out (nothing when empty); throws Error naming the flag.
+void create_output_folder(const std::string& out);
 // Adds --precision (default auto) to a forward-only subcommand.
 void add_precision_option(CLI::App& cmd, std::string& precision);
 

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   cli::add_world_command(app, ctx);
   cli::add_demo_commands(app, ctx);
   cli::add_experiment_commands(app, ctx);
+  cli::add_abstraction_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

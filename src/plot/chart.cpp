@@ -253,6 +253,8 @@ void write_scatter(const std::filesystem::path& png, const Scatter& chart, int w
   for (const PointSeries& s : chart.series) {
     if (s.x.size() != s.y.size())
       fail(png, fmt::format("scatter: series '{}' has {} x and {} y values", s.name, s.x.size(), s.y.size()));
+    if (!s.labels.empty() && s.labels.size() != s.x.size())
+      fail(png, fmt::format("scatter: series '{}' has {} labels for {} points", s.name, s.labels.size(), s.x.size()));
     require_finite(png, s.name + " x", s.x);
     require_finite(png, s.name + " y", s.y);
     for (size_t i = 0; i < s.x.size(); ++i) {
@@ -302,6 +304,13 @@ void write_scatter(const std::filesystem::path& png, const Scatter& chart, int w
     for (size_t i = 0; i < series.x.size(); ++i)
       fill_pixels(cr, static_cast<int>(std::lround(x(series.x[i]))) - chart.marker / 2,
                   static_cast<int>(std::lround(y(series.y[i]))) - chart.marker / 2, chart.marker, chart.marker);
+  }
+  set_font(cr, 9);
+  for (size_t s = 0; s < chart.series.size(); ++s) {
+    const auto& series = chart.series[s];
+    set_colour(cr, palette()[s % palette().size()]);
+    for (size_t i = 0; i < std::min(series.labels.size(), series.x.size()); ++i)
+      draw_text(cr, series.labels[i], x(series.x[i]) + chart.marker, y(series.y[i]) - 2);
   }
   draw_x_axis(cr, area, x_ticks, x, chart.x_label, area.bottom + 38);
   draw_frame(cr, area);
@@ -376,6 +385,61 @@ void write_cell_grid(const std::filesystem::path& png, const CellGrid& grid) {
                                                   : fmt::format("{:.2f} / {:.2f}", v, w);
       draw_text(cr, numbers, x0 + kGridCell / 2.0, y0 + kGridCell - 10, Align::centre);
     }
+  }
+  write_canvas(canvas, png);
+}
+
+void write_wheel(const std::filesystem::path& png, const Wheel& wheel, int size) {
+  if (wheel.segments.empty()) fail(png, "wheel: no segments");
+  int rings = 0;
+  for (const auto& seg : wheel.segments) {
+    if (seg.ring < 0 || !(seg.start >= 0 && seg.start < seg.end && seg.end <= 1))
+      fail(png, fmt::format("wheel: segment '{}' has ring {} and span [{}, {}] (need ring >= 0, 0 <= start < end <= 1)",
+                            seg.label, seg.ring, seg.start, seg.end));
+    rings = std::max(rings, seg.ring + 1);
+  }
+  const int legend_height = wheel.legend.empty() ? 0 : 24 * static_cast<int>((wheel.legend.size() + 3) / 4) + 10;
+  const int top = wheel.title.empty() ? 10 : 40;
+  Canvas canvas = make_canvas(png, size, size + top + legend_height);
+  cairo_t* cr = canvas.cr.get();
+  draw_title(cr, wheel.title, size);
+  const double cx = size / 2.0, cy = top + size / 2.0, outer = size / 2.0 - 10;
+  const double hole = 0.12 * outer, ring = (outer - hole) / rings;
+  constexpr double turn = 2 * M_PI;
+  for (const auto& seg : wheel.segments) {
+    const double r0 = hole + ring * seg.ring, r1 = r0 + ring;
+    const double a0 = seg.start * turn - M_PI / 2, a1 = seg.end * turn - M_PI / 2;
+    cairo_new_path(cr);
+    cairo_arc(cr, cx, cy, r1, a0, a1);
+    cairo_arc_negative(cr, cx, cy, r0, a1, a0);
+    cairo_close_path(cr);
+    set_colour(cr, seg.fill);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
+    // The label along the radius, readable from the outside on the left half.
+    const double mid = (a0 + a1) / 2, arc = (a1 - a0) * (r0 + r1) / 2;
+    const double font = std::clamp(arc * 0.8, 5.0, 12.0);
+    set_font(cr, font);
+    cairo_save(cr);
+    cairo_translate(cr, cx + std::cos(mid) * (r0 + r1) / 2, cy + std::sin(mid) * (r0 + r1) / 2);
+    const bool left = std::cos(mid) < 0;
+    cairo_rotate(cr, left ? mid + M_PI : mid);
+    set_colour(cr, kInk);
+    std::string label = seg.label;
+    while (label.size() > 2 && text_width(cr, label) > ring - 4) label.pop_back();
+    draw_text(cr, label, 0, font / 3, Align::centre);
+    cairo_restore(cr);
+  }
+  set_font(cr, 12);
+  for (size_t i = 0; i < wheel.legend.size(); ++i) {
+    const int lx = 20 + static_cast<int>(i % 4) * (size - 40) / 4;
+    const int ly = top + size + 8 + static_cast<int>(i / 4) * 24;
+    set_colour(cr, wheel.legend[i].second);
+    fill_pixels(cr, lx, ly, 14, 14);
+    set_colour(cr, kInk);
+    draw_text(cr, wheel.legend[i].first, lx + 20, ly + 12);
   }
   write_canvas(canvas, png);
 }

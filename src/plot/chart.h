@@ -82,6 +82,7 @@ void write_histogram(const std::filesystem::path& png, const Histogram& chart, i
 struct PointSeries {
   std::string name;
   std::vector<double> x, y;
+  std::vector<std::string> labels;  // optional: one per point, written beside it in the series' colour
 };
 struct Scatter {
   std::string title, x_label, y_label;
@@ -103,5 +104,21 @@ struct CellGrid {
 };
 constexpr int kGridCell = 84;  // pixels per cell side
 void write_cell_grid(const std::filesystem::path& png, const CellGrid& grid);
+
+// A wheel (sunburst): rings of annular segments around a hole, ring 0 innermost, each
+// segment spanning [start, end) of a turn clockwise from the top, filled and labelled
+// along its radius; the legend's swatches below.
+struct WheelSegment {
+  std::string label;
+  int ring = 0;
+  double start = 0, end = 0;
+  Rgb fill{200, 200, 200};
+};
+struct Wheel {
+  std::string title;
+  std::vector<WheelSegment> segments;
+  std::vector<std::pair<std::string, Rgb>> legend;
+};
+void write_wheel(const std::filesystem::path& png, const Wheel& wheel, int size = 900);
 
 }  // namespace clipscope::plot

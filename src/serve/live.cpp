@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "abstractions/attribution.h"
 #include "atlas/indexer.h"
 #include "core/model/tensor_io.h"
 #include "optvis/objectives.h"
@@ -20,37 +21,12 @@ namespace clipscope::serve {
 
 namespace {
 
-std::optional<std::string> canonical(const CLIPImpl& model, const std::string& name) {
-  try {
-    return model.resolve_point(name);
-  } catch (const Error&) {
-    return std::nullopt;
-  }
-}
-
-// Each unit's direction in the embedding space, for the layer whose output the
-// image embedding is computed from; undefined tensor when `layer` is not that one.
+// Each unit's direction in the embedding space (unit length), for the layer whose
+// output the image embedding is computed from; undefined tensor for other layers.
 torch::Tensor embedding_directions(CLIPImpl& model, const atlas::LayerInfo& layer) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor d;
-  if (auto* resnet = dynamic_cast<ModifiedResNet*>(model.visual.get())) {
-    // The attention pool's value path, c_proj(v_proj(x)): its attention weights sum
-    // to one, so taken as fixed it maps a unit of the grid to this direction.
-    const auto& last_stage = resnet->stages.back();
-    const auto last_block =
-        canonical(model, fmt::format("visual.layer{}.{}", resnet->stages.size(), last_stage->size() - 1));
-    const auto stage = canonical(model, fmt::format("visual.layer{}", resnet->stages.size()));
-    if (layer.name != last_block && layer.name != stage) return {};
-    d = resnet->attnpool->c_proj->weight.matmul(resnet->attnpool->v_proj->weight).t();  // (units, embed)
-  } else if (auto* vit = dynamic_cast<VisionTransformer*>(model.visual.get())) {
-    const auto last =
-        canonical(model, fmt::format("visual.transformer.resblocks.{}", vit->transformer->resblocks->size() - 1));
-    if (layer.name != last) return {};
-    d = vit->ln_post->weight.unsqueeze(1) * vit->proj;  // ln_post's scale, then the projection
-  } else {
-    return {};
-  }
-  d = d.to(torch::kCPU, torch::kFloat32);
+  const auto points = abstractions::attribution_points(model);
+  if (std::find(points.begin(), points.end(), layer.name) == points.end()) return {};
+  const torch::Tensor d = abstractions::unit_directions(model, layer.name);
   return d / d.norm(2, 1, true).clamp_min(1e-12);
 }
 

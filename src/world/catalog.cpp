@@ -5,6 +5,7 @@
 #include <unicode/region.h>
 #include <unicode/unistr.h>
 #include <nlohmann/json.hpp>
+#include "core/text/feeling_wheel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -17,6 +18,7 @@
 #include <sstream>
 
 #include "core/raster/emoji.h"
+#include "core/text/feeling_wheel.h"
 #include "core/util/csv.h"
 #include "core/util/error.h"
 #include "core/util/strings.h"
@@ -260,20 +262,13 @@ Catalog::Catalog(const std::filesystem::path& emoji_test, const std::filesystem:
   std::set<std::string> ambiguous;
   const bool have_wheel = !feeling_wheel.empty() && std::filesystem::exists(feeling_wheel);
   if (have_wheel) {
-    auto in = open_text(feeling_wheel, "feeling wheel");
-    std::string core;
-    for (std::string line; std::getline(in, line);) {
-      if (line.empty() || line[0] == '#') continue;
-      const size_t depth = line.find_first_not_of('\t');
-      if (depth == std::string::npos) continue;
-      const std::string word = lower(line.substr(depth));
-      if (depth == 0) {
-        core = word;
-        emotion_names_.push_back(core);
-        emotion_words_[core].push_back(core);
-      } else if (!core.empty()) {
-        if (word_emotion.contains(word) && word_emotion[word] != core) ambiguous.insert(word);
-        word_emotion.emplace(word, core);
+    for (const FeelingWord& w : read_feeling_wheel(feeling_wheel)) {
+      if (w.level == 0) {
+        emotion_names_.push_back(w.core);
+        emotion_words_[w.core].push_back(w.core);
+      } else {
+        if (word_emotion.contains(w.word) && word_emotion[w.word] != w.core) ambiguous.insert(w.word);
+        word_emotion.emplace(w.word, w.core);
       }
     }
     for (const auto& [word, core] : word_emotion)

@@ -282,6 +282,36 @@ TEST(Scatter, BadInputIsAClearError) {
   EXPECT_NE(message({.series = {{"a", {1, NAN}, {1, 2}}}}).find("not finite"), std::string::npos);
 }
 
+TEST(Scatter, LabelsMustMatchThePoints) {
+  fs::path png = temp_png("scatter-labels");
+  plot::Scatter chart{.series = {{"a", {1, 2}, {1, 2}, {"one", "two"}}}};
+  plot::write_scatter(png, chart);
+  EXPECT_TRUE(fs::exists(png));
+  chart.series[0].labels = {"one"};
+  EXPECT_NE(error_message([&] { plot::write_scatter(png, chart); }).find("series 'a' has 1 labels for 2 points"),
+            std::string::npos);
+}
+
+TEST(Wheel, SegmentsFillTheirSpanOfTheirRing) {
+  const fs::path png = temp_png("wheel");
+  const plot::Rgb red{214, 39, 40}, blue{31, 119, 180};
+  // Ring 0: the right half red; ring 1: the left half blue.
+  plot::write_wheel(png, {.segments = {{"east", 0, 0.0, 0.5, red}, {"west", 1, 0.5, 1.0, blue}}}, 400);
+  const Image image = read_image(png);
+  ASSERT_EQ(image.width, 400);
+  const int cy = 10 + 200;
+  // Ring 0 spans radii 0.12 R + [0, 0.44 R) with R = 190; ring 1 the next 0.44 R.
+  // (Points off the horizontal through the centre, where the labels are written.)
+  EXPECT_TRUE(has_colour(image, 200 + 45, cy - 40, red));
+  EXPECT_FALSE(has_colour(image, 200 - 45, cy - 40, red));
+  EXPECT_TRUE(has_colour(image, 200 - 120, cy + 40, blue));
+  EXPECT_FALSE(has_colour(image, 200 + 120, cy + 40, blue));
+  auto message = [&](plot::Wheel w) { return error_message([&] { plot::write_wheel(png, w); }); };
+  EXPECT_NE(message({}).find("no segments"), std::string::npos);
+  EXPECT_NE(message({.segments = {{"x", 0, 0.6, 0.4, red}}}).find("segment 'x'"), std::string::npos);
+  EXPECT_NE(message({.segments = {{"x", -1, 0, 1, red}}}).find("ring -1"), std::string::npos);
+}
+
 TEST(CellGrid, BarsFollowTheValuesInTheColumnsColour) {
   const plot::Rgb red{200, 0, 0}, blue{0, 0, 200};
   plot::CellGrid grid{.title = "stroop",

@@ -21,13 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void create_output_folder(const std::string& out) {
-  if (out.empty()) return;
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw Error(fmt::format("--out {}: cannot create the folder ({})", out, ec.message()));
-}
-
 void add_stroop_command(CLI::App& app, Context& ctx) {
   struct Options {
     std::string model, precision, out, published;

@@ -132,9 +132,7 @@ BottleneckImpl::BottleneckImpl(std::string path_, int64_t inplanes, int64_t plan
 }
 
 Tensor BottleneckImpl::forward(const Tensor& x_in, ActivationCache* cache) {
-  auto m = [&](std::string_view leaf, const Tensor& t) -> const Tensor& {
-    return mark(cache, path, leaf, t, Layout::NCHW);
-  };
+  auto m = [&](std::string_view leaf, const Tensor& t) -> Tensor { return mark(cache, path, leaf, t, Layout::NCHW); };
   // The fast path has no convolution outputs before their norms: a block asked for one runs exactly.
   const bool fast = !folded_.empty() && !wants_any(cache, path, {"conv1", "conv2", "conv3", "downsample.0"});
   const bool in_place = fast && !(cache && cache->wants_within(path));
@@ -150,7 +148,7 @@ Tensor BottleneckImpl::forward(const Tensor& x_in, ActivationCache* cache) {
   if (downsample) {
     shortcut = conv_bn(folded(3), downsample->conv, downsample->bn, stride > 1 ? avg_pool(x, stride) : x,
                        "downsample.0", "downsample.1", m);
-    m("downsample", shortcut);
+    shortcut = m("downsample", shortcut);
   }
   // The residual sum before the final ReLU: where the article reads negative activations.
   out = m("add", in_place ? out.add_(shortcut) : out + shortcut);
@@ -238,7 +236,7 @@ ModifiedResNet::ModifiedResNet(const std::vector<int64_t>& layers, int64_t outpu
 }
 
 Tensor ModifiedResNet::forward(const Tensor& images, ActivationCache* cache) {
-  auto m = [&](std::string_view leaf, const Tensor& t) -> const Tensor& {
+  auto m = [&](std::string_view leaf, const Tensor& t) -> Tensor {
     return mark(cache, "visual", leaf, t, Layout::NCHW);
   };
   const bool fast = !folded_stem_.empty() && !wants_any(cache, "visual", {"conv1", "conv2", "conv3"});
@@ -251,7 +249,7 @@ Tensor ModifiedResNet::forward(const Tensor& images, ActivationCache* cache) {
   x = m("avgpool", avg_pool(x, 2));
   for (size_t s = 0; s < stages.size(); ++s) {
     for (const auto& block : *stages[s]) x = block->as<BottleneckImpl>()->forward(x, cache);
-    m("layer" + std::to_string(s + 1), x);
+    x = m("layer" + std::to_string(s + 1), x);
   }
   return attnpool->forward(x, cache);
 }
@@ -299,9 +297,7 @@ MlpImpl::MlpImpl(std::string path_, int64_t width, Activation activation_)
 }
 
 Tensor MlpImpl::forward(const Tensor& x, ActivationCache* cache) {
-  auto m = [&](std::string_view leaf, const Tensor& t) -> const Tensor& {
-    return mark(cache, path, leaf, t, Layout::LND);
-  };
+  auto m = [&](std::string_view leaf, const Tensor& t) -> Tensor { return mark(cache, path, leaf, t, Layout::LND); };
   if (fast_fc_) return m("", m("c_proj", fast_proj_(m("gelu", activate(m("c_fc", fast_fc_(x)), activation)))));
   return m("", m("c_proj", c_proj(m("gelu", activate(m("c_fc", c_fc(x)), activation)))));
 }
@@ -322,9 +318,7 @@ ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(std::string path_, int64_
 }
 
 Tensor ResidualAttentionBlockImpl::forward(const Tensor& x_in, const Tensor& mask, ActivationCache* cache) {
-  auto m = [&](std::string_view leaf, const Tensor& t) -> const Tensor& {
-    return mark(cache, path, leaf, t, Layout::LND);
-  };
+  auto m = [&](std::string_view leaf, const Tensor& t) -> Tensor { return mark(cache, path, leaf, t, Layout::LND); };
   // The residual stream stays fp32 on every path; reduced-precision branches are added to it.
   Tensor x = x_in + attn->forward(m("ln_1", ln_1(x_in)), mask, cache);
   x = x + mlp->forward(m("ln_2", ln_2(x)), cache);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "core/util/error.h"
 
 namespace clipscope {
@@ -83,8 +85,62 @@ bool ActivationCache::wants_within(const std::string& prefix) const {
   return false;
 }
 
-void ActivationCache::record(const std::string& name, const torch::Tensor& value, Layout layout) {
-  if (!wants(name)) return;
+std::string_view edit_op_name(UnitEdit::Op op) {
+  switch (op) {
+    case UnitEdit::Op::Set:
+      return "set";
+    case UnitEdit::Op::Add:
+      return "add";
+    case UnitEdit::Op::Scale:
+      return "scale";
+  }
+  return "?";
+}
+
+torch::Tensor apply_edit(const torch::Tensor& value, Layout layout, const UnitEdit& edit, const std::string& point) {
+  const int64_t dim = channel_dim(layout);
+  const int64_t channels = value.size(dim);
+  // A 0/1 mask over the channels, shaped to broadcast along the point's channel dimension.
+  torch::Tensor mask = torch::zeros({channels}, value.options());
+  if (edit.units.empty()) mask.fill_(1);
+  for (int64_t u : edit.units) {
+    if (u < 0 || u >= channels)
+      throw Error(fmt::format("edit of {}: unit {} is out of range (the point has {} units)", point, u, channels));
+    mask[u] = 1;
+  }
+  std::vector<int64_t> shape(static_cast<size_t>(value.dim()), 1);
+  shape[static_cast<size_t>(dim)] = channels;
+  mask = mask.view(shape);
+  switch (edit.op) {
+    case UnitEdit::Op::Set:
+      return value * (1 - mask) + edit.value * mask;
+    case UnitEdit::Op::Add:
+      return value + edit.value * mask;
+    case UnitEdit::Op::Scale:
+      return value * (1 + (edit.value - 1) * mask);
+  }
+  return value;
+}
+
+void ActivationCache::edit(const std::string& point, UnitEdit edit) {
+  if (!std::isfinite(edit.value)) throw Error(fmt::format("edit of {}: the value {} is not finite", point, edit.value));
+  edits_[point].push_back(std::move(edit));
+}
+
+std::vector<std::string> ActivationCache::unapplied_edits() const {
+  std::vector<std::string> out;
+  for (const auto& [point, unused] : edits_)
+    if (!applied_.count(point)) out.push_back(point);
+  return out;
+}
+
+torch::Tensor ActivationCache::record(const std::string& name, const torch::Tensor& value_in, Layout layout) {
+  torch::Tensor value = value_in;
+  if (auto e = edits_.find(name); e != edits_.end() && layout != Layout::Pattern) {
+    for (const UnitEdit& edit : e->second) value = apply_edit(value, layout, edit, name);
+    applied_.insert(name);
+  }
+  if (!all_ && !requested_.count(name)) return value;
   const bool reduced = value.scalar_type() == torch::kBFloat16 || value.scalar_type() == torch::kHalf;
   auto [it, inserted] =
       captured_.insert_or_assign(name, std::make_pair(reduced ? value.to(torch::kFloat) : value, layout));
@@ -93,6 +149,7 @@ void ActivationCache::record(const std::string& name, const torch::Tensor& value
     stopped_early_ = true;
     throw StopForward();
   }
+  return value;
 }
 
 const torch::Tensor& ActivationCache::operator[](const std::string& name) const {
@@ -117,6 +174,7 @@ std::vector<std::string> ActivationCache::missing() const {
 void ActivationCache::clear() {
   captured_.clear();
   order_.clear();
+  applied_.clear();
   stopped_early_ = false;
 }
 

@@ -49,6 +49,19 @@ struct StopForward : std::exception {
   const char* what() const noexcept override { return "forward stopped after the last requested point"; }
 };
 
+// An edit of some units of a point during the forward pass (TransformerLens's patching
+// hooks): set them to a value, add a value, or multiply them by it. Applied out of
+// place, so gradients flow through the edit to the other units and to earlier points.
+struct UnitEdit {
+  enum class Op { Set, Add, Scale };
+  Op op = Op::Add;
+  std::vector<int64_t> units;  // channels of the point; empty: every channel
+  double value = 0;
+};
+std::string_view edit_op_name(UnitEdit::Op op);  // "set" | "add" | "scale"
+// The edited tensor; throws Error naming `point` when a unit is out of range.
+torch::Tensor apply_edit(const torch::Tensor& value, Layout layout, const UnitEdit& edit, const std::string& point);
+
 class ActivationCache {
  public:
   // Capture `names` (canonical or alias names; aliases are resolved by the model).
@@ -57,11 +70,21 @@ class ActivationCache {
   // Capture every point, in execution order (used to list the layers).
   static ActivationCache everything();
 
-  // Called by the model at each point. Stores the tensor when requested (reduced
-  // precision values as fp32, so a point reads the same whatever the precision);
-  // throws StopForward when that completes the request and stop_early is set.
-  void record(const std::string& name, const torch::Tensor& value, Layout layout);
-  bool wants(const std::string& name) const { return all_ || requested_.count(name) > 0; }
+  // Edit `point` (a canonical name: resolve aliases with CLIPImpl::resolve_point) on
+  // every later forward; edits of one point apply in the order given. Capturing the
+  // point records the edited value, the one the rest of the network sees.
+  void edit(const std::string& point, UnitEdit edit);
+  const std::map<std::string, std::vector<UnitEdit>>& edits() const { return edits_; }
+  // Edited points the last forward did not reach or could not edit (attention
+  // patterns are read, not edited).
+  std::vector<std::string> unapplied_edits() const;
+
+  // Called by the model at each point: applies the point's edits, stores the result
+  // when requested (reduced precision values as fp32, so a point reads the same
+  // whatever the precision) and returns it; throws StopForward when that completes
+  // the request and stop_early is set.
+  torch::Tensor record(const std::string& name, const torch::Tensor& value, Layout layout);
+  bool wants(const std::string& name) const { return all_ || requested_.count(name) > 0 || edits_.count(name) > 0; }
   // Whether any point inside `prefix` ("visual.layer4.2" -> "visual.layer4.2.conv1", ...) is wanted.
   bool wants_within(const std::string& prefix) const;
   bool complete() const { return !all_ && captured_.size() == requested_.size(); }
@@ -87,6 +110,8 @@ class ActivationCache {
   bool stopped_early_ = false;
   std::map<std::string, std::pair<torch::Tensor, Layout>> captured_;
   std::vector<std::string> order_;
+  std::map<std::string, std::vector<UnitEdit>> edits_;
+  std::set<std::string> applied_;
 };
 
 // Whether `cache` wants any of prefix.leaf for the given leaves.
@@ -99,12 +124,13 @@ inline bool wants_any(const ActivationCache* cache, const std::string& prefix,
 }
 
 // Helper used inside modules: records `value` under prefix + "." + leaf (or prefix
-// alone when leaf is empty) when a cache is present; returns value for chaining.
-inline const torch::Tensor& mark(ActivationCache* cache, const std::string& prefix, std::string_view leaf,
-                                 const torch::Tensor& value, Layout layout) {
+// alone when leaf is empty) when a cache is present; returns the value the network
+// goes on with (edited when the cache edits the point).
+inline torch::Tensor mark(ActivationCache* cache, const std::string& prefix, std::string_view leaf,
+                          const torch::Tensor& value, Layout layout) {
   if (cache) {
     std::string name = leaf.empty() ? prefix : prefix + "." + std::string(leaf);
-    cache->record(name, value, layout);
+    if (cache->wants(name)) return cache->record(name, value, layout);
   }
   return value;
 }

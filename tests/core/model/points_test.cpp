@@ -1,4 +1,4 @@
-// Named points: listing, aliases, early stop, gradients through captured points.
+// Named points: listing, aliases, early stop, gradients through captured points, edits.
 #include "core/model/points.h"
 
 #include <gtest/gtest.h>
@@ -130,6 +130,62 @@ TEST(Points, GradientsFlowThroughCapturedPoints) {
   cache["visual.transformer.resblocks.0.mlp.gelu"].select(2, 5).mean().backward();
   ASSERT_TRUE(images.grad().defined());
   EXPECT_GT(images.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(Points, EditsSetAddAndScaleUnitsForTheRestOfTheForward) {
+  CLIP model(tiny_resnet());
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto images = torch::randn({2, 3, 64, 64});
+  ActivationCache plain({"visual.layer3", "visual.layer4"}, /*stop_early=*/false);
+  const auto before = model->encode_image(images, &plain);
+  for (auto op : {UnitEdit::Op::Set, UnitEdit::Op::Add, UnitEdit::Op::Scale}) {
+    ActivationCache edited({"visual.layer3", "visual.layer4"}, /*stop_early=*/false);
+    edited.edit("visual.layer3", {op, {1, 4}, 2.5});
+    const auto after = model->encode_image(images, &edited);
+    const auto x = plain["visual.layer3"], y = edited["visual.layer3"];
+    for (int64_t u : {1, 4}) {
+      const auto expected = op == UnitEdit::Op::Set   ? torch::full_like(x.select(1, u), 2.5)
+                            : op == UnitEdit::Op::Add ? x.select(1, u) + 2.5
+                                                      : x.select(1, u) * 2.5;
+      EXPECT_TRUE(torch::allclose(y.select(1, u), expected, 1e-5, 1e-5)) << edit_op_name(op);
+    }
+    EXPECT_TRUE(torch::equal(y.select(1, 0), x.select(1, 0)));                       // other units untouched
+    EXPECT_FALSE(torch::allclose(edited["visual.layer4"], plain["visual.layer4"]));  // later points see the edit
+    EXPECT_FALSE(torch::allclose(after, before));
+    EXPECT_TRUE(edited.unapplied_edits().empty());
+  }
+}
+
+TEST(Points, GradientsFlowThroughEdits) {
+  CLIP model(tiny_vit());
+  model->eval();
+  auto images = torch::randn({1, 3, 64, 64}).requires_grad_(true);
+  ActivationCache cache({}, /*stop_early=*/false);
+  cache.edit("visual.transformer.resblocks.0", {UnitEdit::Op::Set, {3}, 1.0});
+  model->encode_image(images, &cache).sum().backward();
+  ASSERT_TRUE(images.grad().defined());
+  EXPECT_GT(images.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(Points, EditsThatCannotApplyAreReported) {
+  CLIP model(tiny_vit());
+  model->eval();
+  torch::NoGradGuard no_grad;
+  ActivationCache pattern({}, /*stop_early=*/false);
+  pattern.edit("visual.transformer.resblocks.0.attn.pattern", {UnitEdit::Op::Scale, {0}, 0.0});
+  model->encode_image(torch::zeros({1, 3, 64, 64}), &pattern);
+  EXPECT_EQ(pattern.unapplied_edits(), (std::vector<std::string>{"visual.transformer.resblocks.0.attn.pattern"}));
+  ActivationCache range({}, /*stop_early=*/false);
+  range.edit("visual.transformer.resblocks.0", {UnitEdit::Op::Add, {64}, 1.0});
+  try {
+    model->encode_image(torch::zeros({1, 3, 64, 64}), &range);
+    ADD_FAILURE() << "no error for unit 64 of 64";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unit 64 is out of range (the point has 64 units)"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(range.edit("visual.ln_post", {UnitEdit::Op::Add, {}, NAN}), Error);
 }
 
 TEST(Points, PresetsBuildTheReleasedArchitectures) {
