@@ -30,19 +30,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// OpenAI's tokenizer, for tiny models given CLIP's vocabulary size.
-std::optional<Tokenizer> tiny_tokenizer() {
-  const auto shared = testing::shared_dir();
-  if (!shared) return std::nullopt;
-  return Tokenizer(*shared / "clip" / "bpe_simple_vocab_16e6.txt.gz");
-}
+// A tiny random ResNet CLIP with CLIP's vocabulary size, and OpenAI's tokenizer.
+class TinyWithVocab : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto shared = testing::shared_dir();
+    if (!shared) GTEST_SKIP() << "../shared not found (set CLIPSCOPE_SHARED): OpenAI's vocabulary absent";
+    tokenizer_.emplace(*shared / "clip" / "bpe_simple_vocab_16e6.txt.gz");
+    CLIPConfig config = testing::tiny_resnet_config();
+    config.vocab_size = 49408;
+    model_ = testing::tiny_model(config, 3);
+  }
+  CLIP model_{nullptr};
+  std::optional<Tokenizer> tokenizer_;
+};
 
-TEST(Attribution, EqualsTheLogitsChangeWhenThePoolIsAffine) {
-  auto tokenizer = tiny_tokenizer();
-  if (!tokenizer) GTEST_SKIP() << "../shared not found (set CLIPSCOPE_SHARED): OpenAI's vocabulary absent";
-  CLIPConfig config = testing::tiny_resnet_config();
-  config.vocab_size = 49408;
-  CLIP model = testing::tiny_model(config, 3);
+TEST_F(TinyWithVocab, AttributionEqualsTheLogitsChangeWhenThePoolIsAffine) {
+  CLIP& model = model_;
+  const Tokenizer& tokenizer = *tokenizer_;
   auto* resnet = dynamic_cast<ModifiedResNet*>(model->visual.get());
   ASSERT_NE(resnet, nullptr);
   {
@@ -54,10 +59,10 @@ TEST(Attribution, EqualsTheLogitsChangeWhenThePoolIsAffine) {
   }
   abstractions::AttributionOptions o;
   o.templates = {};
-  const auto a = abstractions::attribute_texts(model, *tokenizer, {"cat", "dog"}, o);
+  const auto a = abstractions::attribute_texts(model, tokenizer, {"cat", "dog"}, o);
   EXPECT_EQ(a.point, "visual.layer4");
   ASSERT_EQ(a.scores.sizes(), (std::vector<int64_t>{2, 256}));
-  const auto text = zero_shot_weights(model, *tokenizer, {"cat", "dog"}).to(torch::kFloat32);
+  const auto text = zero_shot_weights(model, tokenizer, {"cat", "dog"}).to(torch::kFloat32);
   const auto images = torch::randn({1, 3, 64, 64});
   torch::NoGradGuard no_grad;
   for (int64_t u : {0, 17, 255}) {
@@ -89,23 +94,20 @@ TEST(Attribution, ViTDirectionsAreLnPostsGainTimesTheProjection) {
   EXPECT_TRUE(torch::allclose(d[5], vit->ln_post->weight[5] * vit->proj[5]));
 }
 
-TEST(Intervene, ComparesLogitsAndRefusesBadEdits) {
-  auto tokenizer = tiny_tokenizer();
-  if (!tokenizer) GTEST_SKIP() << "../shared not found (set CLIPSCOPE_SHARED): OpenAI's vocabulary absent";
-  CLIPConfig config = testing::tiny_resnet_config();
-  config.vocab_size = 49408;
-  CLIP model = testing::tiny_model(config, 4);
+TEST_F(TinyWithVocab, InterventionComparesLogitsAndRefusesBadEdits) {
+  CLIP& model = model_;
+  const Tokenizer& tokenizer = *tokenizer_;
   const auto images = torch::randn({2, 3, 64, 64});
-  const auto none = abstractions::intervene(model, *tokenizer, images,
+  const auto none = abstractions::intervene(model, tokenizer, images,
                                             {{"visual.layer4", {UnitEdit::Op::Scale, {}, 1.0}}}, {"cat", "dog", "car"});
   ASSERT_EQ(none.before.sizes(), (std::vector<int64_t>{2, 3}));
   EXPECT_TRUE(torch::allclose(none.before, none.after, 1e-5, 1e-5));  // scaling by 1 changes nothing
-  const auto big = abstractions::intervene(model, *tokenizer, images,
+  const auto big = abstractions::intervene(model, tokenizer, images,
                                            {{"visual.layer4", {UnitEdit::Op::Add, {7}, 50.0}}}, {"cat", "dog", "car"});
   EXPECT_GT((big.after - big.before).abs().max().item<double>(), 1e-3);
-  EXPECT_THROW(abstractions::intervene(model, *tokenizer, images, {{"visual.layer9", {}}}, {"cat"}), Error);
-  EXPECT_THROW(abstractions::intervene(model, *tokenizer, images, {{"transformer.resblocks.0", {}}}, {"cat"}), Error);
-  EXPECT_THROW(abstractions::intervene(model, *tokenizer, images, {}, {}), Error);
+  EXPECT_THROW(abstractions::intervene(model, tokenizer, images, {{"visual.layer9", {}}}, {"cat"}), Error);
+  EXPECT_THROW(abstractions::intervene(model, tokenizer, images, {{"transformer.resblocks.0", {}}}, {"cat"}), Error);
+  EXPECT_THROW(abstractions::intervene(model, tokenizer, images, {}, {}), Error);
 }
 
 TEST(Nmf, ErrorFallsFactorsStayNonNegativeAndALowRankMatrixIsRecovered) {

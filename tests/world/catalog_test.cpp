@@ -173,12 +173,18 @@ TEST(World, AFaceCaptionedByAFeelingCanNameItsCoreEmotion) {
   EXPECT_NE(error_message([&] { o.validate(); }).find("p_core_emotion"), std::string::npos);
 }
 
+// Options under which every scene is of one kind: a picture, or a picture with a word.
+WorldOptions only(SceneKind kind) {
+  WorldOptions o;
+  o.weight_objects = o.weight_face = o.weight_word = o.weight_object_with_word = o.weight_silhouette = 0;
+  (kind == SceneKind::Picture ? o.weight_picture_with_word : o.weight_picture) = 0;
+  return o;
+}
+
 TEST(World, FamilyWeightsChangeHowOftenAFamilysPicturesAreDrawn) {
   const Catalog& cat = catalog();
   TextRasterizer raster;
-  WorldOptions o;
-  o.weight_objects = o.weight_face = o.weight_word = o.weight_object_with_word = o.weight_silhouette = 0;
-  o.weight_picture_with_word = 0;
+  WorldOptions o = only(SceneKind::Picture);
   auto emotion_share = [&] {
     int emotions = 0;
     for (uint64_t i = 0; i < 2000; ++i) {
@@ -221,9 +227,7 @@ TEST(World, FamilyWeightsChangeHowOftenAFamilysPicturesAreDrawn) {
 TEST(World, PicturesCanBeLabelledWithTheirOwnNameAndFacesWithTheirFeelings) {
   const Catalog& cat = catalog();
   TextRasterizer raster;
-  WorldOptions o;
-  o.weight_objects = o.weight_face = o.weight_word = o.weight_object_with_word = o.weight_silhouette = 0;
-  o.weight_picture = 0;
+  WorldOptions o = only(SceneKind::PictureWithWord);
   o.family_weights = WorldOptions::parse_family_weights("emotions=50");
   o.p_mention_text = 1;
   o.p_feeling = 1;
