@@ -531,6 +531,15 @@ std::string Atlas::image_path(int64_t id) const {
   });
 }
 
+std::vector<std::pair<int64_t, std::string>> Atlas::readable_images() const {
+  return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {
+    SQLite::Statement q(*db_, "SELECT id, path FROM images WHERE status = 'ok' ORDER BY id");
+    std::vector<std::pair<int64_t, std::string>> out;
+    while (q.executeStep()) out.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getString());
+    return out;
+  });
+}
+
 std::vector<ExampleRow> Atlas::examples(const LayerInfo& layer, int64_t unit, ExampleList list, int k) const {
   check_unit(layer, unit);
   return sqlite_guarded(dir_ / kDatabaseName, db_.get(), [&] {

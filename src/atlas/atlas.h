@@ -134,6 +134,8 @@ class Atlas {
   int64_t image_count(bool readable_only = true) const;
   std::vector<ImageRecord> skipped_images() const;
   std::string image_path(int64_t id) const;
+  // Every readable image as (id, path), in id order.
+  std::vector<std::pair<int64_t, std::string>> readable_images() const;
   // k <= 0: all kept.
   std::vector<ExampleRow> examples(const LayerInfo& layer, int64_t unit, ExampleList list, int k) const;
   Summary summary(const LayerInfo& layer, int64_t unit, Quantity quantity) const;

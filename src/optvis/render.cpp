@@ -71,6 +71,16 @@ double evaluate(CLIP& model, const Objective& objective, const Tensor& images) {
   return objective_value(model, objective, x, x, needs_model_resolution(*model, objective.points)).item<double>();
 }
 
+namespace {
+
+bool has_gradient(ImageParam& param) {
+  for (const Tensor& p : param.parameters())
+    if (p.grad().defined() && p.grad().ne(0).any().item<bool>()) return true;
+  return false;
+}
+
+}  // namespace
+
 std::vector<Snapshot> render(CLIP& model, const Objective& objective, ImageParam& param, const RenderOptions& options) {
   if (options.steps < 1) throw Error(fmt::format("steps must be at least 1 (got {})", options.steps));
   if (options.learning_rate <= 0)
@@ -85,14 +95,21 @@ std::vector<Snapshot> render(CLIP& model, const Objective& objective, ImageParam
   Rng rng(options.seed);
   std::vector<Snapshot> out;
   for (int step = 1; step <= options.steps; ++step) {
-    adam.zero_grad();
-    const Tensor images = param.image();
-    const Tensor transformed = apply_all(options.transforms, images, rng);
     Tensor value;
-    {
-      RedirectedReluGuard redirect(step <= options.redirect_relu_steps);
-      value = objective_value(model, objective, images, transformed, fixed);
-      (-value).backward();
+    // Past the first redirect_relu_steps, a step whose gradient is exactly zero (every
+    // path to the objective closed by a ReLU: a unit that does not fire for the current
+    // image) is taken again with redirected gradients, so a unit dead at the start of the
+    // render still gets an image.
+    for (bool redirected = step <= options.redirect_relu_steps;; redirected = true) {
+      adam.zero_grad();
+      const Tensor images = param.image();
+      const Tensor transformed = apply_all(options.transforms, images, rng);
+      {
+        RedirectedReluGuard redirect(redirected);
+        value = objective_value(model, objective, images, transformed, fixed);
+        (-value).backward();
+      }
+      if (redirected || has_gradient(param)) break;
     }
     const double v = value.item<double>();
     if (!std::isfinite(v)) throw Error(fmt::format("the objective became {} at step {}", v, step));

@@ -22,7 +22,8 @@ struct RenderOptions {
   // Steps after which the images are kept (1-based, like lucid's thresholds); the
   // last step is always kept.
   std::vector<int> thresholds;
-  // The first N steps use redirected ReLU gradients (core/model/modules.h).
+  // The first N steps use redirected ReLU gradients (core/model/modules.h); a later
+  // step whose gradient is exactly zero (the unit does not fire) is redone with them.
   int redirect_relu_steps = 16;
   uint64_t seed = 0;  // the transforms' random draws (the parameterization has its own seed)
   std::vector<Transform> transforms = standard_transforms();

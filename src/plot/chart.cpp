@@ -8,6 +8,7 @@
 
 #include "plot/axes.h"
 #include "plot/canvas.h"
+#include "plot/map.h"
 
 namespace clipscope::plot {
 namespace {
@@ -440,6 +441,60 @@ void write_wheel(const std::filesystem::path& png, const Wheel& wheel, int size)
     fill_pixels(cr, lx, ly, 14, 14);
     set_colour(cr, kInk);
     draw_text(cr, wheel.legend[i].first, lx + 20, ly + 12);
+  }
+  write_canvas(canvas, png);
+}
+
+void write_heatmap(const std::filesystem::path& png, const Heatmap& map) {
+  const size_t rows = map.row_labels.size(), columns = map.column_labels.size();
+  if (rows == 0 || columns == 0) fail(png, "heat map: no rows or no columns");
+  require_size(png, "heat map values", map.values.size(), rows, "rows");
+  double top_value = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    require_size(png, fmt::format("heat map row {}", r), map.values[r].size(), columns, "columns");
+    require_finite(png, fmt::format("heat map row {}", r), map.values[r]);
+    for (double v : map.values[r]) top_value = std::max(top_value, v);
+  }
+  Canvas measure = make_canvas(png, 1, 1);
+  set_font(measure.cr.get(), 12);
+  double label_width = 0, column_height = 0;
+  for (const auto& l : map.row_labels) label_width = std::max(label_width, text_width(measure.cr.get(), l));
+  for (const auto& l : map.column_labels) column_height = std::max(column_height, text_width(measure.cr.get(), l));
+  const int left = static_cast<int>(label_width) + 16, title = map.title.empty() ? 8 : 36;
+  const int top = title + static_cast<int>(column_height) + 12;
+  const int width = std::max(left + static_cast<int>(columns) * kHeatCell + 12, 320);
+  const int height = top + static_cast<int>(rows) * kHeatCell + 12;
+  Canvas canvas = make_canvas(png, width, height);
+  cairo_t* cr = canvas.cr.get();
+  draw_title(cr, map.title, width);
+  set_font(cr, 12);
+  for (size_t c = 0; c < columns; ++c) {
+    set_colour(cr, kInk);
+    cairo_save(cr);
+    cairo_move_to(cr, left + (c + 0.5) * kHeatCell + 4, top - 6);
+    cairo_rotate(cr, -M_PI / 2);
+    cairo_show_text(cr, map.column_labels[c].c_str());
+    cairo_restore(cr);
+  }
+  for (size_t r = 0; r < rows; ++r) {
+    const int y0 = top + static_cast<int>(r) * kHeatCell;
+    set_font(cr, 12);
+    set_colour(cr, kInk);
+    draw_text(cr, map.row_labels[r], left - 8, y0 + kHeatCell / 2.0 + 4, Align::right);
+    for (size_t c = 0; c < columns; ++c) {
+      const int x0 = left + static_cast<int>(c) * kHeatCell;
+      const double v = map.values[r][c];
+      set_colour(cr, {235, 235, 235});
+      fill_pixels(cr, x0, y0, kHeatCell, kHeatCell);
+      const Rgb fill = v > 0 && top_value > 0 ? colormap(v / top_value) : Rgb{255, 255, 255};
+      set_colour(cr, fill);
+      fill_pixels(cr, x0 + 1, y0 + 1, kHeatCell - 2, kHeatCell - 2);
+      if (v > 0) {
+        set_font(cr, 10);
+        set_colour(cr, v / top_value > 0.6 ? kInk : Rgb{255, 255, 255});
+        draw_text(cr, fmt::format("{:.2g}", v), x0 + kHeatCell / 2.0, y0 + kHeatCell / 2.0 + 4, Align::centre);
+      }
+    }
   }
   write_canvas(canvas, png);
 }

@@ -105,6 +105,18 @@ struct CellGrid {
 constexpr int kGridCell = 84;  // pixels per cell side
 void write_cell_grid(const std::filesystem::path& png, const CellGrid& grid);
 
+// A heat map (e.g. a sparse probe's weights, classes × units): a cell per value,
+// coloured by the viridis map over [0, max] (values <= 0 white: "no weight"), with
+// the value written in cells large enough, row labels left and column labels
+// rotated above.
+struct Heatmap {
+  std::string title;
+  std::vector<std::string> row_labels, column_labels;
+  std::vector<std::vector<double>> values;  // [row][column], finite
+};
+constexpr int kHeatCell = 40;  // pixels per cell side
+void write_heatmap(const std::filesystem::path& png, const Heatmap& map);
+
 // A wheel (sunburst): rings of annular segments around a hole, ring 0 innermost, each
 // segment spanning [start, end) of a turn clockwise from the top, filled and labelled
 // along its radius; the legend's swatches below.

@@ -68,17 +68,30 @@ Classifier zero_shot_classifier(CLIP& model, const std::vector<std::string>& cla
   return c;
 }
 
-namespace {
-
-// Top-k accuracy of logits against labels.
-double top_k(const Tensor& logits, const Tensor& labels, int64_t k) {
+double top_k_accuracy(const Tensor& logits, const Tensor& labels, int64_t k) {
   if (logits.size(0) == 0) return 0;
   k = std::min<int64_t>(k, logits.size(1));
   const Tensor top = std::get<1>(logits.topk(k, 1));
   return top.eq(labels.unsqueeze(1)).any(1).to(torch::kDouble).mean().item<double>();
 }
 
-}  // namespace
+Split stratified_split(const std::vector<int64_t>& labels, int64_t classes, double held_share, uint64_t seed) {
+  std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(classes));
+  for (size_t i = 0; i < labels.size(); ++i)
+    by_class.at(static_cast<size_t>(labels[i])).push_back(static_cast<int64_t>(i));
+  std::mt19937_64 rng(seed);
+  Split split;
+  for (auto& rows : by_class) {
+    std::shuffle(rows.begin(), rows.end(), rng);
+    size_t k = static_cast<size_t>(std::llround(held_share * static_cast<double>(rows.size())));
+    if (held_share > 0 && k == 0 && rows.size() >= 2) k = 1;
+    split.held.insert(split.held.end(), rows.begin(), rows.begin() + static_cast<int64_t>(k));
+    split.train.insert(split.train.end(), rows.begin() + static_cast<int64_t>(k), rows.end());
+  }
+  std::sort(split.train.begin(), split.train.end());
+  std::sort(split.held.begin(), split.held.end());
+  return split;
+}
 
 nlohmann::json ProbeFit::to_json() const {
   return {{"classes", probe.classes.size()},
@@ -106,21 +119,8 @@ ProbeFit fit_linear_probe(const Tensor& features, const std::vector<int64_t>& la
   if (!(options.validation >= 0 && options.validation < 1))
     throw ArgumentError("validation", fmt::format("{}", options.validation), "must be in [0, 1)");
 
-  // Hold out the same share of every class (at least one image of a class with two or more).
-  std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(C));
-  for (int64_t i = 0; i < n; ++i) by_class[static_cast<size_t>(labels[static_cast<size_t>(i)])].push_back(i);
-  std::mt19937_64 rng(options.seed);
-  std::vector<int64_t> train, held;
-  for (auto& rows : by_class) {
-    std::shuffle(rows.begin(), rows.end(), rng);
-    size_t k = static_cast<size_t>(std::llround(options.validation * static_cast<double>(rows.size())));
-    if (options.validation > 0 && k == 0 && rows.size() >= 2) k = 1;
-    held.insert(held.end(), rows.begin(), rows.begin() + static_cast<int64_t>(k));
-    train.insert(train.end(), rows.begin() + static_cast<int64_t>(k), rows.end());
-  }
+  const auto [train, held] = stratified_split(labels, C, options.validation, options.seed);
   if (train.empty()) throw ArgumentError("features", "", "no training rows left after the held-out share");
-  std::sort(train.begin(), train.end());
-  std::sort(held.begin(), held.end());
   const Tensor all_labels = torch::tensor(labels, torch::kLong);
   const Tensor x_all = features.to(torch::kFloat);
   const Tensor train_index = torch::tensor(train, torch::kLong), held_index = torch::tensor(held, torch::kLong);
@@ -161,12 +161,12 @@ ProbeFit fit_linear_probe(const Tensor& features, const std::vector<int64_t>& la
                  .item<double>();
   fit.train = static_cast<int64_t>(train.size());
   fit.validation = static_cast<int64_t>(held.size());
-  fit.train_top1 = top_k(p.logits(x), y, 1);
+  fit.train_top1 = top_k_accuracy(p.logits(x), y, 1);
   if (!held.empty()) {
     const Tensor lh = p.logits(x_all.index_select(0, held_index));
     const Tensor yh = all_labels.index_select(0, held_index);
-    fit.validation_top1 = top_k(lh, yh, 1);
-    fit.validation_top5 = top_k(lh, yh, 5);
+    fit.validation_top1 = top_k_accuracy(lh, yh, 1);
+    fit.validation_top5 = top_k_accuracy(lh, yh, 5);
   }
   return fit;
 }
@@ -246,7 +246,8 @@ LabelledImages read_labelled_folder(const fs::path& folder, const std::vector<st
                             class_names.size()));
   LabelledImages out;
   for (size_t c = 0; c < subfolders.size(); ++c) {
-    out.classes.push_back(class_names.empty() ? subfolders[c].filename().string() : class_names[c]);
+    out.folders.push_back(subfolders[c].filename().string());
+    out.classes.push_back(class_names.empty() ? out.folders.back() : class_names[c]);
     for (auto& p : collect_image_paths({subfolders[c].string()})) {
       out.paths.push_back(std::move(p));
       out.labels.push_back(static_cast<int64_t>(c));

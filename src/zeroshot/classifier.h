@@ -60,6 +60,17 @@ struct ProbeFit {
   nlohmann::json to_json() const;  // everything but the weights
 };
 
+// Each class's rows split into a training and a held-out part: the same share of every
+// class (at least one row of a class with two or more), shuffled with `seed`; both
+// parts in row order. Probes of every kind hold out this way.
+struct Split {
+  std::vector<int64_t> train, held;
+};
+Split stratified_split(const std::vector<int64_t>& labels, int64_t classes, double held_share, uint64_t seed);
+
+// The share of rows whose label is among the k largest logits ((N, C) against (N)).
+double top_k_accuracy(const torch::Tensor& logits, const torch::Tensor& labels, int64_t k);
+
 // Multinomial logistic regression of `labels` (N, values in [0, classes)) on `features`
 // (N, D), standardized per dimension, with L-BFGS (strong Wolfe line search). Throws
 // ArgumentError for mismatched sizes, a label out of range or an option out of range.
@@ -77,6 +88,7 @@ Classifier load_linear_probe(const std::filesystem::path& json);
 // subfolder, in that order: e.g. imagenet_classes.txt for wnid folders).
 struct LabelledImages {
   std::vector<std::string> classes;
+  std::vector<std::string> folders;  // the class subfolders' names, in the same order
   std::vector<std::filesystem::path> paths;
   std::vector<int64_t> labels;
 };

@@ -83,6 +83,30 @@ TEST(Render, RaisesTheObjective) {
   EXPECT_GT(values.back(), values.front());
 }
 
+TEST(Render, AUnitDeadAtTheStartIsRenderedWithRedirectedGradients) {
+  CLIP model = tiny_model(tiny_resnet(), 1);
+  // Close unit 3 of visual.layer4 for every image: the last block's output is ReLU(bn3 + shortcut).
+  Tensor bias;
+  for (const auto& p : model->named_parameters()) {
+    const std::string& name = p.key();
+    if (name.starts_with("visual.layer4.") && name.ends_with(".bn3.bias")) bias = p.value();
+  }
+  ASSERT_TRUE(bias.defined());
+  {
+    torch::NoGradGuard no_grad;
+    bias[3] -= 1000;
+  }
+  const Objective objective = channel(kLayer4, 3);
+  auto param = make_image_param(small_param());
+  const Tensor initial = param->image().detach().clone();
+  ASSERT_EQ(evaluate(model, objective, initial), 0) << "the unit is dead";
+  RenderOptions options = quick(4);
+  options.redirect_relu_steps = 0;  // no step is redirected by the schedule
+  render(model, objective, *param, options);
+  EXPECT_FALSE(torch::equal(param->image().detach(), initial))
+      << "steps with no gradient are redone with redirected gradients";
+}
+
 TEST(Render, ReproducibleFromTheSeeds) {
   CLIP model = tiny_model(tiny_resnet(), 2);
   const Objective objective = channel(kLayer4, 5) - 0.001 * total_variation();

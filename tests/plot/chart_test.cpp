@@ -8,6 +8,7 @@
 
 #include "core/image/image.h"
 #include "plot/chart.h"
+#include "plot/map.h"
 #include "support/shared_data.h"
 
 namespace fs = std::filesystem;
@@ -310,6 +311,32 @@ TEST(Wheel, SegmentsFillTheirSpanOfTheirRing) {
   EXPECT_NE(message({}).find("no segments"), std::string::npos);
   EXPECT_NE(message({.segments = {{"x", 0, 0.6, 0.4, red}}}).find("segment 'x'"), std::string::npos);
   EXPECT_NE(message({.segments = {{"x", -1, 0, 1, red}}}).find("ring -1"), std::string::npos);
+}
+
+TEST(Heatmap, CellsFollowTheViridisScaleAndZeroIsWhite) {
+  const fs::path png = temp_png("heatmap");
+  plot::write_heatmap(png, {.title = "weights",
+                            .row_labels = {"dog", "cat"},
+                            .column_labels = {"unit 1", "unit 2"},
+                            .values = {{2.0, 0.0}, {1.0, -0.5}}});
+  const Image image = read_image(png);
+  auto count = [&](const plot::Rgb& c) {
+    int n = 0;
+    for (int y = 0; y < image.height; ++y)
+      for (int x = 0; x < image.width; ++x) n += has_colour(image, x, y, c) ? 1 : 0;
+    return n;
+  };
+  // A cell is kHeatCell - 2 pixels square inside its frame, less its written value.
+  const int cell = (plot::kHeatCell - 2) * (plot::kHeatCell - 2);
+  EXPECT_GT(count(plot::colormap(1.0)), cell / 2) << "the largest value is the top of the scale";
+  EXPECT_GT(count(plot::colormap(0.5)), cell / 2) << "half of it is the middle";
+  EXPECT_EQ(count(plot::colormap(0.0)), 0) << "zero and negative weights are not coloured";
+  auto message = [&](plot::Heatmap m) { return error_message([&] { plot::write_heatmap(png, m); }); };
+  EXPECT_NE(message({}).find("no rows or no columns"), std::string::npos);
+  EXPECT_NE(message({.row_labels = {"a"}, .column_labels = {"b"}, .values = {{NAN}}}).find("not finite"),
+            std::string::npos);
+  EXPECT_NE(message({.row_labels = {"a"}, .column_labels = {"b", "c"}, .values = {{1}}}).find("heat map row 0"),
+            std::string::npos);
 }
 
 TEST(CellGrid, BarsFollowTheValuesInTheColumnsColour) {

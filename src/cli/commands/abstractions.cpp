@@ -1,4 +1,4 @@
-// clipscope attribute | intervene | emotion-atlas: how neurons are used (the article's "Using
+// clipscope attribute | intervene | emotion-atlas | probe: how neurons are used (the article's "Using
 // Abstractions"): which units raise a text's logit, and what editing a unit does to
 // zero-shot logits.
 #include <fmt/format.h>
@@ -10,6 +10,8 @@
 #include "abstractions/attribution.h"
 #include "abstractions/emotion_atlas.h"
 #include "abstractions/intervene.h"
+#include "abstractions/probe_report.h"
+#include "atlas/atlas.h"
 #include "cli/context.h"
 #include "core/image/image.h"
 #include "core/model/tensor_io.h"
@@ -225,12 +227,103 @@ void add_emotion_atlas_command(CLI::App& app, Context& ctx) {
   });
 }
 
+void add_probe_command(CLI::App& app, Context& ctx) {
+  struct Options {
+    std::string model, precision, images, atlas, features, labels, class_names, layer, reduce = "mean", out, hierarchy,
+                                                                                       wordnet;
+    abstractions::ProbeReportOptions run;
+    int batch = 32;
+    bool json = false;
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand(
+      "probe", "Sparse linear probe: classes read off a few units (L1 path), shared units vs a class hierarchy");
+  add_model_option(*cmd, o->model);
+  add_precision_option(*cmd, o->precision);
+  auto* images = cmd->add_option("--images", o->images, "A labelled folder: one subfolder of images per class");
+  auto* atlas = cmd->add_option("--atlas", o->atlas, "An atlas with a full matrix of the layer (index --matrix)");
+  auto* features = cmd->add_option("--features", o->features,
+                                   "A (rows, units) .npy with NAME.paths.txt beside it (clipscope activations)");
+  images->excludes(atlas)->excludes(features);
+  atlas->excludes(features);
+  cmd->add_option("--labels", o->labels, "With --atlas or --features: a CSV or TSV of path,class");
+  cmd->add_option("--class-names", o->class_names,
+                  "With --images: class names, one per subfolder in sorted order (e.g. for wnid folders)");
+  cmd->add_option("--layer", o->layer,
+                  "The layer whose units are the features (default: the last image layer; with --atlas its first)");
+  cmd->add_option("--reduce", o->reduce, "Each unit's spatial mean or max per image")->capture_default_str();
+  cmd->add_option("--l1-ratio", o->run.fit.l1_ratio, "1: lasso; below 1: elastic net (the rest is an L2 penalty)")
+      ->capture_default_str();
+  cmd->add_option("--neurons-per-class", o->run.fit.neurons_per_class,
+                  "Target sparsity: the path point closest to this many units per class is kept")
+      ->capture_default_str();
+  cmd->add_option("--path", o->run.fit.path, "Points on the regularization path")->capture_default_str();
+  cmd->add_option("--min-ratio", o->run.fit.lambda_min_ratio, "The path's smallest λ over its largest")
+      ->capture_default_str();
+  cmd->add_flag("--full-path", o->run.fit.full_path, "Go on past the target to the path's end");
+  cmd->add_option("--iterations", o->run.fit.max_iterations, "Solver iterations per λ at most")->capture_default_str();
+  cmd->add_option("--tolerance", o->run.fit.tolerance, "Stop a λ when no weight moves more than this (relative)")
+      ->capture_default_str();
+  cmd->add_option("--validation", o->run.fit.validation, "Share of each class held out")->capture_default_str();
+  cmd->add_option("--seed", o->run.fit.seed, "Which images are held out")->capture_default_str();
+  cmd->add_option("--hierarchy", o->hierarchy,
+                  "A class hierarchy: lines of class<TAB>group<TAB>group... (default for wnid classes: WordNet)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--wordnet", o->wordnet, "WordNet 3.0's data.noun (default /usr/share/wordnet/data.noun)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--show", o->run.shown, "Classes in matrix.png (default: those of the most shared units)");
+  cmd->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-o,--out", o->out,
+                  "Folder for probe.json, weights.npy, path.csv, path.png, matrix.png and shared-units.csv");
+  cmd->add_flag("--json", o->json, "Print probe.json instead of the table");
+  cmd->callback([&ctx, o] {
+    if (o->images.empty() && o->atlas.empty() && o->features.empty())
+      throw ArgumentError("images", "", "give --images DIR, --atlas DIR or --features NPY");
+    if (o->images.empty() && o->labels.empty())
+      throw ArgumentError("labels", "", "--atlas and --features need --labels FILE");
+    if (o->reduce != "mean" && o->reduce != "max") throw ArgumentError("reduce", o->reduce, "must be mean or max");
+    o->run.hierarchy_table = o->hierarchy;
+    if (!o->wordnet.empty()) o->run.wordnet = o->wordnet;
+    o->run.fit.progress = !ctx.quiet;
+    create_output_folder(o->out);
+    abstractions::ProbeData data;
+    if (!o->features.empty()) {
+      data = abstractions::probe_data_from_features(o->features, o->labels);
+    } else if (!o->atlas.empty()) {
+      std::string layer = o->layer;
+      if (layer.empty()) layer = atlas::Atlas::open(o->atlas).layers().at(0).name;
+      data = abstractions::probe_data_from_atlas(o->atlas, layer, o->reduce, o->labels);
+    } else {
+      CLIP model = ctx.load_model(o->model, o->precision);
+      const std::string layer = o->layer.empty() ? abstractions::attribution_points(*model).at(0) : o->layer;
+      std::vector<std::string> names;
+      if (!o->class_names.empty()) names = read_list_file(o->class_names, "class names");
+      data = abstractions::probe_data_from_folder(model, o->images, layer, parse_reduce(o->reduce), names, o->batch,
+                                                  !ctx.quiet);
+    }
+    const auto report = abstractions::probe_classes(std::move(data), o->run);
+    if (!o->out.empty()) {
+      abstractions::write_probe_report(o->out, report);
+      if (!ctx.quiet)
+        fmt::print(stderr, "wrote {}/probe.json, weights.npy, path.csv, path.png and matrix.png\n", o->out);
+    }
+    if (o->json) {
+      auto j = report.probe.to_json();
+      if (report.shared) j["shared_units"] = report.shared->to_json(report.probe);
+      fmt::print("{}\n", j.dump(2));
+    } else {
+      fmt::print("{}", report.table());
+    }
+  });
+}
+
 }  // namespace
 
 void add_abstraction_commands(CLI::App& app, Context& ctx) {
   add_attribute_command(app, ctx);
   add_intervene_command(app, ctx);
   add_emotion_atlas_command(app, ctx);
+  add_probe_command(app, ctx);
 }
 
 }  // namespace clipscope::cli

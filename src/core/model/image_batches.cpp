@@ -69,8 +69,9 @@ std::optional<ImageBatch> ImageBatcher::next() {
   return batch;
 }
 
-EncodedImages encode_images(CLIP& model, const std::vector<std::filesystem::path>& paths, int batch_size, bool progress,
-                            const std::string& label) {
+EncodedImages map_images(CLIP& model, const std::vector<std::filesystem::path>& paths, int batch_size, bool progress,
+                         const std::string& label, const std::function<torch::Tensor(const torch::Tensor&)>& rows,
+                         int64_t width) {
   if (batch_size < 1) throw ArgumentError("batch_size", std::to_string(batch_size), "must be positive");
   torch::NoGradGuard no_grad;
   ImageStreamOptions stream;
@@ -79,17 +80,40 @@ EncodedImages encode_images(CLIP& model, const std::vector<std::filesystem::path
   ImageBatcher batches(paths, batch_size, stream);
   Progress bar(label, static_cast<int64_t>(paths.size()), "img", progress);
   EncodedImages out;
-  std::vector<torch::Tensor> rows;
+  std::vector<torch::Tensor> parts;
   while (auto batch = batches.next()) {
-    rows.push_back(model->encode_image(batch->images.to(model->device())).to(torch::kCPU, torch::kFloat));
+    parts.push_back(rows(batch->images.to(model->device())).to(torch::kCPU, torch::kFloat));
     out.indices.insert(out.indices.end(), batch->indices.begin(), batch->indices.end());
     bar.set(static_cast<int64_t>(batch->inputs_done));
   }
   bar.set(static_cast<int64_t>(paths.size()));
   bar.finish();
   out.skipped = batches.skipped();
-  out.embeddings = rows.empty() ? torch::zeros({0, model->config().embed_dim}) : torch::cat(rows, 0);
+  out.embeddings = parts.empty() ? torch::zeros({0, width}) : torch::cat(parts, 0);
   return out;
+}
+
+EncodedImages encode_images(CLIP& model, const std::vector<std::filesystem::path>& paths, int batch_size, bool progress,
+                            const std::string& label) {
+  return map_images(
+      model, paths, batch_size, progress, label, [&](const torch::Tensor& x) { return model->encode_image(x); },
+      model->config().embed_dim);
+}
+
+EncodedImages point_features(CLIP& model, const std::vector<std::filesystem::path>& paths, const std::string& point,
+                             Reduce reduce, int batch_size, bool progress) {
+  const std::string name = model->resolve_point(point);
+  if (name.rfind("visual", 0) != 0)
+    throw Error(fmt::format("point '{}': a text-tower point; image features need an image-tower point", point));
+  if (reduce == Reduce::None) throw ArgumentError("reduce", "none", "image features need mean or max");
+  return map_images(
+      model, paths, batch_size, progress, fmt::format("{} ({})", name, reduce == Reduce::Max ? "max" : "mean"),
+      [&](const torch::Tensor& x) {
+        ActivationCache cache({name});
+        model->run_image(x, cache);
+        return reduce_positions(cache[name], cache.layout(name), reduce);
+      },
+      0);
 }
 
 }  // namespace clipscope

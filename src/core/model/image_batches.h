@@ -5,12 +5,14 @@
 #include <torch/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/image/stream.h"
 #include "core/model/clip.h"
+#include "core/model/points.h"
 
 namespace clipscope {
 
@@ -68,5 +70,18 @@ struct EncodedImages {
 };
 EncodedImages encode_images(CLIP& model, const std::vector<std::filesystem::path>& paths, int batch_size,
                             bool progress = true, const std::string& label = "images");
+
+// The same loop with any per-batch function of the preprocessed images (on the model's
+// device) that returns one row per image: e.g. a point's units reduced over positions.
+// The rows are float on the CPU; `width` is their size when no image could be read.
+EncodedImages map_images(CLIP& model, const std::vector<std::filesystem::path>& paths, int batch_size, bool progress,
+                         const std::string& label, const std::function<torch::Tensor(const torch::Tensor&)>& rows,
+                         int64_t width);
+
+// (rows, units): the units of an image-tower point (any name resolve_point accepts)
+// reduced over positions (Reduce::Mean or Reduce::Max) for every readable image; the
+// forward stops after the point. Throws Error for a text-tower point or Reduce::None.
+EncodedImages point_features(CLIP& model, const std::vector<std::filesystem::path>& paths, const std::string& point,
+                             Reduce reduce, int batch_size, bool progress = true);
 
 }  // namespace clipscope

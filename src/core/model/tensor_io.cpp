@@ -16,6 +16,8 @@ torch::Tensor read_npy_tensor(const std::filesystem::path& path) {
     auto v = a.as_int64();
     return torch::from_blob(v.data(), a.shape, torch::kLong).clone();
   }
+  if (a.dtype == "<f2")  // float16, as atlas matrices are stored
+    return torch::from_blob(a.data.data(), a.shape, torch::kHalf).to(torch::kFloat32);
   auto v = a.as_float();
   return torch::from_blob(v.data(), a.shape, torch::kFloat32).clone();
 }

@@ -139,20 +139,27 @@ TEST(Points, EditsSetAddAndScaleUnitsForTheRestOfTheForward) {
   const auto images = torch::randn({2, 3, 64, 64});
   ActivationCache plain({"visual.layer3", "visual.layer4"}, /*stop_early=*/false);
   const auto before = model->encode_image(images, &plain);
+  // Edit the two most active units and leave the least active one alone: a random tiny model can have
+  // dead units, which scaling would leave unchanged.
+  const auto activity = plain["visual.layer3"].abs().mean({0, 2, 3});
+  const auto order = activity.argsort(/*dim=*/0, /*descending=*/true);
+  const std::vector<int64_t> units{order[0].item<int64_t>(), order[1].item<int64_t>()};
+  const int64_t untouched = order[-1].item<int64_t>();
   for (auto op : {UnitEdit::Op::Set, UnitEdit::Op::Add, UnitEdit::Op::Scale}) {
     ActivationCache edited({"visual.layer3", "visual.layer4"}, /*stop_early=*/false);
-    edited.edit("visual.layer3", {op, {1, 4}, 2.5});
+    edited.edit("visual.layer3", {op, units, 2.5});
     const auto after = model->encode_image(images, &edited);
     const auto x = plain["visual.layer3"], y = edited["visual.layer3"];
-    for (int64_t u : {1, 4}) {
+    for (int64_t u : units) {
       const auto expected = op == UnitEdit::Op::Set   ? torch::full_like(x.select(1, u), 2.5)
                             : op == UnitEdit::Op::Add ? x.select(1, u) + 2.5
                                                       : x.select(1, u) * 2.5;
       EXPECT_TRUE(torch::allclose(y.select(1, u), expected, 1e-5, 1e-5)) << edit_op_name(op);
     }
-    EXPECT_TRUE(torch::equal(y.select(1, 0), x.select(1, 0)));                       // other units untouched
-    EXPECT_FALSE(torch::allclose(edited["visual.layer4"], plain["visual.layer4"]));  // later points see the edit
-    EXPECT_FALSE(torch::allclose(after, before));
+    EXPECT_TRUE(torch::equal(y.select(1, untouched), x.select(1, untouched)));  // other units untouched
+    EXPECT_FALSE(torch::allclose(edited["visual.layer4"], plain["visual.layer4"]))
+        << edit_op_name(op);  // later points see the edit
+    EXPECT_FALSE(torch::allclose(after, before)) << edit_op_name(op);
     EXPECT_TRUE(edited.unapplied_edits().empty());
   }
 }
