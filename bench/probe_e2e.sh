@@ -15,12 +15,12 @@ points=${PATH_POINTS:-20}
 build=${BUILD_DIR:-$root/build}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 "$root/bench/python_probe_reference.py" --data "$work" --rows "$rows" --units "$units" \
+/usr/bin/python3 "$root/bench/python_probe_reference.py" --data "$work" --rows "$rows" --units "$units" \
   --classes "$classes" --path 0 >/dev/null
 echo "data: $rows rows x $units units, $classes classes; path of $points points from lambda_max, stop at 3 units/class"
 /usr/bin/time -f "%e s %M KiB" -o "$work/clipscope.time" "$build/clipscope" probe --features "$work/features.npy" \
   --labels "$work/labels.csv" --validation 0 --path "$points" --json --quiet >"$work/clipscope.json"
-python3 - "$work/clipscope.json" "$work/clipscope.time" <<'PY'
+/usr/bin/python3 - "$work/clipscope.json" "$work/clipscope.time" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 secs, _, kib, _ = open(sys.argv[2]).read().split()
@@ -30,8 +30,8 @@ print(f"clipscope: {float(secs):.1f} s, peak {int(kib) / 1024:.0f} MiB, {len(j['
       f"{sum(p['iterations'] for p in j['path'])} iterations")
 PY
 if [ -z "${SKIP_PYTHON:-}" ]; then
-  python3 "$root/bench/python_probe_reference.py" --data "$work" --path "$points" >"$work/python.jsonl"
-  python3 - "$work/python.jsonl" "$work/clipscope.time" <<'PY'
+  /usr/bin/python3 "$root/bench/python_probe_reference.py" --data "$work" --path "$points" >"$work/python.jsonl"
+  /usr/bin/python3 - "$work/python.jsonl" "$work/clipscope.time" <<'PY'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 summary, last = lines[-1], lines[-2]

@@ -16,6 +16,7 @@ packages=(
   fonts-dejavu-core fonts-liberation fonts-noto-core  # the faces the synthetic world writes words in
   fonts-noto-color-emoji unicode-data  # the world's objects (colour emoji) and their CLDR names (emoji-test.txt)
   wamerican                          # everyday words the world writes beside its concept names
+  wordnet-base                       # WordNet 3.0 (data.noun): ImageNet classes' hypernyms for clipscope probe
   libcurl4-openssl-dev libssl-dev
   libicu-dev libxml2-dev
   libsqlite3-dev libsqlitecpp-dev    # the atlas database (SQLite, SQLiteC++)

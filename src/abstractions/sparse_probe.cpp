@@ -30,6 +30,13 @@ Tensor SparseProbe::logits(const Tensor& features) const {
   return torch::matmul(x, weight.t()) + bias;
 }
 
+SparseProbe SparseProbe::to(const torch::Device& device) const {
+  SparseProbe p = *this;
+  for (Tensor* t : {&p.weight, &p.bias, &p.mean, &p.std})
+    if (t->defined()) *t = t->to(device);
+  return p;
+}
+
 std::vector<std::pair<int64_t, double>> SparseProbe::class_units(size_t c) const {
   const Tensor row = weight[static_cast<int64_t>(c)];
   const Tensor nonzero = row.nonzero().flatten();
@@ -144,22 +151,45 @@ struct Fit {
   bool converged = false;
 };
 
-// FISTA on one λ from (weight, bias), which it updates in place.
+// The smooth part's value alone (one matrix product).
+double smooth_value(const Tensor& x, const Tensor& y, const Tensor& weight, const Tensor& bias, double l2) {
+  const Tensor log_p = torch::log_softmax(torch::addmm(bias, x, weight.t()), 1);
+  return -log_p.gather(1, y.unsqueeze(1)).sum().item<double>() / static_cast<double>(x.size(0)) +
+         0.5 * l2 * weight.pow(2).sum().item<double>();
+}
+
+// FISTA on one λ from (weight, bias), which it updates in place. The step is 1/L with L
+// found by backtracking (doubled until the quadratic model bounds the objective at the
+// new point) and let down by 10 % each iteration, never above `lipschitz` (the global
+// bound, where the model always holds): the softmax's curvature is far below Böhning's ½
+// while the predictions are spread over many classes, so the global step alone crawls.
+// `estimate` carries L from one λ to the next.
 Fit fista(const Tensor& x, const Tensor& y, Tensor& weight, Tensor& bias, double l1, double l2, double lipschitz,
-          int max_iterations, double tolerance) {
-  const double step = 1.0 / (lipschitz + l2);
+          double& estimate, int max_iterations, double tolerance) {
   Tensor z = weight.clone(), zb = bias.clone();
   double t = 1;
   Fit fit;
   for (fit.iterations = 1; fit.iterations <= max_iterations; ++fit.iterations) {
     const SmoothObjective g = smooth_objective(x, y, z, zb, l2);
-    Tensor next = soft_threshold(z - step * g.grad_weight, step * l1);
-    Tensor next_b = zb - step * g.grad_bias;
-    // Adaptive restart: drop the momentum when the step goes against it.
-    const double against =
-        ((z - next) * (next - weight)).sum().item<double>() + ((zb - next_b) * (next_b - bias)).sum().item<double>();
+    Tensor next, next_b;
+    for (estimate = std::min(lipschitz, 0.9 * estimate);; estimate = std::min(lipschitz, 2 * estimate)) {
+      const double step = 1.0 / estimate;
+      next = soft_threshold(z - step * g.grad_weight, step * l1);
+      next_b = zb - step * g.grad_bias;
+      if (estimate >= lipschitz) break;
+      const Tensor dw = next - z, db = next_b - zb;
+      const double model = g.value + (g.grad_weight * dw).sum().item<double>() +
+                           (g.grad_bias * db).sum().item<double>() +
+                           0.5 * estimate * (dw.pow(2).sum().item<double>() + db.pow(2).sum().item<double>());
+      // Float32 sums: allow for their rounding (about 1e-7 of the value).
+      if (smooth_value(x, y, next, next_b, l2) <= model + 1e-6 * std::abs(model)) break;
+    }
     const double change =
         std::max((next - weight).abs().max().item<double>(), (next_b - bias).abs().max().item<double>());
+    // Adaptive restart (O'Donoghue & Candès, gradient scheme): drop the momentum when the
+    // step goes against it.
+    const double against =
+        ((z - next) * (next - weight)).sum().item<double>() + ((zb - next_b) * (next_b - bias)).sum().item<double>();
     if (against > 0) {
       t = 1;
       z = next;
@@ -214,9 +244,11 @@ SparseProbe fit_sparse_probe(const Tensor& features, const std::vector<int64_t>&
   const auto split = stratified_split(labels, C, options.validation, options.seed);
   if (split.train.empty()) throw ArgumentError("features", "", "no training rows left after the held-out share");
   torch::NoGradGuard no_grad;
-  const Tensor all_labels = torch::tensor(labels, torch::kLong);
+  // Everything lives on the features' device (fit on a GPU by passing CUDA features).
+  const torch::Device device = features.device();
+  const Tensor all_labels = torch::tensor(labels, torch::kLong).to(device);
   const Tensor x_all = features.to(torch::kFloat);
-  const Tensor train_index = torch::tensor(split.train, torch::kLong);
+  const Tensor train_index = torch::tensor(split.train, torch::kLong).to(device);
   const Tensor y = all_labels.index_select(0, train_index);
 
   SparseProbe probe;
@@ -231,7 +263,7 @@ SparseProbe fit_sparse_probe(const Tensor& features, const std::vector<int64_t>&
   x = ((x - probe.mean) / probe.std).contiguous();
   Tensor x_held, y_held;
   if (!split.held.empty()) {
-    const Tensor held_index = torch::tensor(split.held, torch::kLong);
+    const Tensor held_index = torch::tensor(split.held, torch::kLong).to(device);
     x_held = ((x_all.index_select(0, held_index) - probe.mean) / probe.std).contiguous();
     y_held = all_labels.index_select(0, held_index);
   }
@@ -241,12 +273,13 @@ SparseProbe fit_sparse_probe(const Tensor& features, const std::vector<int64_t>&
   // the model above λ_max = max |gradient| / l1_ratio.
   const Tensor counts = torch::bincount(y, {}, C).to(torch::kFloat);
   Tensor bias = (counts.clamp_min(0.5) / static_cast<double>(y.size(0))).log();
-  Tensor weight = torch::zeros({C, D}, torch::kFloat);
+  Tensor weight = torch::zeros({C, D}, x.options());
   const double lambda_max =
       smooth_objective(x, y, weight, bias, 0).grad_weight.abs().max().item<double>() / options.l1_ratio;
   // Böhning: the Hessian of the mean cross-entropy in (W, b) is at most ½·[x 1]ᵀ[x 1] / n,
   // and the ones column is orthogonal to the centred features.
   const double lipschitz = 0.5 * std::max(top_eigenvalue(x), 1.0);
+  double estimate = lipschitz / C;  // the curvature's scale while the predictions are the priors
 
   Progress bar("probe: regularization path", options.path, "λ", options.progress);
   Tensor best;
@@ -257,7 +290,8 @@ SparseProbe fit_sparse_probe(const Tensor& features, const std::vector<int64_t>&
     const double lambda = lambda_max * std::pow(options.lambda_min_ratio, fraction);
     const double l1 = lambda * options.l1_ratio, l2 = lambda * (1 - options.l1_ratio);
     const auto start = std::chrono::steady_clock::now();
-    const Fit fit = fista(x, y, weight, bias, l1, l2, lipschitz, options.max_iterations, options.tolerance);
+    const Fit fit =
+        fista(x, y, weight, bias, l1, l2, lipschitz + l2, estimate, options.max_iterations, options.tolerance);
     PathPoint p;
     p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     p.lambda = lambda;

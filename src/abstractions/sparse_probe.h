@@ -69,6 +69,7 @@ struct SparseProbe {
   std::vector<std::pair<int64_t, double>> class_units(size_t c) const;
   nlohmann::json to_json() const;  // everything but the weight matrix
   std::string path_csv() const;    // lambda,nonzeros_per_class,units_used,loss,train_top1,validation_top1,...
+  SparseProbe to(const torch::Device& device) const;  // the tensors moved
 };
 
 // The smooth part of the objective (mean cross-entropy plus the L2 share of the
@@ -81,7 +82,8 @@ struct SmoothObjective {
 SmoothObjective smooth_objective(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& weight,
                                  const torch::Tensor& bias, double l2);
 
-// Fits the path on `features` (N, D; any float type) with `labels` in [0, classes).
+// Fits the path on `features` (N, D; any float type, on any device: the fit runs there)
+// with `labels` in [0, classes). The probe's tensors are on that device.
 // `unit_names` names the columns (default "0", "1", ...). Throws ArgumentError naming
 // the parameter for mismatched sizes, labels out of range, fewer than 2 classes or an
 // option out of range.

@@ -301,7 +301,9 @@ void add_probe_command(CLI::App& app, Context& ctx) {
       data = abstractions::probe_data_from_folder(model, o->images, layer, parse_reduce(o->reduce), names, o->batch,
                                                   !ctx.quiet);
     }
-    const auto report = abstractions::probe_classes(std::move(data), o->run);
+    data.features = data.features.to(torch::Device(ctx.device));  // --device cuda fits on the GPU
+    auto report = abstractions::probe_classes(std::move(data), o->run);
+    report.probe = report.probe.to(torch::kCPU);
     if (!o->out.empty()) {
       abstractions::write_probe_report(o->out, report);
       if (!ctx.quiet)
