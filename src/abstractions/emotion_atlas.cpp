@@ -107,12 +107,10 @@ EmotionFactors factorize(const EmotionAtlas& a, const torch::Tensor& x, int64_t 
 
 EmotionAtlas emotion_atlas(CLIP& model, const Tokenizer& tokenizer, const EmotionAtlasOptions& o) {
   EmotionAtlas a;
-  std::set<std::string> seen;
   a.wheel = read_feeling_wheel(o.wheel);
-  for (const FeelingWord& w : a.wheel) {
+  a.words = distinct_feeling_words(a.wheel);
+  for (const FeelingWord& w : a.words)
     if (w.level == 0) a.cores.push_back(w.word);
-    if (seen.insert(w.word).second) a.words.push_back(w);
-  }
   for (int64_t k : o.factors)
     if (k < 1 || k > static_cast<int64_t>(a.words.size()))
       throw Error(fmt::format("emotion atlas: {} factors for {} words (must be in [1, {}])", k, a.words.size(),

@@ -1,6 +1,7 @@
 #include "abstractions/sparse_probe.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -50,9 +51,8 @@ std::vector<std::pair<int64_t, double>> SparseProbe::class_units(size_t c) const
   return out;
 }
 
-namespace {
-
-nlohmann::json path_point_json(const PathPoint& p) {
+nlohmann::json PathPoint::to_json() const {
+  const PathPoint& p = *this;
   return {{"lambda", p.lambda},
           {"nonzeros_per_class", p.nonzeros_per_class},
           {"units_used", p.units_used},
@@ -65,13 +65,6 @@ nlohmann::json path_point_json(const PathPoint& p) {
           {"seconds", p.seconds}};
 }
 
-std::vector<float> values(const Tensor& t) {
-  const Tensor c = t.to(torch::kCPU, torch::kFloat).contiguous();
-  return {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()};
-}
-
-}  // namespace
-
 nlohmann::json SparseProbe::to_json() const {
   nlohmann::json j = {{"kind", "sparse linear probe"},
                       {"classes", classes},
@@ -80,12 +73,12 @@ nlohmann::json SparseProbe::to_json() const {
                       {"chosen", chosen},
                       {"train_rows", train},
                       {"validation_rows", validation},
-                      {"bias", values(bias)},
-                      {"mean", values(mean)},
-                      {"std", values(std)}};
+                      {"bias", tensor_values(bias)},
+                      {"mean", tensor_values(mean)},
+                      {"std", tensor_values(std)}};
   if (chosen < path.size()) j["lambda"] = path[chosen].lambda;
   j["path"] = nlohmann::json::array();
-  for (const auto& p : path) j["path"].push_back(path_point_json(p));
+  for (const auto& p : path) j["path"].push_back(p.to_json());
   nlohmann::json per_class = nlohmann::json::object();
   for (size_t c = 0; c < classes.size(); ++c) {
     nlohmann::json list = nlohmann::json::array();
@@ -109,16 +102,31 @@ std::string SparseProbe::path_csv() const {
   return csv;
 }
 
+namespace {
+
+bool soft_targets(const Tensor& y) { return y.dim() == 2; }
+
+// Σ over rows of the cross-entropy of log-probabilities `log_p` against `y`: labels
+// (N, long) or target probabilities (N, C).
+double cross_entropy_sum(const Tensor& log_p, const Tensor& y) {
+  if (soft_targets(y)) return -(log_p * y).sum().item<double>();
+  return -log_p.gather(1, y.unsqueeze(1)).sum().item<double>();
+}
+
+}  // namespace
+
 SmoothObjective smooth_objective(const Tensor& x, const Tensor& y, const Tensor& weight, const Tensor& bias,
                                  double l2) {
   const int64_t n = x.size(0);
   const Tensor log_p = torch::log_softmax(torch::addmm(bias, x, weight.t()), 1);
   SmoothObjective out;
-  out.value = -log_p.gather(1, y.unsqueeze(1)).sum().item<double>() / static_cast<double>(n) +
-              0.5 * l2 * weight.pow(2).sum().item<double>();
-  // d(mean cross-entropy)/d(logits) = (softmax - one_hot(y)) / n.
+  out.value = cross_entropy_sum(log_p, y) / static_cast<double>(n) + 0.5 * l2 * weight.pow(2).sum().item<double>();
+  // d(mean cross-entropy)/d(logits) = (softmax - targets) / n, the targets one-hot for labels.
   Tensor r = log_p.exp();
-  r.scatter_add_(1, y.unsqueeze(1), torch::full({n, 1}, -1.0, r.options()));
+  if (soft_targets(y))
+    r.sub_(y);
+  else
+    r.scatter_add_(1, y.unsqueeze(1), torch::full({n, 1}, -1.0, r.options()));
   r.div_(static_cast<double>(n));
   out.grad_weight = torch::matmul(r.t(), x);
   if (l2 > 0) out.grad_weight.add_(weight, l2);
@@ -154,8 +162,7 @@ struct Fit {
 // The smooth part's value alone (one matrix product).
 double smooth_value(const Tensor& x, const Tensor& y, const Tensor& weight, const Tensor& bias, double l2) {
   const Tensor log_p = torch::log_softmax(torch::addmm(bias, x, weight.t()), 1);
-  return -log_p.gather(1, y.unsqueeze(1)).sum().item<double>() / static_cast<double>(x.size(0)) +
-         0.5 * l2 * weight.pow(2).sum().item<double>();
+  return cross_entropy_sum(log_p, y) / static_cast<double>(x.size(0)) + 0.5 * l2 * weight.pow(2).sum().item<double>();
 }
 
 // FISTA on one λ from (weight, bias), which it updates in place. The step is 1/L with L
@@ -217,13 +224,32 @@ Fit fista(const Tensor& x, const Tensor& y, Tensor& weight, Tensor& bias, double
 SparseProbe fit_sparse_probe(const Tensor& features, const std::vector<int64_t>& labels,
                              const std::vector<std::string>& classes, const SparseProbeOptions& options,
                              std::vector<std::string> unit_names) {
+  if (features.dim() == 2 && static_cast<int64_t>(labels.size()) != features.size(0))
+    throw ArgumentError("labels", std::to_string(labels.size()),
+                        fmt::format("must be one per feature row ({})", features.size(0)));
+  return fit_sparse_probe(features, torch::tensor(labels, torch::kLong), classes, options, std::move(unit_names));
+}
+
+SparseProbe fit_sparse_probe(const Tensor& features, const Tensor& targets, const std::vector<std::string>& classes,
+                             const SparseProbeOptions& options, std::vector<std::string> unit_names) {
   if (features.dim() != 2) throw ArgumentError("features", "", "must be a (N, D) matrix");
   const int64_t n = features.size(0), D = features.size(1), C = static_cast<int64_t>(classes.size());
-  if (static_cast<int64_t>(labels.size()) != n)
-    throw ArgumentError("labels", std::to_string(labels.size()), fmt::format("must be one per feature row ({})", n));
   if (C < 2) throw ArgumentError("classes", std::to_string(C), "a probe needs at least 2");
-  for (int64_t y : labels)
-    if (y < 0 || y >= C) throw ArgumentError("labels", std::to_string(y), fmt::format("not in [0, {})", C));
+  const bool soft = targets.dim() == 2;
+  if (!(targets.dim() == 1 && targets.scalar_type() == torch::kLong) &&
+      !(soft && targets.is_floating_point() && targets.size(1) == C))
+    throw ArgumentError("targets", fmt::format("[{}]", fmt::join(targets.sizes(), ", ")),
+                        fmt::format("must be labels (N, long) or probabilities (N, {})", C));
+  if (targets.size(0) != n)
+    throw ArgumentError("targets", std::to_string(targets.size(0)), fmt::format("must be one per feature row ({})", n));
+  if (soft && (targets.min().item<double>() < 0 || (targets.sum(1) - 1).abs().max().item<double>() > 1e-3))
+    throw ArgumentError("targets", "", "probabilities must be non-negative and sum to 1 in every row");
+  // Labels for the split and the accuracies: the targets' most probable class.
+  const Tensor label_tensor = (soft ? targets.argmax(1) : targets).to(torch::kCPU, torch::kLong).contiguous();
+  const std::vector<int64_t> labels(label_tensor.data_ptr<int64_t>(), label_tensor.data_ptr<int64_t>() + n);
+  if (!soft)
+    for (int64_t y : labels)
+      if (y < 0 || y >= C) throw ArgumentError("labels", std::to_string(y), fmt::format("not in [0, {})", C));
   if (!(options.l1_ratio > 0 && options.l1_ratio <= 1))
     throw ArgumentError("l1_ratio", fmt::format("{}", options.l1_ratio), "must be in (0, 1]");
   if (options.path < 1) throw ArgumentError("path", std::to_string(options.path), "must be positive");
@@ -246,10 +272,12 @@ SparseProbe fit_sparse_probe(const Tensor& features, const std::vector<int64_t>&
   torch::NoGradGuard no_grad;
   // Everything lives on the features' device (fit on a GPU by passing CUDA features).
   const torch::Device device = features.device();
-  const Tensor all_labels = torch::tensor(labels, torch::kLong).to(device);
+  const Tensor all_labels = label_tensor.to(device);
+  const Tensor all_targets = soft ? targets.to(device, torch::kFloat) : all_labels;
   const Tensor x_all = features.to(torch::kFloat);
   const Tensor train_index = torch::tensor(split.train, torch::kLong).to(device);
-  const Tensor y = all_labels.index_select(0, train_index);
+  const Tensor y = all_targets.index_select(0, train_index);
+  const Tensor y_labels = all_labels.index_select(0, train_index);
 
   SparseProbe probe;
   probe.classes = classes;
@@ -268,11 +296,11 @@ SparseProbe fit_sparse_probe(const Tensor& features, const std::vector<int64_t>&
     y_held = all_labels.index_select(0, held_index);
   }
 
-  // Start from no weights and the class priors as the bias: the optimum at λ_max. There
-  // the weights' gradient is -Yᵀx / n (the columns have mean zero), so no unit enters
-  // the model above λ_max = max |gradient| / l1_ratio.
-  const Tensor counts = torch::bincount(y, {}, C).to(torch::kFloat);
-  Tensor bias = (counts.clamp_min(0.5) / static_cast<double>(y.size(0))).log();
+  // Start from no weights and the class priors (the targets' mean) as the bias: the
+  // optimum at λ_max. There the weights' gradient is -Yᵀx / n (the columns have mean
+  // zero), so no unit enters the model above λ_max = max |gradient| / l1_ratio.
+  const Tensor priors = soft ? y.mean(0) : torch::bincount(y, {}, C).to(torch::kFloat) / static_cast<double>(y.size(0));
+  Tensor bias = priors.clamp_min(0.5 / static_cast<double>(y.size(0))).log();
   Tensor weight = torch::zeros({C, D}, x.options());
   const double lambda_max =
       smooth_objective(x, y, weight, bias, 0).grad_weight.abs().max().item<double>() / options.l1_ratio;
@@ -301,7 +329,7 @@ SparseProbe fit_sparse_probe(const Tensor& features, const std::vector<int64_t>&
     p.nonzeros_per_class = nonzero.sum().item<double>() / static_cast<double>(C);
     p.units_used = nonzero.any(0).sum().item<int64_t>();
     p.loss = smooth_objective(x, y, weight, bias, l2).value + l1 * weight.abs().sum().item<double>();
-    p.train_top1 = top_k_accuracy(torch::addmm(bias, x, weight.t()), y, 1);
+    p.train_top1 = top_k_accuracy(torch::addmm(bias, x, weight.t()), y_labels, 1);
     if (x_held.defined()) {
       const Tensor logits = torch::addmm(bias, x_held, weight.t());
       p.validation_top1 = top_k_accuracy(logits, y_held, 1);

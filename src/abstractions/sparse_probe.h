@@ -50,6 +50,7 @@ struct PathPoint {
   int iterations = 0;
   bool converged = false;
   double seconds = 0;  // the fit's wall time
+  nlohmann::json to_json() const;
 };
 
 struct SparseProbe {
@@ -74,7 +75,8 @@ struct SparseProbe {
 
 // The smooth part of the objective (mean cross-entropy plus the L2 share of the
 // penalty) and its gradients, at weights W (C, D) and bias b (C) for standardized
-// features x (N, D) and labels y (N, long). Exposed for the gradient check.
+// features x (N, D) and targets y: labels (N, long) or probabilities (N, C), the
+// cross-entropy then taken against the distribution. Exposed for the gradient check.
 struct SmoothObjective {
   double value = 0;
   torch::Tensor grad_weight, grad_bias;
@@ -88,6 +90,13 @@ SmoothObjective smooth_objective(const torch::Tensor& x, const torch::Tensor& y,
 // the parameter for mismatched sizes, labels out of range, fewer than 2 classes or an
 // option out of range.
 SparseProbe fit_sparse_probe(const torch::Tensor& features, const std::vector<int64_t>& labels,
+                             const std::vector<std::string>& classes, const SparseProbeOptions& options = {},
+                             std::vector<std::string> unit_names = {});
+// The same with `targets` either labels (N, long) or probabilities (N, classes), rows
+// summing to 1: the probe then fits the distributions (a sparse student of another
+// classifier, as emotion_codes distils the attribution vectors). Rows are split and
+// the accuracies measured by each row's most probable class.
+SparseProbe fit_sparse_probe(const torch::Tensor& features, const torch::Tensor& targets,
                              const std::vector<std::string>& classes, const SparseProbeOptions& options = {},
                              std::vector<std::string> unit_names = {});
 

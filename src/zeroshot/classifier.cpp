@@ -179,11 +179,6 @@ fs::path weight_path(const fs::path& json) {
   return w;
 }
 
-std::vector<float> values(const Tensor& t) {
-  const Tensor c = t.to(torch::kCPU, torch::kFloat).contiguous();
-  return {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()};
-}
-
 }  // namespace
 
 void save_linear_probe(const fs::path& json, const Classifier& probe, const nlohmann::json& info) {
@@ -195,9 +190,9 @@ void save_linear_probe(const fs::path& json, const Classifier& probe, const nloh
                       {"scale", probe.scale},
                       {"normalize", probe.normalize},
                       {"weight", weight_path(json).filename().string()},
-                      {"bias", values(probe.bias)},
-                      {"mean", values(probe.mean)},
-                      {"std", values(probe.std)}};
+                      {"bias", tensor_values(probe.bias)},
+                      {"mean", tensor_values(probe.mean)},
+                      {"std", tensor_values(probe.std)}};
   if (!info.is_null()) j["fit"] = info;
   write_file_atomically(json, j.dump(1) + "\n");
 }

@@ -9,11 +9,13 @@
 
 #include "abstractions/attribution.h"
 #include "abstractions/emotion_atlas.h"
+#include "abstractions/emotion_codes.h"
 #include "abstractions/intervene.h"
 #include "abstractions/probe_report.h"
 #include "atlas/atlas.h"
 #include "cli/context.h"
 #include "core/image/image.h"
+#include "core/image/stream.h"
 #include "core/model/tensor_io.h"
 #include "core/raster/text.h"
 #include "core/util/csv.h"
@@ -227,6 +229,75 @@ void add_emotion_atlas_command(CLI::App& app, Context& ctx) {
   });
 }
 
+void add_emotion_codes_command(CLI::App& app, Context& ctx) {
+  struct Options {
+    std::string model, precision, templates = "emotions", out, wheel, exclude, lexical_from;
+    std::optional<std::string> vocab;
+    std::vector<std::string> images;
+    abstractions::EmotionCodesOptions run;
+    bool json = false;
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand(
+      "emotion-codes",
+      "Each feeling wheel word as a few units (\"jealous = a + b - c\"): a sparse logistic regression on the words' "
+      "attribution vectors");
+  add_model_option(*cmd, o->model);
+  add_vocab_option(*cmd, o->vocab);
+  add_precision_option(*cmd, o->precision);
+  cmd->add_option("-i,--images", o->images, "Images (folders, files or .txt lists) the codes are fitted on")
+      ->required();
+  cmd->add_option("--wheel", o->wheel, "The feeling wheel (default: ../shared/data/words/feeling_wheel.tsv)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--layer", o->run.attribution.point, "The image layer (default: the last)");
+  cmd->add_option("--templates", o->templates,
+                  "Prompts per word: 'emotions' (the article's three), 'none' or a file with {}")
+      ->capture_default_str();
+  cmd->add_option("--units-per-word", o->run.probe.neurons_per_class, "The codes' mean length")->capture_default_str();
+  cmd->add_option("--path", o->run.probe.path, "Regularization path points")->capture_default_str();
+  cmd->add_option("--iterations", o->run.probe.max_iterations, "Solver iterations per path point at most")
+      ->capture_default_str();
+  cmd->add_option("--validation", o->run.probe.validation, "Share of the images held out to measure agreement")
+      ->capture_default_str();
+  cmd->add_option("--seed", o->run.probe.seed, "Seed of the held-out split")->capture_default_str();
+  cmd->add_option("--exclude", o->exclude, "A file of units no code may use (one per line or comma-separated)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--lexical-from", o->lexical_from,
+                  "An atlas with a word database for the layer: leave out its lexical units (the rule of "
+                  "'wordvec --mask-lexical', docs/words.md)");
+  cmd->add_option("--label-words", o->run.label_words, "Wheel words naming each unit")->capture_default_str();
+  cmd->add_option("--batch", o->run.batch_size, "Images per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-o,--out", o->out, "Folder for codes.json, codes.csv, weights.npy and codes.png");
+  cmd->add_flag("--json", o->json, "Print the JSON instead of the table");
+  cmd->callback([&ctx, o] {
+    o->run.wheel = o->wheel.empty() ? world::shared_data_file("data/words/feeling_wheel.tsv") : fs::path(o->wheel);
+    if (o->run.wheel.empty())
+      throw ArgumentError("wheel", "", "no feeling wheel found: give one (../shared/data/words/feeling_wheel.tsv)");
+    o->run.attribution.templates = templates_option(o->templates);
+    const auto images = collect_image_paths(o->images);
+    if (images.empty()) throw ArgumentError("images", fmt::format("{}", fmt::join(o->images, " ")), "holds no images");
+    create_output_folder(o->out);
+    CLIP model = ctx.load_model(o->model, o->precision);
+    const Tokenizer tokenizer = ctx.load_tokenizer(o->vocab, o->model, model);
+    o->run.exclude_file = o->exclude;
+    o->run.lexical_atlas = o->lexical_from;
+    o->run.progress = !ctx.quiet;
+    o->run.probe.progress = !ctx.quiet;
+    const auto codes = abstractions::emotion_codes(model, tokenizer, images, o->run);
+    auto json = codes.to_json();
+    json["model"] = o->model;
+    json["templates"] = o->run.attribution.templates;
+    if (!o->out.empty()) {
+      abstractions::write_emotion_codes(o->out, codes, json);
+      if (!ctx.quiet) fmt::print(stderr, "wrote {}/codes.json, codes.csv, weights.npy and codes.png\n", o->out);
+    }
+    if (o->json)
+      fmt::print("{}\n", json.dump(2));
+    else
+      fmt::print("{}", codes.table());
+  });
+}
+
 void add_probe_command(CLI::App& app, Context& ctx) {
   struct Options {
     std::string model, precision, images, atlas, features, labels, class_names, layer, reduce = "mean", out, hierarchy,
@@ -325,6 +396,7 @@ void add_abstraction_commands(CLI::App& app, Context& ctx) {
   add_attribute_command(app, ctx);
   add_intervene_command(app, ctx);
   add_emotion_atlas_command(app, ctx);
+  add_emotion_codes_command(app, ctx);
   add_probe_command(app, ctx);
 }
 

@@ -22,6 +22,11 @@ torch::Tensor read_npy_tensor(const std::filesystem::path& path) {
   return torch::from_blob(v.data(), a.shape, torch::kFloat32).clone();
 }
 
+std::vector<float> tensor_values(const torch::Tensor& tensor) {
+  const torch::Tensor c = tensor.to(torch::kCPU, torch::kFloat).contiguous();
+  return {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()};
+}
+
 void write_npy_tensor(const std::filesystem::path& path, const torch::Tensor& tensor) {
   torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
   const auto shape = t.sizes().vec();

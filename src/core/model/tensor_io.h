@@ -16,6 +16,8 @@ namespace clipscope {
 torch::Tensor read_npy_tensor(const std::filesystem::path& path);
 // Writes any tensor (moved to CPU, made contiguous) as float32 or int64 .npy.
 void write_npy_tensor(const std::filesystem::path& path, const torch::Tensor& tensor);
+// A tensor's values as float32 in row-major order (for JSON).
+std::vector<float> tensor_values(const torch::Tensor& tensor);
 
 // (N, 3, n_px, n_px) float batch of CLIP-preprocessed images.
 torch::Tensor preprocess_batch(const std::vector<Image>& images, int n_px, const Normalization& normalization = {});

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <set>
 
 #include "core/util/error.h"
 #include "core/util/strings.h"
@@ -38,6 +39,14 @@ std::vector<FeelingWord> read_feeling_wheel(const std::filesystem::path& path) {
   }
   if (words.empty()) throw Error(fmt::format("feeling wheel {}: holds no words", path.string()));
   return words;
+}
+
+std::vector<FeelingWord> distinct_feeling_words(const std::vector<FeelingWord>& wheel) {
+  std::set<std::string> seen;
+  std::vector<FeelingWord> out;
+  for (const FeelingWord& w : wheel)
+    if (seen.insert(w.word).second) out.push_back(w);
+  return out;
 }
 
 }  // namespace clipscope

@@ -21,4 +21,7 @@ struct FeelingWord {
 // parent allows, or when it holds no words.
 std::vector<FeelingWord> read_feeling_wheel(const std::filesystem::path& path);
 
+// Each word of the wheel once (its first line), in wheel order.
+std::vector<FeelingWord> distinct_feeling_words(const std::vector<FeelingWord>& wheel);
+
 }  // namespace clipscope
