@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "core/util/error.h"
+#include "plot/sheet.h"
 #include "zeroshot/zeroshot.h"
 
 namespace clipscope::abstractions {
@@ -73,6 +74,34 @@ Attribution attribute_texts(CLIP& model, const Tokenizer& tokenizer, const std::
   }
   a.scores = a.scores.contiguous();
   return a;
+}
+
+void write_attribution_sheet(const std::filesystem::path& png, const Attribution& attribution, size_t text,
+                             const atlas::Atlas& atlas, const AttributionSheetOptions& options) {
+  if (text >= attribution.texts.size())
+    throw ArgumentError("text", std::to_string(text), fmt::format("not below {}", attribution.texts.size()));
+  if (options.units < 1) throw ArgumentError("units", std::to_string(options.units), "must be positive");
+  if (options.examples < 1) throw ArgumentError("examples", std::to_string(options.examples), "must be positive");
+  const atlas::LayerInfo& layer = atlas.layer(attribution.point);
+  std::vector<plot::Tile> tiles;
+  for (const auto& [unit, score] : attribution.top(text, options.units)) {
+    const auto rows = atlas.examples(layer, unit, atlas::ExampleList::TopMax, options.examples);
+    for (size_t i = 0; i < static_cast<size_t>(options.examples); ++i) {
+      if (i >= rows.size()) {  // an atlas with fewer images than examples: a blank tile keeps the rows aligned
+        plot::Tile blank;
+        blank.image.width = blank.image.height = atlas.settings().n_px;
+        blank.image.rgb.assign(static_cast<size_t>(blank.image.width) * blank.image.height * 3, 255);
+        tiles.push_back(std::move(blank));
+        continue;
+      }
+      const std::string caption = i == 0 ? fmt::format("unit {} ({:+.3g})\n#1 {:.3g}", unit, score, rows[i].value)
+                                         : fmt::format("\n#{} {:.3g}", i + 1, rows[i].value);
+      tiles.push_back(atlas::example_tile(layer, rows[i], atlas.settings().n_px, options.sheet, caption));
+    }
+  }
+  plot::write_contact_sheet(png, tiles, options.examples, options.sheet.tile_size,
+                            fmt::format("\"{}\": the units that raise its logit ({}), with their top images",
+                                        attribution.texts[text], attribution.point));
 }
 
 }  // namespace clipscope::abstractions

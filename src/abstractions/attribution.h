@@ -7,8 +7,11 @@
 // over those units: how much one more unit of each raises the text's logit.
 #include <torch/types.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
+
+#include "atlas/sheets.h"
 
 #include "core/model/clip.h"
 #include "core/text/tokenizer.h"
@@ -51,5 +54,17 @@ struct Attribution {
 // unknown point or a prompt longer than the context.
 Attribution attribute_texts(CLIP& model, const Tokenizer& tokenizer, const std::vector<std::string>& texts,
                             const AttributionOptions& options = {});
+
+// Text t's top `units` units, each as a row of its top `examples` dataset examples in
+// `atlas` (by maximum), the first tile captioned with the unit and its score: what the
+// units that raise the text's logit look for. The atlas must hold the attribution's
+// point (Error naming the atlas and its layers otherwise).
+struct AttributionSheetOptions {
+  int units = 5;
+  int examples = 6;
+  atlas::SheetOptions sheet;  // crops or whole images; columns are set to `examples`
+};
+void write_attribution_sheet(const std::filesystem::path& png, const Attribution& attribution, size_t text,
+                             const atlas::Atlas& atlas, const AttributionSheetOptions& options = {});
 
 }  // namespace clipscope::abstractions

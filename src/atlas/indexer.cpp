@@ -108,6 +108,14 @@ std::string inputs_digest(const std::vector<fs::path>& absolute_paths) {
   return sha256_text(all);
 }
 
+void require_atlas_model(const Atlas& atlas, const ModelIdentity& identity) {
+  const std::string& expected = atlas.settings().model_sha256;
+  if (!expected.empty() && identity.sha256 != expected)
+    throw Error(fmt::format("model {}: not the model the atlas was built with ({}; checkpoint SHA-256 {} vs {})",
+                            identity.spec, atlas.settings().model, identity.sha256.substr(0, 12),
+                            expected.substr(0, 12)));
+}
+
 IndexResult index_images(CLIP& model, const ModelIdentity& identity, const std::vector<fs::path>& inputs,
                          const fs::path& dir, const IndexOptions& options) {
   const auto start = Clock::now();

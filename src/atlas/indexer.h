@@ -35,6 +35,10 @@ struct ModelIdentity {
   std::string sha256;  // of the checkpoint file
 };
 
+// Throws Error naming the model and the atlas when `identity` is not the checkpoint the
+// atlas was indexed with (an atlas that recorded no checkpoint hash accepts any).
+void require_atlas_model(const Atlas& atlas, const ModelIdentity& identity);
+
 struct IndexResult {
   int64_t images = 0;       // readable images in the atlas
   int64_t skipped = 0;      // unreadable inputs, listed in the atlas

@@ -12,7 +12,10 @@
 #include "abstractions/emotion_atlas.h"
 #include "abstractions/intervene.h"
 #include "abstractions/nmf.h"
+#include "atlas/atlas.h"
+#include "atlas/indexer.h"
 #include "core/hub/zoo.h"
+#include "core/image/image.h"
 #include "core/model/loader.h"
 #include "core/model/tensor_io.h"
 #include "core/raster/text.h"
@@ -281,6 +284,52 @@ TEST(AbstractionCommands, AttributeInterveneAndTheEmotionAtlasRunAndRefuseBadInp
   EXPECT_NE(r.out.find("7 factors"), std::string::npos) << r.out;
   for (const char* f : {"emotion-atlas.json", "attributions.npy", "wheel-2.png", "wheel-7.png", "scatter-2.png"})
     EXPECT_TRUE(fs::exists(dir / "emo" / f)) << f;
+}
+
+// With an atlas, attribute draws each text's top units with their top images; the
+// atlas must hold the layer and come from the same checkpoint.
+TEST(AbstractionCommands, AttributeDrawsTheTopUnitsExamplesFromAnAtlasOfTheSameModel) {
+  if (!fs::exists(demo_model_path())) GTEST_SKIP() << "demo model not found";
+  const fs::path dir = testing::temp_dir();
+  auto r = testing::run_clipscope({"world", "-n", "120", "--seed", "4", "-o", (dir / "world").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* layer : {"visual.layer4", "visual.layer3"}) {
+    r = testing::run_clipscope(
+        {"index", "-l", layer, "-k", "10", "-i", (dir / "world" / "images").string(), "-o", (dir / layer).string()});
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  r = testing::run_clipscope({"attribute", "--text", "red", "--text", "green", "--templates", "none", "--center",
+                              "--atlas", (dir / "visual.layer4").string(), "--sheet-units", "3", "--examples", "4",
+                              "-o", (dir / "attr").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* f : {"units-0.png", "units-1.png"}) {
+    ASSERT_TRUE(fs::exists(dir / "attr" / f)) << f;
+    // 4 tiles across, 3 units down, each with two caption lines (plot/sheet.h's geometry).
+    const Image sheet = read_image(dir / "attr" / f);
+    EXPECT_EQ(sheet.width, 8 + 4 * (160 + 8));
+    EXPECT_EQ(sheet.height, 28 + 8 + 3 * (160 + 2 * 15 + 8));
+  }
+  testing::expect_one_line_error(
+      testing::run_clipscope({"attribute", "--text", "red", "--atlas", (dir / "visual.layer4").string()}), "--out");
+  // The library: an atlas without the layer, and an atlas of another checkpoint.
+  const auto other_layer = atlas::Atlas::open(dir / "visual.layer3");
+  CLIP model = load_clip(std::string(kDemoModelName));
+  const Tokenizer tokenizer(merges_beside(demo_model_path()), static_cast<int>(model->config().vocab_size));
+  const auto a = abstractions::attribute_texts(model, tokenizer, {"red"}, {.templates = {}});
+  try {
+    abstractions::write_attribution_sheet(dir / "x.png", a, 0, other_layer);
+    ADD_FAILURE() << "no error for an atlas without the layer";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer visual.layer4: not in atlas"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(atlas::require_atlas_model(other_layer, {"demo", other_layer.settings().model_sha256}));
+  try {
+    atlas::require_atlas_model(other_layer, {"other.pt", std::string(64, 'a')});
+    ADD_FAILURE() << "no error for another checkpoint";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model other.pt: not the model the atlas was built with"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

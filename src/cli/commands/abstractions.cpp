@@ -13,6 +13,7 @@
 #include "abstractions/intervene.h"
 #include "abstractions/probe_report.h"
 #include "atlas/atlas.h"
+#include "atlas/indexer.h"
 #include "cli/context.h"
 #include "core/image/image.h"
 #include "core/image/stream.h"
@@ -40,10 +41,11 @@ std::vector<std::string> templates_option(const std::string& value) {
 
 void add_attribute_command(CLI::App& app, Context& ctx) {
   struct Options {
-    std::string model, precision, texts_file, templates = "emotions", out;
+    std::string model, precision, texts_file, templates = "emotions", out, atlas;
     std::optional<std::string> vocab;
     std::vector<std::string> texts;
     abstractions::AttributionOptions run;
+    abstractions::AttributionSheetOptions sheet;
     int top = 10;
   };
   auto o = std::make_shared<Options>();
@@ -60,7 +62,17 @@ void add_attribute_command(CLI::App& app, Context& ctx) {
                   "with {} for the text")
       ->capture_default_str();
   cmd->add_option("--top", o->top, "Units printed per text")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("-o,--out", o->out, "Folder for attribution.npy (texts x units), attribution.csv and .json");
+  cmd->add_option("-o,--out", o->out,
+                  "Folder for attribution.npy (texts x units), attribution.csv and .json (and with --atlas "
+                  "units-N.png per text)");
+  cmd->add_option("--atlas", o->atlas,
+                  "An atlas of this model indexing the layer: per text, a sheet of its top units' top images");
+  cmd->add_option("--sheet-units", o->sheet.units, "Units per sheet (with --atlas)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--examples", o->sheet.examples, "Images per unit on the sheet (with --atlas)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--center", o->run.center,
                 "Subtract the texts' mean vector (what sets each text apart from the others given; CLIP's text "
                 "embeddings share a large common component)");
@@ -70,9 +82,14 @@ void add_attribute_command(CLI::App& app, Context& ctx) {
     if (!o->texts_file.empty())
       for (auto& t : read_list_file(o->texts_file, "texts")) texts.push_back(std::move(t));
     if (texts.empty()) throw ArgumentError("texts", "", "give texts with --text or --texts");
+    if (!o->atlas.empty() && o->out.empty())
+      throw ArgumentError("out", "", "--atlas draws sheets into the --out folder: give one");
     o->run.templates = templates_option(o->templates);
     create_output_folder(o->out);
-    CLIP model = ctx.load_model(o->model, o->precision);
+    std::optional<atlas::Atlas> atlas;
+    if (!o->atlas.empty()) atlas.emplace(atlas::Atlas::open(o->atlas));
+    auto [model, identity] = ctx.load_identified_model(o->model, o->precision);
+    if (atlas) atlas::require_atlas_model(*atlas, identity);
     const Tokenizer tokenizer = ctx.load_tokenizer(o->vocab, o->model, model);
     const auto a = abstractions::attribute_texts(model, tokenizer, texts, o->run);
     std::string csv = "text,rank,unit,score\n";
@@ -92,7 +109,13 @@ void add_attribute_command(CLI::App& app, Context& ctx) {
                               {"centered", o->run.center},  {"units", a.scores.size(1)},
                               {"scores", "attribution.npy"}};
     write_file_atomically(fs::path(o->out) / "attribution.json", j.dump(2) + "\n");
-    if (!ctx.quiet) fmt::print(stderr, "wrote {}/attribution.npy, .csv and .json\n", o->out);
+    if (atlas)
+      for (size_t t = 0; t < a.texts.size(); ++t)
+        abstractions::write_attribution_sheet(fs::path(o->out) / fmt::format("units-{}.png", t), a, t, *atlas,
+                                              o->sheet);
+    if (!ctx.quiet)
+      fmt::print(stderr, "wrote {}/attribution.npy, .csv and .json{}\n", o->out,
+                 atlas ? fmt::format(" and {} sheets (units-N.png)", a.texts.size()) : "");
   });
 }
 

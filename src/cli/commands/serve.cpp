@@ -37,11 +37,7 @@ void run_serve(Context& ctx, const ServeArgs& a) {
     // The atlas's own precision by default, so live values compare with its statistics.
     auto [model, identity] =
         ctx.load_identified_model(a.model, a.precision.empty() ? view.atlas().settings().precision : a.precision);
-    const std::string expected = view.atlas().settings().model_sha256;
-    if (!expected.empty() && identity.sha256 != expected)
-      throw Error(fmt::format("--model {}: not the model this atlas was built with ({}; checkpoint SHA-256 {} vs {})",
-                              a.model, view.atlas().settings().model, identity.sha256.substr(0, 12),
-                              expected.substr(0, 12)));
+    atlas::require_atlas_model(view.atlas(), identity);
     serve::LiveOptions live_options;
     live_options.render_steps = a.render_steps;
     live =
