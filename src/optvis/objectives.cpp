@@ -10,6 +10,7 @@
 
 #include "core/model/tensor_io.h"
 #include "core/util/error.h"
+#include "core/util/expression.h"
 #include "core/util/strings.h"
 
 namespace clipscope::optvis {
@@ -259,123 +260,35 @@ Objective facet_attribution(const Objective& neuron_objective, const std::string
 
 namespace {
 
-struct Call {
-  std::string name;
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> named;
-};
-
-bool is_word_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' || c == ':';
-}
+using Call = ExpressionCall;
 
 std::optional<double> as_number(std::string_view s) { return to_number<double>(s); }
 
+// Objectives from the terms of parse_expression.
 class Parser {
  public:
   Parser(const std::string& text, const CLIPImpl& model) : text_(text), model_(model) {}
 
   Objective parse() {
-    skip();
-    if (pos_ >= text_.size()) fail("the objective is empty");
-    Objective result = signed_term(true);
-    for (skip(); pos_ < text_.size(); skip()) {
-      const char op = text_[pos_];
-      if (op != '+' && op != '-') fail(fmt::format("expected + or - at '{}'", text_.substr(pos_)));
-      ++pos_;
-      Objective next = signed_term(false);
-      result = op == '+' ? result + next : result - next;
+    std::optional<Objective> result;
+    for (const ExpressionTerm& t : parse_expression(text_, "objective")) {
+      Objective o = t.call ? build(*t.call) : shorthand(t.shorthand);
+      if (t.weight != 1) o = t.weight * o;
+      if (!result)
+        result = t.negative ? -o : o;
+      else
+        result = t.negative ? *result - o : *result + o;
     }
-    return result;
+    return *result;
   }
 
  private:
   [[noreturn]] void fail(const std::string& why) const { throw Error(fmt::format("objective '{}': {}", text_, why)); }
-  void skip() {
-    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
-  }
 
-  Objective signed_term(bool allow_sign) {
-    skip();
-    if (allow_sign && pos_ < text_.size() && text_[pos_] == '-') {
-      ++pos_;
-      return -term();
-    }
-    return term();
-  }
-
-  // number * call * number ..., exactly one call.
-  Objective term() {
-    double weight = 1;
-    std::optional<Objective> objective;
-    while (true) {
-      skip();
-      const size_t start = pos_;
-      while (pos_ < text_.size() &&
-             (is_word_char(text_[pos_]) ||
-              ((text_[pos_] == '-' || text_[pos_] == '+') && pos_ > start &&
-               (text_[pos_ - 1] == 'e' || text_[pos_ - 1] == 'E') && as_number(text_.substr(start, 1)))))
-        ++pos_;
-      const std::string word = text_.substr(start, pos_ - start);
-      if (word.empty())
-        fail(pos_ < text_.size() ? fmt::format("expected a term at '{}'", text_.substr(pos_))
-                                 : "a term is missing at the end");
-      skip();
-      if (pos_ < text_.size() && text_[pos_] == '(') {
-        if (objective) fail(fmt::format("'{}': a term multiplies two objectives", word));
-        objective = call(word);
-      } else if (auto v = as_number(word)) {
-        weight *= *v;
-      } else if (const auto colon = word.rfind(':'); colon != std::string::npos && as_number(word.substr(colon + 1))) {
-        if (objective) fail(fmt::format("'{}': a term multiplies two objectives", word));
-        const std::string point = resolve(word.substr(0, colon));
-        objective = channel(point, unit_in(point, word.substr(colon + 1)));
-      } else {
-        fail(fmt::format("'{}' is not a number, a LAYER:UNIT or a call like channel(LAYER, UNIT)", word));
-      }
-      skip();
-      if (pos_ < text_.size() && text_[pos_] == '*') {
-        ++pos_;
-        continue;
-      }
-      break;
-    }
-    if (!objective) fail("a term has a number but no objective");
-    return weight == 1 ? *objective : weight * *objective;
-  }
-
-  Objective call(const std::string& name) {
-    ++pos_;  // '('
-    Call c{name, {}, {}};
-    std::string arg;
-    int depth = 0;
-    for (; pos_ < text_.size(); ++pos_) {
-      const char ch = text_[pos_];
-      if (ch == '(') ++depth;
-      if (ch == ')' && depth-- == 0) break;
-      if (ch == ',' && depth == 0) {
-        add_arg(c, arg);
-        arg.clear();
-      } else {
-        arg += ch;
-      }
-    }
-    if (pos_ >= text_.size()) fail(fmt::format("{}( is not closed", name));
-    ++pos_;  // ')'
-    if (!trim(arg).empty() || !c.positional.empty() || !c.named.empty()) add_arg(c, arg);
-    return build(c);
-  }
-
-  void add_arg(Call& c, const std::string& raw) {
-    const std::string a(trim(raw));
-    if (a.empty()) fail(fmt::format("{}(): an argument is empty", c.name));
-    const auto eq = a.find('=');
-    if (eq != std::string::npos)
-      c.named[std::string(trim(a.substr(0, eq)))] = trim(a.substr(eq + 1));
-    else {
-      if (!c.named.empty()) fail(fmt::format("{}(): '{}' comes after a named argument", c.name, a));
-      c.positional.push_back(a);
-    }
+  Objective shorthand(const std::string& word) const {
+    const auto colon = word.rfind(':');
+    const std::string point = resolve(word.substr(0, colon));
+    return channel(point, unit_in(point, word.substr(colon + 1)));
   }
 
   std::string resolve(const std::string& point) const {
@@ -405,13 +318,6 @@ class Parser {
     return unit;
   }
 
-  // Positional argument i or the named one, or nullopt.
-  std::optional<std::string> arg(const Call& c, size_t i, const std::string& key) const {
-    if (auto it = c.named.find(key); it != c.named.end()) return it->second;
-    if (i < c.positional.size()) return c.positional[i];
-    return std::nullopt;
-  }
-
   void only(const Call& c, size_t positional, std::initializer_list<const char*> keys) const {
     if (c.positional.size() > positional)
       fail(fmt::format("{}() takes at most {} positional arguments", c.name, positional));
@@ -421,13 +327,13 @@ class Parser {
   }
 
   std::optional<int64_t> batch(const Call& c) const {
-    if (auto b = arg(c, 99, "batch")) return integer(c, "batch", *b);
+    if (auto b = c.arg(99, "batch")) return integer(c, "batch", *b);
     return std::nullopt;
   }
 
   Objective build(const Call& c) {
     auto point_at = [&](size_t i, const char* fallback) {
-      auto p = arg(c, i, "point");
+      auto p = c.arg(i, "point");
       if (!p) {
         if (!fallback) fail(fmt::format("{}() needs a point (a layer name)", c.name));
         return std::string(fallback);
@@ -437,31 +343,31 @@ class Parser {
     if (c.name == "channel") {
       only(c, 2, {"point", "unit", "batch"});
       const auto point = point_at(0, nullptr);
-      const auto u = arg(c, 1, "unit");
+      const auto u = c.arg(1, "unit");
       if (!u) fail("channel() needs a unit");
       return channel(point, unit_in(point, *u), batch(c));
     }
     if (c.name == "neuron") {
       only(c, 2, {"point", "unit", "x", "y", "batch"});
       const auto point = point_at(0, nullptr);
-      const auto u = arg(c, 1, "unit");
+      const auto u = c.arg(1, "unit");
       if (!u) fail("neuron() needs a unit");
       std::optional<int64_t> x, y;
-      if (auto v = arg(c, 99, "x")) x = integer(c, "x", *v);
-      if (auto v = arg(c, 99, "y")) y = integer(c, "y", *v);
+      if (auto v = c.arg(99, "x")) x = integer(c, "x", *v);
+      if (auto v = c.arg(99, "y")) y = integer(c, "y", *v);
       return neuron(point, unit_in(point, *u), x, y, batch(c));
     }
     if (c.name == "direction") {
       only(c, 2, {"point", "file", "cossim", "batch"});
       const auto point = point_at(0, nullptr);
-      const auto file = arg(c, 1, "file");
+      const auto file = c.arg(1, "file");
       if (!file) fail("direction() needs a .npy file of one value per unit");
       const Tensor vec = read_npy_tensor(*file).flatten();
       const int64_t units = model_.point(point).channels;
       if (vec.numel() != units)
         fail(fmt::format("direction {} has {} values but {} has {} units", *file, vec.numel(), point, units));
       double cossim = 0;
-      if (auto v = arg(c, 99, "cossim")) cossim = real(c, "cossim", *v);
+      if (auto v = c.arg(99, "cossim")) cossim = real(c, "cossim", *v);
       return direction(point, vec, cossim, batch(c));
     }
     if (c.name == "diversity") {
@@ -472,7 +378,7 @@ class Parser {
       only(c, 2, {"point", "constant", "batch"});
       const auto point = point_at(0, kInputPoint);
       double constant = 0;
-      if (auto v = arg(c, 1, "constant")) constant = real(c, "constant", *v);
+      if (auto v = c.arg(1, "constant")) constant = real(c, "constant", *v);
       return c.name == "l1" ? l1(point, constant, batch(c)) : l2(point, constant, batch(c));
     }
     if (c.name == "tv") {
@@ -482,13 +388,13 @@ class Parser {
     if (c.name == "alpha_norm") {
       only(c, 2, {"alpha", "point", "batch"});
       double alpha = 6;
-      if (auto v = arg(c, 0, "alpha")) alpha = real(c, "alpha", *v);
+      if (auto v = c.arg(0, "alpha")) alpha = real(c, "alpha", *v);
       return alpha_norm(alpha, point_at(1, kInputPoint), batch(c));
     }
     if (c.name == "square") {
       only(c, 2, {"point", "constant"});
       double constant = 0.5;
-      if (auto v = arg(c, 1, "constant")) constant = real(c, "constant", *v);
+      if (auto v = c.arg(1, "constant")) constant = real(c, "constant", *v);
       return mean_square(point_at(0, kInputPoint), constant);
     }
     fail(fmt::format("unknown objective '{}' (channel, neuron, direction, diversity, l1, l2, tv, alpha_norm, square)",
