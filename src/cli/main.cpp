@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   cli::add_demo_commands(app, ctx);
   cli::add_experiment_commands(app, ctx);
   cli::add_abstraction_commands(app, ctx);
+  cli::add_maximal_text_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -87,11 +87,17 @@ Tensor CLIPImpl::encode_text(const Tensor& tokens_in, ActivationCache* cache) {
   // the columns after the longest sequence's end token (77 -> ~10 for prompts). A
   // capture keeps them, so that points have the same shapes on every path.
   if (precision_ != Precision::Exact && !cache) tokens = tokens.slice(1, 0, eot.max().item<int64_t>() + 1);
-  Tensor x = mark(cache, "token_embedding", "", token_embedding(tokens), Layout::NLD);  // (N, L, D)
-  x = (x + positional_embedding.slice(0, 0, tokens.size(1))).permute({1, 0, 2});        // -> (L, N, D)
-  x = transformer->forward(x, causal_mask(tokens.size(1)), cache);
+  return encode_token_embeddings(token_embedding(tokens), eot, cache);
+}
+
+Tensor CLIPImpl::encode_token_embeddings(const Tensor& embeddings, const Tensor& eot_in, ActivationCache* cache) {
+  const int64_t length = embeddings.size(1);
+  const Tensor eot = eot_in.to(device(), torch::kLong);
+  Tensor x = mark(cache, "token_embedding", "", embeddings, Layout::NLD);  // (N, L, D)
+  x = (x + positional_embedding.slice(0, 0, length)).permute({1, 0, 2});   // -> (L, N, D)
+  x = transformer->forward(x, causal_mask(length), cache);
   x = mark(cache, "ln_final", "", ln_final(x), Layout::LND);
-  x = x.index({eot, torch::arange(tokens.size(0), tokens.options())});  // (N, D)
+  x = x.index({eot, torch::arange(embeddings.size(0), eot.options())});  // (N, D)
   return mark(cache, "text_projection", "", torch::matmul(x, text_projection), Layout::ND);
 }
 

@@ -30,6 +30,10 @@ class CLIPImpl : public torch::nn::Module {
   torch::Tensor encode_image(const torch::Tensor& images, ActivationCache* cache = nullptr);
   // Text embedding (unnormalized), pooled at each sequence's end token (argmax id).
   torch::Tensor encode_text(const torch::Tensor& tokens, ActivationCache* cache = nullptr);
+  // The same from the token embeddings (N, L, width) instead of the ids, pooled at
+  // positions `eot` (N, long): what optimizing text in embedding space differentiates.
+  torch::Tensor encode_token_embeddings(const torch::Tensor& embeddings, const torch::Tensor& eot,
+                                        ActivationCache* cache = nullptr);
   // (logits_per_image, logits_per_text); `image_cache` also captures image points
   // (with their gradients: training reads them).
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& images, const torch::Tensor& tokens,
