@@ -95,7 +95,8 @@ def main():
         x = model.token_embedding(t).detach().requires_grad_(True)
         e = encode_embeddings(model, x, t.argmax(dim=-1))
         (torch.nn.functional.normalize(e, dim=1) @ target).sum().backward()
-        gains = x.grad @ table.t()
+        # Only the positions a sequence can hold (the start token is position 0).
+        gains = x.grad[:, :a.tokens + 1] @ table.t()
         gains[:, :, vocab:] = -1e30
         best = gains.topk(a.candidates, dim=2).indices
         children = []
