@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "abstractions/emotion_codes.h"
 #include "abstractions/sparse_probe.h"
@@ -306,6 +307,26 @@ TEST_F(DemoEmotionCodes, TheCommandWritesItsFilesAndRefusesBadInput) {
   testing::expect_one_line_error(testing::run_clipscope({"emotion-codes", "-i", (dir_ / "world" / "images").string(),
                                                          "--exclude", (dir_ / "bad.txt").string()}),
                                  "9999");
+  // Lexical units from a word database: left out, and no code uses them.
+  {
+    std::ofstream list(dir_ / "words.txt");
+    for (const char* w :
+         {"running", "jumping", "singing", "walking", "talking", "eating", "reading", "sleeping", "swimming", "drawing",
+          "happy",   "sad",     "angry",   "red",     "blue",    "green",  "dog",     "cat",      "peru",     "flag",
+          "circle",  "star",    "pizza",   "tree",    "house",   "boat",   "car",     "moon"})
+      list << w << "\n";
+  }
+  r = testing::run_clipscope({"words", "-w", (dir_ / "words.txt").string(), "--into", (dir_ / "lex").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = testing::run_clipscope({"emotion-codes", "-i", (dir_ / "world" / "images").string(), "--templates", "none",
+                              "--lexical-from", (dir_ / "lex").string(), "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto lex = nlohmann::json::parse(r.out);
+  EXPECT_EQ(lex["excluded_units"].size(), lex["lexical_units"].get<size_t>());
+  const std::set<int64_t> excluded(lex["excluded_units"].begin(), lex["excluded_units"].end());
+  for (const auto& code : lex["codes"])
+    for (const auto& u : code["units"]) EXPECT_EQ(excluded.count(u["unit"].get<int64_t>()), 0u) << code["word"];
+  std::cout << lex["lexical_units"] << " lexical units left out\n";
   fs::create_directories(dir_ / "empty");
   testing::expect_one_line_error(testing::run_clipscope({"emotion-codes", "-i", (dir_ / "empty").string()}),
                                  "holds no images");
