@@ -195,6 +195,24 @@ void add_intervene_command(CLI::App& app, Context& ctx) {
   });
 }
 
+// The options every feeling wheel command shares: the wheel, the layer and the prompts.
+void add_wheel_options(CLI::App& cmd, std::string& wheel, std::string& layer, std::string& templates) {
+  cmd.add_option("--wheel", wheel, "The feeling wheel (default: ../shared/data/words/feeling_wheel.tsv)")
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--layer", layer, "The image layer (default: the last)");
+  cmd.add_option("--templates", templates,
+                 "Prompts per word: 'emotions' (the article's three), 'none' or a file with {}")
+      ->capture_default_str();
+}
+
+// --wheel, or the one in ../shared.
+fs::path wheel_option(const std::string& wheel) {
+  const fs::path path = wheel.empty() ? world::shared_data_file("data/words/feeling_wheel.tsv") : fs::path(wheel);
+  if (path.empty())
+    throw ArgumentError("wheel", "", "no feeling wheel found: give one (../shared/data/words/feeling_wheel.tsv)");
+  return path;
+}
+
 void add_emotion_atlas_command(CLI::App& app, Context& ctx) {
   struct Options {
     std::string model, precision, templates = "emotions", out, wheel;
@@ -208,12 +226,7 @@ void add_emotion_atlas_command(CLI::App& app, Context& ctx) {
   add_model_option(*cmd, o->model);
   add_vocab_option(*cmd, o->vocab);
   add_precision_option(*cmd, o->precision);
-  cmd->add_option("--wheel", o->wheel, "The feeling wheel (default: ../shared/data/words/feeling_wheel.tsv)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--layer", o->run.attribution.point, "The image layer (default: the last)");
-  cmd->add_option("--templates", o->templates,
-                  "Prompts per word: 'emotions' (the article's three), 'none' or a file with {}")
-      ->capture_default_str();
+  add_wheel_options(*cmd, o->wheel, o->run.attribution.point, o->templates);
   cmd->add_option("--factors", o->run.factors, "NMF solutions to compute")->capture_default_str();
   cmd->add_option("--iterations", o->run.nmf.iterations, "NMF iterations at most")->capture_default_str();
   cmd->add_option("--seed", o->run.nmf.seed, "NMF's random start")->capture_default_str();
@@ -224,9 +237,7 @@ void add_emotion_atlas_command(CLI::App& app, Context& ctx) {
                   "scatter PNG");
   cmd->add_flag("--json", o->json, "Print the JSON instead of the table");
   cmd->callback([&ctx, o] {
-    o->run.wheel = o->wheel.empty() ? world::shared_data_file("data/words/feeling_wheel.tsv") : fs::path(o->wheel);
-    if (o->run.wheel.empty())
-      throw ArgumentError("wheel", "", "no feeling wheel found: give one (../shared/data/words/feeling_wheel.tsv)");
+    o->run.wheel = wheel_option(o->wheel);
     o->run.attribution.templates = templates_option(o->templates);
     create_output_folder(o->out);
     CLIP model = ctx.load_model(o->model, o->precision);
@@ -270,12 +281,7 @@ void add_emotion_codes_command(CLI::App& app, Context& ctx) {
   add_precision_option(*cmd, o->precision);
   cmd->add_option("-i,--images", o->images, "Images (folders, files or .txt lists) the codes are fitted on")
       ->required();
-  cmd->add_option("--wheel", o->wheel, "The feeling wheel (default: ../shared/data/words/feeling_wheel.tsv)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--layer", o->run.attribution.point, "The image layer (default: the last)");
-  cmd->add_option("--templates", o->templates,
-                  "Prompts per word: 'emotions' (the article's three), 'none' or a file with {}")
-      ->capture_default_str();
+  add_wheel_options(*cmd, o->wheel, o->run.attribution.point, o->templates);
   cmd->add_option("--units-per-word", o->run.probe.neurons_per_class, "The codes' mean length")->capture_default_str();
   cmd->add_option("--path", o->run.probe.path, "Regularization path points")->capture_default_str();
   cmd->add_option("--iterations", o->run.probe.max_iterations, "Solver iterations per path point at most")
@@ -293,9 +299,7 @@ void add_emotion_codes_command(CLI::App& app, Context& ctx) {
   cmd->add_option("-o,--out", o->out, "Folder for codes.json, codes.csv, weights.npy and codes.png");
   cmd->add_flag("--json", o->json, "Print the JSON instead of the table");
   cmd->callback([&ctx, o] {
-    o->run.wheel = o->wheel.empty() ? world::shared_data_file("data/words/feeling_wheel.tsv") : fs::path(o->wheel);
-    if (o->run.wheel.empty())
-      throw ArgumentError("wheel", "", "no feeling wheel found: give one (../shared/data/words/feeling_wheel.tsv)");
+    o->run.wheel = wheel_option(o->wheel);
     o->run.attribution.templates = templates_option(o->templates);
     const auto images = collect_image_paths(o->images);
     if (images.empty()) throw ArgumentError("images", fmt::format("{}", fmt::join(o->images, " ")), "holds no images");
