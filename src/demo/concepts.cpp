@@ -13,13 +13,7 @@
 #include "world/rng.h"
 
 namespace clipscope::demo {
-namespace {
 
-using world::Catalog;
-using world::Concept;
-
-// z of every label's rows against all other rows, per unit: (mean_in - mean_out) /
-// std_out. acts (N, U), labels in [0, C). Returns (C, U).
 torch::Tensor label_z(const torch::Tensor& acts, const std::vector<int64_t>& labels, int64_t classes) {
   const auto x = acts.to(torch::kDouble);
   const auto index = torch::tensor(labels);
@@ -31,8 +25,17 @@ torch::Tensor label_z(const torch::Tensor& acts, const std::vector<int64_t>& lab
   const auto mean_in = sum / n_in.clamp_min(1);
   const auto mean_out = (total - sum) / n_out.clamp_min(1);
   const auto var_out = ((total_sq - sq) - n_out * mean_out * mean_out) / (n_out - 1).clamp_min(1);
-  return (mean_in - mean_out) / (var_out.clamp_min(0).sqrt() + 1e-6);
+  const double floor = kStdFloorShare * x.std(0).median().item<double>();
+  return (mean_in - mean_out) / var_out.clamp_min(0).sqrt().clamp_min(std::max(floor, 1e-6));
 }
+
+namespace {
+
+// A mean response at or below this is silence (the units read are after a ReLU).
+constexpr double kSilent = 1e-6;
+
+using world::Catalog;
+using world::Concept;
 
 // (C, U) mean of every label's rows.
 torch::Tensor label_means(const torch::Tensor& acts, const std::vector<int64_t>& labels, int64_t classes) {
@@ -246,18 +249,26 @@ void measure_region_units(Bench& b, const RegionProbes& p, const torch::Tensor& 
   const auto mf = label_means(flag_acts, p.flags.labels, R), mn = label_means(name_acts, p.names.labels, R);
   const int64_t top = std::min<int64_t>(10, R);
   {  // chance: names rolled by half the list
-    const torch::Tensor x = std::get<1>(mf.topk(top, 0)).t().contiguous();
-    const torch::Tensor y = std::get<1>(torch::roll(mn, {R / 2}, {0}).topk(top, 0)).t().contiguous();
+    const auto [vx, ix] = mf.topk(top, 0);
+    const auto [vy, iy] = torch::roll(mn, {R / 2}, {0}).topk(top, 0);
+    const torch::Tensor x = ix.t().contiguous(), y = iy.t().contiguous();
+    const torch::Tensor responds = vx[top - 1].gt(kSilent).logical_and(vy[top - 1].gt(kSilent));
     for (int64_t u = 0; u < mf.size(1); ++u) {
+      if (!responds[u].item<bool>()) continue;
       int shared = 0;
       for (int64_t i = 0; i < top; ++i)
         for (int64_t j = 0; j < top; ++j) shared += x[u][i].item<int64_t>() == y[u][j].item<int64_t>() ? 1 : 0;
       r.region_units_shuffled += shared >= 3 ? 1 : 0;
     }
   }
-  const torch::Tensor tf = std::get<1>(mf.topk(top, 0)).t().contiguous(),
-                      tn = std::get<1>(mn.topk(top, 0)).t().contiguous();
+  const auto [vf, tf_] = mf.topk(top, 0);
+  const auto [vn, tn_] = mn.topk(top, 0);
+  const torch::Tensor tf = tf_.t().contiguous(), tn = tn_.t().contiguous();
+  // A unit must respond to each of its top countries: one silent on most of them ranks
+  // ties, the same first countries of the list by flag and by name.
+  const torch::Tensor responds = vf[top - 1].gt(kSilent).logical_and(vn[top - 1].gt(kSilent));
   for (int64_t u = 0; u < mf.size(1); ++u) {
+    if (!responds[u].item<bool>()) continue;
     RegionUnit ru;
     ru.unit = u;
     std::map<std::string, int> continents;

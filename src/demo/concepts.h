@@ -91,6 +91,16 @@ struct ConceptReport {
   std::string to_text() const;
 };
 
+// A unit's std over the other concepts is floored at this share of the layer's typical
+// (median) unit std over the same images: a unit silent on everything else has a std near
+// zero there, and any trace of a response would otherwise count as thousands of std.
+inline constexpr double kStdFloorShare = 0.25;
+
+// The report's z: every label's rows against all other rows, per unit, (mean_in -
+// mean_out) / max(std_out, kStdFloorShare * the median over units of their std over all
+// rows). acts (N, U), labels in [0, classes). Returns (classes, U), double.
+torch::Tensor label_z(const torch::Tensor& acts, const std::vector<int64_t>& labels, int64_t classes);
+
 ConceptReport concept_report(CLIP& model, const Tokenizer& tokenizer, const ConceptOptions& options,
                              bool progress = false);
 
