@@ -47,11 +47,16 @@ int main(int argc, char** argv) {
   cli::add_experiment_commands(app, ctx);
   cli::add_abstraction_commands(app, ctx);
   cli::add_maximal_text_command(app, ctx);
+  cli::add_circuits_commands(app, ctx);
+  cli::add_label_command(app, ctx);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A usage error is one line like every other error (CLI11's own adds a second).
+    std::fprintf(stderr, "clipscope: %s (see --help)\n", e.what());
+    return e.get_exit_code();
   } catch (const CrashForTesting&) {
     std::_Exit(3);  // as a killed process stops: no cleanup
   } catch (const ArgumentError& e) {

@@ -230,6 +230,7 @@ std::vector<Scored> hill_climb(CLIP& model, const Tokenizer& tokenizer, const Te
     }
     if (!children.empty()) evaluate(std::move(children), g);
     bar.set(static_cast<size_t>(g));
+    if (o.on_step) o.on_step(g, o.generations);
   }
   bar.finish();
   return all;
@@ -280,6 +281,7 @@ std::vector<Scored> optimize_embeddings(CLIP& model, const Tokenizer& tokenizer,
           .copy_(table.index_select(0, torch::tensor(retokenized, torch::kLong).to(table.device())));
     }
     bar.set(static_cast<size_t>(epoch));
+    if (o.on_step) o.on_step(epoch, o.epochs);
   }
   bar.finish();
   return found;
@@ -328,6 +330,22 @@ Result maximal_text(CLIP& model, const Tokenizer& tokenizer, const Target& targe
   r.texts = rank_texts(model, tokenizer, found, target.direction, o, r.evaluated);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
+}
+
+nlohmann::json options_json(const Options& o) {
+  nlohmann::json j = {
+      {"method", method_name(o.method)}, {"max_tokens", o.max_tokens}, {"seed", o.seed}, {"top", o.top}};
+  if (o.method == Method::HillClimb) {
+    j["pool"] = o.pool;
+    j["generations"] = o.generations;
+    j["children"] = o.children;
+    j["candidates"] = o.candidates;
+  } else {
+    j["epochs"] = o.epochs;
+    j["iterations"] = o.iterations;
+    j["learning_rate"] = o.learning_rate;
+  }
+  return j;
 }
 
 nlohmann::json Result::to_json() const {

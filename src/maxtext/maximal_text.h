@@ -9,6 +9,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -44,6 +45,8 @@ struct Options {
   int top = 20;    // texts kept in the result, best first, each once
   int batch = 64;  // sequences per forward pass
   bool progress = false;
+  // Called after each generation or epoch with (done, total); it may throw to stop.
+  std::function<void(int64_t, int64_t)> on_step;
   // Hill climbing (the article's): a pool of the best sequences; each generation
   // mutates them (a token replaced, inserted or deleted; replacements drawn from the
   // tokens whose embedding most raises the score to first order, or at random) and
@@ -60,6 +63,9 @@ struct Options {
   int iterations = 50;
   double learning_rate = 2.0;
 };
+
+// The options that decide the result (not batch, progress or on_step), as JSON.
+nlohmann::json options_json(const Options& options);
 
 struct Candidate {
   std::string text;  // decoded; valid UTF-8

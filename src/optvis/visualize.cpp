@@ -9,10 +9,12 @@
 #include <optional>
 
 #include "core/image/image.h"
+#include "core/model/point_names.h"
 #include "core/model/tensor_io.h"
 #include "core/util/crash.h"
 #include "core/util/error.h"
 #include "core/util/files.h"
+#include "core/util/index_list.h"
 #include "core/util/progress.h"
 #include "core/util/strings.h"
 #include "optvis/deepdream.h"
@@ -89,21 +91,17 @@ struct UnitSpec {
   std::vector<int64_t> units;
 };
 
-// "visual.layer4:12" or "visual.layer4:12,40,7".
-UnitSpec parse_units(const std::string& text, const CLIPImpl& model) {
+// "visual.layer4:12", "visual.layer4:12,40,7" or "visual.layer4:0-9" (core/util/index_list.h).
+UnitSpec parse_units(const std::string& text_in, const CLIPImpl& model) {
+  const auto followup = split_followup_unit(text_in);  // 4/2/6/34
+  const std::string text = followup ? followup->first + ":" + followup->second : text_in;
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
     throw ArgumentError("unit", text, "expected LAYER:INDEX[,INDEX...], e.g. visual.layer4:12");
   UnitSpec spec{model.resolve_point(text.substr(0, colon)), {}};
   const int64_t units = model.point(spec.layer).channels;
-  for (const auto& item : split(std::string_view(text).substr(colon + 1), ',')) {
-    const int64_t unit = to_number<int64_t>(item).value_or(-1);
-    if (unit < 0) throw ArgumentError("unit", text, fmt::format("'{}' is not a unit index", item));
-    if (unit >= units)
-      throw ArgumentError("unit", text,
-                          fmt::format("unit {} is out of range for {} ({} units)", unit, spec.layer, units));
-    spec.units.push_back(unit);
-  }
+  spec.units = parse_index_list(std::string_view(text).substr(colon + 1), units, "unit",
+                                fmt::format("{} ({} units)", spec.layer, units));
   return spec;
 }
 

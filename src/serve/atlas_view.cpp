@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/image/preprocess.h"
+#include "maxtext/store.h"
 #include "plot/sheet.h"
 #include "serve/http_error.h"
 
@@ -206,6 +207,13 @@ json AtlasView::unit_tiles(const atlas::LayerInfo& layer, const std::vector<std:
   return out;
 }
 
+std::vector<std::filesystem::path> AtlasView::example_paths(const atlas::LayerInfo& layer, int64_t unit, int k) const {
+  std::lock_guard lock(db_mutex_);
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : atlas_.examples(layer, unit, atlas::ExampleList::TopMax, k)) out.push_back(e.path);
+  return out;
+}
+
 json AtlasView::overview() const {
   std::lock_guard lock(db_mutex_);
   json layers = json::array();
@@ -315,6 +323,9 @@ json AtlasView::unit(const std::string& name, int64_t unit, int k) const {
       const auto cp = atlas::conditional_probability(values, *labels_, condprob_bins_);
       out["condprob"] = {{"lo", cp.lo}, {"hi", cp.hi}, {"labelled", cp.labelled}, {"labels", cp.labels}, {"p", cp.p}};
     }
+    json texts = json::array();
+    for (const auto& r : maxtext::stored_results(atlas_.database(), l.name, unit)) texts.push_back(r.to_json());
+    out["maximal_texts"] = texts;
   }
   json vis = json::array();
   for (const auto& v : vis_.for_unit(l.name, unit))

@@ -87,6 +87,8 @@ class AtlasView {
   nlohmann::json unit_tiles(const atlas::LayerInfo& layer, const std::vector<std::pair<int64_t, double>>& units,
                             const std::string& score_name) const;
   std::string thumbnail_url(const atlas::LayerInfo& layer, int64_t unit) const;
+  // The image files of a unit's top k examples by spatial max.
+  std::vector<std::filesystem::path> example_paths(const atlas::LayerInfo& layer, int64_t unit, int k) const;
   // The unit's RMS over images of its per-image max (the "std from zero" unit).
   double rms(const atlas::LayerInfo& layer, int64_t unit) const;
 
@@ -103,8 +105,8 @@ class AtlasView {
   torch::Tensor correlation_rows(const atlas::LayerInfo& layer) const;
   torch::Tensor word_profiles(const atlas::LayerInfo& layer, const words::WordSet& set) const;
 
-  mutable std::mutex db_mutex_;  // one SQLite connection each, shared by the request threads
-  atlas::Atlas atlas_;
+  mutable std::mutex db_mutex_;                       // one SQLite connection each, shared by the request threads
+  mutable atlas::Atlas atlas_;                        // queried under db_mutex_ (maximal texts read its connection)
   mutable std::optional<words::WordDatabase> words_;  // queried under db_mutex_
   std::vector<words::WordSet> word_sets_;
   atlas::Settings settings_;

@@ -8,7 +8,11 @@
 
 #include "abstractions/attribution.h"
 #include "atlas/indexer.h"
+#include "circuits/expanded_weights.h"
+#include "circuits/points.h"
+#include "circuits/residual_share.h"
 #include "core/model/tensor_io.h"
+#include "maxtext/store.h"
 #include "optvis/objectives.h"
 #include "optvis/visualize.h"
 #include "serve/http_error.h"
@@ -145,24 +149,87 @@ json LiveModel::rendered_search(const std::string& text, int k) {
   return out;
 }
 
-json LiveModel::job_json(const Job& job) {
-  return {{"id", job.id},     {"layer", job.layer}, {"unit", job.unit},  {"status", job.status},
-          {"step", job.step}, {"steps", job.steps}, {"error", job.error}};
+json LiveModel::circuit(const atlas::LayerInfo& layer, int64_t unit, int k, int examples) {
+  // The whole of it under the model's lock: the circuits tools switch the model to exact
+  // precision while they run.
+  std::lock_guard lock(model_mutex_);
+  std::string block;
+  try {
+    block = circuits::bottleneck_of(*model_, layer.name);
+  } catch (const ArgumentError&) {
+    throw bad_request(fmt::format("{}: not a ResNet bottleneck's output (circuits read those)", layer.name));
+  }
+  const std::string from = circuits::block_input(*model_, block);
+  const auto paths = view_.example_paths(layer, unit, examples);
+  json out = {{"layer", layer.name}, {"unit", unit}, {"block", block}, {"from", from}};
+  if (!from.empty()) {
+    const auto w = circuits::expanded_weights(model_, from, block, unit, circuits::Rank::L2);
+    // The atlas's layer for the input point, when it has one: its units get thumbnails.
+    const auto is_input = [&](const atlas::LayerInfo& l) {
+      if (l.name == from) return true;
+      try {
+        return circuits::bottleneck_of(*model_, l.name) == from;  // a stage stands for its last block
+      } catch (const ArgumentError&) {
+        return false;
+      }
+    };
+    const atlas::LayerInfo* input_layer = nullptr;
+    for (const auto& l : view_.atlas().layers())
+      if (!input_layer && is_input(l)) input_layer = &l;
+    json inputs = json::array();
+    const torch::Tensor flat = w.weights.flatten(1);
+    for (size_t i = 0; i < w.ranked.size() && static_cast<int>(i) < k; ++i) {
+      const int64_t c = w.ranked[i].first;
+      json u = {{"unit", c}, {"l2", w.ranked[i].second}, {"mean", flat[c].mean().item<double>()}};
+      if (input_layer) {
+        u["layer"] = input_layer->name;
+        u["thumb"] = view_.thumbnail_url(*input_layer, c);
+      }
+      inputs.push_back(u);
+    }
+    out["inputs"] = inputs;
+  }
+  out["residual_share"] = nullptr;
+  if (!paths.empty()) {
+    const auto summary = circuits::residual_share(model_, block, paths);
+    const auto& s = summary.units.at(static_cast<size_t>(unit));
+    out["residual_share"] = {{"share", s.images ? json(s.share) : json(nullptr)}, {"images", s.images}};
+  }
+  return out;
 }
 
-json LiveModel::render(const atlas::LayerInfo& layer, int64_t unit) {
+json LiveModel::job_json(const Job& job) {
+  return {{"id", job.id},         {"kind", job.kind}, {"layer", job.layer}, {"unit", job.unit},
+          {"status", job.status}, {"step", job.step}, {"steps", job.steps}, {"error", job.error}};
+}
+
+json LiveModel::enqueue(const std::string& kind, const atlas::LayerInfo& layer, int64_t unit, int steps) {
   std::lock_guard lock(jobs_mutex_);
   for (const auto& j : jobs_)
-    if (j.layer == layer.name && j.unit == unit && (j.status == "queued" || j.status == "running")) return job_json(j);
+    if (j.kind == kind && j.layer == layer.name && j.unit == unit && (j.status == "queued" || j.status == "running"))
+      return job_json(j);
   Job job;
   job.id = static_cast<int64_t>(jobs_.size());
+  job.kind = kind;
   job.layer = layer.name;
   job.unit = unit;
-  job.steps = options_.render_steps;
+  job.steps = steps;
   jobs_.push_back(job);
   queue_.push_back(job.id);
   wake_.notify_one();
   return job_json(job);
+}
+
+json LiveModel::render(const atlas::LayerInfo& layer, int64_t unit) {
+  return enqueue("render", layer, unit, options_.render_steps);
+}
+
+json LiveModel::maximal_text(const atlas::LayerInfo& layer, int64_t unit) {
+  if (!can_find_text(layer))
+    throw bad_request(
+        fmt::format("maximal text: the units of {} have no direction in the embedding space", layer.name));
+  const auto& o = options_.maximal_text;
+  return enqueue("maximal-text", layer, unit, o.method == maxtext::Method::HillClimb ? o.generations : o.epochs);
 }
 
 json LiveModel::job(int64_t id) const {
@@ -171,43 +238,50 @@ json LiveModel::job(int64_t id) const {
   return job_json(jobs_[static_cast<size_t>(id)]);
 }
 
-json LiveModel::job_for_unit(const std::string& layer, int64_t unit) const {
+json LiveModel::job_for_unit(const std::string& layer, int64_t unit, const std::string& kind) const {
   std::lock_guard lock(jobs_mutex_);
   for (const auto& j : jobs_)
-    if (j.layer == layer && j.unit == unit && (j.status == "queued" || j.status == "running")) return job_json(j);
+    if (j.kind == kind && j.layer == layer && j.unit == unit && (j.status == "queued" || j.status == "running"))
+      return job_json(j);
   return nullptr;
 }
 
 void LiveModel::work() {
   for (;;) {
-    int64_t id;
+    Job job;
     {
       std::unique_lock lock(jobs_mutex_);
       wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return;
-      id = queue_.front();
+      auto& queued = jobs_[static_cast<size_t>(queue_.front())];
       queue_.pop_front();
-      jobs_[static_cast<size_t>(id)].status = "running";
+      queued.status = "running";
+      job = queued;
     }
     std::string error;
     try {
-      run_render(id);
+      if (job.kind == "render")
+        run_render(job);
+      else
+        run_maximal_text(job);
     } catch (const std::exception& e) {
       error = e.what();
     }
     std::lock_guard lock(jobs_mutex_);
-    auto& job = jobs_[static_cast<size_t>(id)];
-    job.status = error.empty() ? "done" : "failed";
-    job.error = error;
+    auto& done = jobs_[static_cast<size_t>(job.id)];
+    done.status = error.empty() ? "done" : "failed";
+    done.error = error;
   }
 }
 
-void LiveModel::run_render(int64_t id) {
-  Job job;
-  {
-    std::lock_guard lock(jobs_mutex_);
-    job = jobs_[static_cast<size_t>(id)];
-  }
+void LiveModel::set_step(int64_t id, int64_t done) {
+  std::lock_guard lock(jobs_mutex_);
+  if (stopping_) throw Error("the server is stopping");
+  auto& job = jobs_[static_cast<size_t>(id)];
+  job.step = static_cast<int>(std::min<int64_t>(done, job.steps));
+}
+
+void LiveModel::run_render(const Job& job) {
   // A folder like `clipscope visualize` writes, with lucid's defaults (docs/optvis.md), so
   // that a restarted server finds it too. A new render of the unit replaces the old one.
   const fs::path dir = view_.visualization_dir() / "serve" / fmt::format("{}_{}", job.layer, job.unit);
@@ -216,11 +290,7 @@ void LiveModel::run_render(int64_t id) {
   o.steps = job.steps;
   o.seed = options_.seed;
   o.command = "clipscope serve";
-  o.on_step = [&](int64_t done, int64_t) {
-    std::lock_guard lock(jobs_mutex_);
-    if (stopping_) throw Error("the server is stopping");
-    jobs_[static_cast<size_t>(id)].step = static_cast<int>(std::min<int64_t>(done, job.steps));
-  };
+  o.on_step = [&](int64_t done, int64_t) { set_step(job.id, done); };
   {
     std::lock_guard lock(model_mutex_);
     std::error_code ec;
@@ -230,6 +300,21 @@ void LiveModel::run_render(int64_t id) {
   view_.visualizations().add_report(dir / "visualize.json", [&](const std::string& name) -> std::optional<std::string> {
     return view_.layer(name).name;
   });
+}
+
+void LiveModel::run_maximal_text(const Job& job) {
+  // Stored in the atlas like `clipscope maximal-text --atlas` stores it (maxtext/store.h),
+  // replacing an earlier result of the method, so that a restarted server shows it too.
+  maxtext::Options o = options_.maximal_text;
+  o.progress = false;
+  o.on_step = [&](int64_t done, int64_t) { set_step(job.id, done); };
+  maxtext::Result result;
+  {
+    std::lock_guard lock(model_mutex_);
+    const auto target = maxtext::parse_target(model_, tokenizer_, fmt::format("{}:{}", job.layer, job.unit));
+    result = maxtext::maximal_text(model_, tokenizer_, target, o);
+  }
+  maxtext::store_result(view_.atlas().dir(), job.layer, job.unit, result, o, options_.model_sha256);
 }
 
 }  // namespace clipscope::serve

@@ -1,7 +1,7 @@
 #pragma once
 // What the page can ask of the model itself (`serve --model`): the units an
 // uploaded image excites, the units aligned with a text's direction, and feature
-// visualizations rendered on request in a background job.
+// visualizations and maximal texts computed on request in a background job.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -17,6 +17,7 @@
 #include "core/model/clip.h"
 #include "core/raster/text.h"
 #include "core/text/tokenizer.h"
+#include "maxtext/maximal_text.h"
 #include "serve/atlas_view.h"
 #include "words/encoder.h"
 
@@ -25,6 +26,8 @@ namespace clipscope::serve {
 struct LiveOptions {
   int render_steps = 512;  // lucid's default (Microscope used 4,096)
   uint64_t seed = 0;
+  maxtext::Options maximal_text;  // the search a unit page asks for (hill climbing, the defaults)
+  std::string model_sha256;       // of the model's checkpoint, stored with each maximal text
 };
 
 class LiveModel {
@@ -47,15 +50,28 @@ class LiveModel {
   // [{"layer", "units": [{unit, value, thumb}]} or {"layer", "problem"}].
   nlohmann::json rendered_search(const std::string& text, int k);
 
-  // Queues a render of the unit (or returns its queued or running job).
+  // The unit's circuit, for a layer that is (or ends in) a ResNet bottleneck: the units of
+  // the previous block's output with the largest expanded weights into it (circuits/
+  // expanded_weights.h; thumbnails when the atlas has that layer), and its residual share
+  // on its top `examples` dataset examples. HttpError 400 for other layers.
+  nlohmann::json circuit(const atlas::LayerInfo& layer, int64_t unit, int k, int examples);
+
+  // Background jobs, one at a time, of two kinds: "render" (a feature visualization,
+  // written below the visualization folder) and "maximal-text" (the unit's maximal
+  // texts, stored in the atlas: maxtext/store.h). Each call queues a job for the unit,
+  // or returns its queued or running job of that kind.
   nlohmann::json render(const atlas::LayerInfo& layer, int64_t unit);
+  // HttpError 400 for a layer whose units have no text direction (can_find_text).
+  nlohmann::json maximal_text(const atlas::LayerInfo& layer, int64_t unit);
+  bool can_find_text(const atlas::LayerInfo& layer) const { return directions_.count(layer.id) > 0; }
   nlohmann::json job(int64_t id) const;  // HttpError 404 for an unknown id
-  // The unit's queued or running job, or null.
-  nlohmann::json job_for_unit(const std::string& layer, int64_t unit) const;
+  // The unit's queued or running job of the kind, or null.
+  nlohmann::json job_for_unit(const std::string& layer, int64_t unit, const std::string& kind) const;
 
  private:
   struct Job {
     int64_t id = 0;
+    std::string kind;  // "render" or "maximal-text"
     std::string layer;
     int64_t unit = 0;
     std::string status = "queued";  // queued, running, done, failed
@@ -63,8 +79,11 @@ class LiveModel {
     std::string error;
   };
   static nlohmann::json job_json(const Job& job);
+  nlohmann::json enqueue(const std::string& kind, const atlas::LayerInfo& layer, int64_t unit, int steps);
   void work();
-  void run_render(int64_t id);
+  void run_render(const Job& job);
+  void run_maximal_text(const Job& job);
+  void set_step(int64_t id, int64_t done);  // throws once the server is stopping
 
   CLIP model_;
   Tokenizer tokenizer_;

@@ -104,7 +104,7 @@ void Server::page_routes() {
   });
 }
 
-// The atlas, its layers and units, and renders of units.
+// The atlas, its layers and units, and jobs for units (renders, maximal texts).
 void Server::unit_routes() {
   http_.Get("/api/atlas", [this](const httplib::Request&, httplib::Response& res) {
     guarded(res, [&] {
@@ -123,7 +123,9 @@ void Server::unit_routes() {
     guarded(res, [&] {
       const int64_t unit = parse_integer(req.matches[2], "unit");
       json out = view_.unit(req.matches[1], unit, static_cast<int>(int_param(req, "k", 20, 1, 100)));
-      out["job"] = live_ ? live_->job_for_unit(out["layer"], unit) : json(nullptr);
+      out["job"] = live_ ? live_->job_for_unit(out["layer"], unit, "render") : json(nullptr);
+      out["maximal_text_job"] = live_ ? live_->job_for_unit(out["layer"], unit, "maximal-text") : json(nullptr);
+      out["can_find_text"] = live_ && live_->can_find_text(view_.layer(out["layer"]));
       send_json(res, out);
     });
   });
@@ -134,12 +136,29 @@ void Server::unit_routes() {
                                      static_cast<int>(int_param(req, "k", 12, 1, 100))));
     });
   });
+  http_.Get(R"(/api/units/([^/]+)/([^/]+)/circuit)", [this](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      const auto& layer = view_.layer(req.matches[1]);
+      const int64_t unit = parse_integer(req.matches[2], "unit");
+      view_.check_unit(layer, unit);
+      send_json(res, live().circuit(layer, unit, static_cast<int>(int_param(req, "k", 12, 1, 100)),
+                                    static_cast<int>(int_param(req, "examples", 10, 1, 100))));
+    });
+  });
   http_.Post(R"(/api/units/([^/]+)/([^/]+)/render)", [this](const httplib::Request& req, httplib::Response& res) {
     guarded(res, [&] {
       const auto& layer = view_.layer(req.matches[1]);
       const int64_t unit = parse_integer(req.matches[2], "unit");
       view_.check_unit(layer, unit);
       send_json(res, {{"job", live().render(layer, unit)}}, 202);
+    });
+  });
+  http_.Post(R"(/api/units/([^/]+)/([^/]+)/maximal-text)", [this](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      const auto& layer = view_.layer(req.matches[1]);
+      const int64_t unit = parse_integer(req.matches[2], "unit");
+      view_.check_unit(layer, unit);
+      send_json(res, {{"job", live().maximal_text(layer, unit)}}, 202);
     });
   });
   http_.Get(R"(/api/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {

@@ -256,6 +256,16 @@ TEST(MaxTextCommand, PrintsRankedTextsAndRefusesBadInput) {
                                  "unit() needs a layer and a unit");
   testing::expect_one_line_error(testing::run_clipscope({"maximal-text", "--text", "a", "--max-tokens", "0"}),
                                  "--max-tokens 0: must be in [1,");
+  // --atlas stores units' texts: it needs --unit, takes lists, and names a missing atlas.
+  testing::expect_one_line_error(
+      testing::run_clipscope({"maximal-text", "--atlas", (dir / "none").string(), "--text", "a"}), "--atlas");
+  testing::expect_one_line_error(
+      testing::run_clipscope({"maximal-text", "--atlas", (dir / "none").string(), "--unit", "visual.layer4:0-3"}),
+      "no such directory");
+  testing::expect_one_line_error(
+      testing::run_clipscope({"maximal-text", "--atlas", dir.string(), "--unit", "visual.layer4"}),
+      "--unit visual.layer4: expected LAYER:UNITS");
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -15,7 +15,11 @@
 
 #include "atlas/atlas.h"
 #include "atlas/matrix.h"
+#include "circuits/expanded_weights.h"
+#include "circuits/residual_share.h"
 #include "core/image/image.h"
+#include "core/model/loader.h"
+#include "maxtext/store.h"
 #include "plot/sheet.h"
 #include "support/cli_runner.h"
 #include "support/shared_data.h"
@@ -405,6 +409,99 @@ TEST_F(ServeTest, RendersMissingVisualizationsInTheBackground) {
   EXPECT_EQ(r->status, 200);
   EXPECT_TRUE(fs::exists(*dir_ / "atlas/optvis/serve/visual.layer4_30/visualize.json"));
   expect_error(c.Get("/api/jobs/999"), 404, "job 999");
+}
+
+TEST_F(ServeTest, MaximalTextsStoredByTheCommandOrFoundOnRequestShowOnUnitPages) {
+  auto c = live_->client();
+  // Stored by the command: the unit page lists them as the command printed them.
+  const auto cli = run_clipscope({"-q", "maximal-text", "--atlas", (*dir_ / "atlas").string(), "--unit",
+                                  "visual.layer4:20-21", "--generations", "3"});
+  ASSERT_EQ(cli.code, 0) << cli.err;
+  json unit = body_json(c.Get("/api/units/visual.layer4/21"));
+  ASSERT_EQ(unit["maximal_texts"].size(), 1u) << unit["maximal_texts"].dump();
+  const json& stored = unit["maximal_texts"][0];
+  EXPECT_EQ(stored["method"], "hill-climb");
+  EXPECT_EQ(stored["options"]["generations"], 3);
+  ASSERT_FALSE(stored["texts"].empty());
+  const std::string top = stored["texts"][0]["text"];
+  EXPECT_NE(cli.out.find("visual.layer4:21\t"), std::string::npos) << cli.out;
+  EXPECT_NE(cli.out.find(top), std::string::npos) << cli.out;
+  EXPECT_TRUE(unit["can_find_text"].get<bool>());
+  EXPECT_FALSE(body_json(plain_->client().Get("/api/units/visual.layer4/21"))["can_find_text"].get<bool>());
+  EXPECT_EQ(body_json(plain_->client().Get("/api/units/visual.layer4/21"))["maximal_texts"].size(), 1u);
+  // A second run skips the units already stored (and prints them again).
+  const auto again = run_clipscope(
+      {"maximal-text", "--atlas", (*dir_ / "atlas").string(), "--unit", "visual.layer4:20-21", "--generations", "3"});
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(again.out, cli.out);
+  EXPECT_EQ(body_json(c.Get("/api/units/visual.layer4/21"))["maximal_texts"][0]["seconds"], stored["seconds"]);
+
+  // Found on request: a job whose steps are the generations, then stored in the atlas.
+  expect_error(plain_->client().Post("/api/units/visual.layer4/31/maximal-text", "", "text/plain"), 503, "--model");
+  expect_error(c.Post("/api/units/visual.layer4/800/maximal-text", "", "text/plain"), 404, "unit 800");
+  EXPECT_TRUE(body_json(c.Get("/api/units/visual.layer4/31"))["maximal_texts"].empty());
+  auto r = c.Post("/api/units/visual.layer4/31/maximal-text", "", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  json job = json::parse(r->body)["job"];
+  EXPECT_EQ(job["kind"], "maximal-text");
+  EXPECT_EQ(job["steps"], 60);  // serve's default generations
+  for (int i = 0; i < 600 && job["status"] != "done" && job["status"] != "failed"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    job = body_json(c.Get(("/api/jobs/" + job["id"].dump()).c_str()));
+  }
+  ASSERT_EQ(job["status"], "done") << job.dump();
+  EXPECT_EQ(job["step"], 60);
+  unit = body_json(c.Get("/api/units/visual.layer4/31"));
+  EXPECT_TRUE(unit["maximal_text_job"].is_null());
+  ASSERT_EQ(unit["maximal_texts"].size(), 1u);
+  EXPECT_EQ(unit["maximal_texts"][0]["options"]["generations"], 60);
+  EXPECT_GE(unit["maximal_texts"][0]["texts"].size(), 10u);
+  auto db = open_atlas();
+  EXPECT_EQ(maxtext::stored_results(db.database(), "visual.layer4", 31).size(), 1u);
+}
+
+TEST_F(ServeTest, AUnitsCircuitIsItsExpandedWeightsAndResidualShare) {
+  auto c = live_->client();
+  const json j = body_json(c.Get("/api/units/visual.layer4/12/circuit?k=5&examples=6"));
+  EXPECT_EQ(j["block"], "visual.layer4.0");
+  EXPECT_EQ(j["from"], "visual.layer3.0");
+  // The same as the library on the same model and the same examples.
+  CLIP model = load_clip("demo");
+  const auto w = circuits::expanded_weights(model, "visual.layer3.0", "visual.layer4.0", 12);
+  ASSERT_EQ(j["inputs"].size(), 5u) << j.dump();
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(j["inputs"][i]["unit"], w.ranked[i].first);
+    EXPECT_NEAR(j["inputs"][i]["l2"].get<double>(), w.ranked[i].second, 1e-4);
+    EXPECT_FALSE(j["inputs"][i].contains("thumb"));  // the atlas has no layer3
+  }
+  auto atlas = open_atlas();
+  std::vector<fs::path> paths;
+  for (const auto& e : atlas.examples(atlas.layer("visual.layer4"), 12, atlas::ExampleList::TopMax, 6))
+    paths.push_back(e.path);
+  const auto share = circuits::residual_share(model, "visual.layer4", paths).units[12];
+  ASSERT_FALSE(j["residual_share"]["share"].is_null()) << j.dump();
+  EXPECT_EQ(j["residual_share"]["images"], share.images);
+  EXPECT_NEAR(j["residual_share"]["share"].get<double>(), share.share, 0.02);  // the server runs at bf16 or fp32
+  expect_error(plain_->client().Get("/api/units/visual.layer4/12/circuit"), 503, "--model");
+  expect_error(c.Get("/api/units/visual.layer4/9999/circuit"), 404, "unit 9999");
+
+  // An atlas that has the input layer too: the input units get thumbnails that load.
+  const fs::path both = *dir_ / "atlas-both";
+  ASSERT_EQ(run_clipscope({"index", "--layers", "visual.layer3,visual.layer4", "--images",
+                           (*dir_ / "world/images").string(), "--out", both.string(), "--k", "4"})
+                .code,
+            0);
+  ServeProcess server({"--atlas", both.string(), "--model", "demo"});
+  auto c2 = server.client();
+  const json k = body_json(c2.Get("/api/units/visual.layer4/12/circuit?k=3"));
+  ASSERT_EQ(k["inputs"].size(), 3u) << k.dump();
+  EXPECT_EQ(k["inputs"][0]["unit"], w.ranked[0].first);
+  EXPECT_EQ(k["inputs"][0]["layer"], "visual.layer3");
+  const auto thumb = c2.Get(k["inputs"][0]["thumb"].get<std::string>().c_str());
+  ASSERT_TRUE(thumb);
+  EXPECT_EQ(thumb->status, 200);
+  EXPECT_EQ(body_json(c2.Get("/api/units/visual.layer3/1/circuit"))["from"], "visual.layer2.0");
 }
 
 TEST_F(ServeTest, FeaturedUnitsLeadTheOverviewAndGetRendered) {

@@ -23,6 +23,7 @@ serve::Server* running_server = nullptr;
 void run_serve(Context& ctx, const ServeArgs& a) {
   if (a.port < 0 || a.port > 65535) throw Error(fmt::format("--port {}: expected 0-65535", a.port));
   if (a.render_steps < 1) throw Error(fmt::format("--render-steps {}: must be >= 1", a.render_steps));
+  if (a.text_generations < 1) throw Error(fmt::format("--text-generations {}: must be >= 1", a.text_generations));
   if (a.max_upload_mb < 1 || a.max_upload_mb > 1024)
     throw Error(fmt::format("--max-upload-mb {}: expected 1-1024", a.max_upload_mb));
   serve::ViewOptions view_options;
@@ -40,6 +41,8 @@ void run_serve(Context& ctx, const ServeArgs& a) {
     atlas::require_atlas_model(view.atlas(), identity);
     serve::LiveOptions live_options;
     live_options.render_steps = a.render_steps;
+    live_options.maximal_text.generations = a.text_generations;
+    live_options.model_sha256 = identity.sha256;
     live =
         std::make_unique<serve::LiveModel>(model, ctx.load_tokenizer(std::nullopt, a.model, model), view, live_options);
   }
@@ -88,7 +91,7 @@ void add_serve_command(CLI::App& app, Context& ctx) {
   cmd->add_option(
       "-m,--model", a->model,
       "The atlas's model (demo, an official name or a checkpoint path): enables image search, text-direction "
-      "search and rendering feature visualizations");
+      "search, and feature visualizations and maximal texts on request");
   cmd->add_option("--precision", a->precision, "exact, fp32, bf16 or auto (default: the atlas's)");
   cmd->add_option("--labels", a->labels,
                   "Per-image labels (CSV or JSON lines, as clipscope condprob) for conditional-probability plots");
@@ -98,6 +101,9 @@ void add_serve_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--port", a->port, "Port (0: any free port)")->default_val(8080);
   cmd->add_option("--render-steps", a->render_steps, "Optimization steps of feature visualizations rendered on request")
       ->default_val(512);
+  cmd->add_option("--text-generations", a->text_generations,
+                  "Hill-climbing generations of maximal texts computed on request (clipscope maximal-text)")
+      ->default_val(60);
   cmd->add_option("--max-upload-mb", a->max_upload_mb, "Largest image upload accepted, MiB")->default_val(8);
   cmd->add_flag("--render-featured", a->render_featured,
                 "With --model: render the missing feature visualizations of the featured units (ATLAS/featured.json) "

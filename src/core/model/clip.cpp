@@ -1,5 +1,7 @@
 #include "core/model/clip.h"
 
+#include "core/model/point_names.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -174,12 +176,36 @@ std::string CLIPImpl::resolve_point(const std::string& name) const {
   // block's output after the residual add and the final ReLU.
   static const std::regex microscope(R"(image_block_(\d+)/(\d+)/Add_6)");
   static const std::regex relu_input(R"((visual\.layer\d+\.\d+)\.relu3:input)");
+  // The circuits follow-up's names: <stage>/<block>/5 is the branch's last batch norm,
+  // <stage>/<block>/6 (or Add_6) the block's output after the add and the final ReLU.
+  static const std::regex followup(R"((\d+)/(\d+)/(5|6|Add_6))");
   if (std::regex_match(name, m, microscope))
     canonical = fmt::format("visual.layer{}.{}", m[1].str(), m[2].str());
+  else if (std::regex_match(name, m, followup))
+    canonical = fmt::format("visual.layer{}.{}{}", m[1].str(), m[2].str(), m[3].str() == "5" ? ".bn3" : "");
   else if (std::regex_match(name, m, relu_input))
     canonical = m[1].str() + ".add";
   point(canonical);  // throws for unknown names
   return canonical;
+}
+
+std::optional<std::pair<std::string, std::string>> split_followup_unit(const std::string& text) {
+  static const std::regex unit(R"((\d+/\d+/(?:5|6|Add_6))/([0-9,\-]+|all))");
+  std::smatch m;
+  if (!std::regex_match(text, m, unit)) return std::nullopt;
+  return std::make_pair(m[1].str(), m[2].str());
+}
+
+std::vector<std::string> point_aliases(const std::string& canonical) {
+  static const std::regex block(R"(visual\.layer(\d+)\.(\d+))"), bn3(R"(visual\.layer(\d+)\.(\d+)\.bn3)"),
+      add(R"((visual\.layer\d+\.\d+)\.add)");
+  std::smatch m;
+  if (std::regex_match(canonical, m, block))
+    return {fmt::format("{}/{}/6", m[1].str(), m[2].str()),
+            fmt::format("image_block_{}/{}/Add_6", m[1].str(), m[2].str())};
+  if (std::regex_match(canonical, m, bn3)) return {fmt::format("{}/{}/5", m[1].str(), m[2].str())};
+  if (std::regex_match(canonical, m, add)) return {m[1].str() + ".relu3:input"};
+  return {};
 }
 
 }  // namespace clipscope

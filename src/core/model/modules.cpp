@@ -1,5 +1,7 @@
 #include "core/model/modules.h"
 
+#include "core/model/linear_relu.h"
+
 #include <torch/autograd.h>
 
 #include <cmath>
@@ -40,6 +42,7 @@ Tensor conv_bn(const FoldedConv* folded, torch::nn::Conv2d& conv, torch::nn::Bat
 }
 
 thread_local bool redirect_relu = false;
+thread_local bool linear_relu = false;
 
 struct RedirectedReluFunction : torch::autograd::Function<RedirectedReluFunction> {
   static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x) {
@@ -62,6 +65,7 @@ struct RedirectedReluFunction : torch::autograd::Function<RedirectedReluFunction
 
 // ReLU in place where the input is not a captured point (saves a large allocation per layer).
 Tensor relu_of(Tensor x, bool in_place) {
+  if (linear_relu) return x;
   if (redirect_relu && torch::GradMode::is_enabled() && x.requires_grad()) return redirected_relu(x);
   return in_place ? x.relu_() : torch::relu(x);
 }
@@ -71,6 +75,9 @@ Tensor relu_of(Tensor x, bool in_place) {
 RedirectedReluGuard::RedirectedReluGuard(bool enabled) : previous_(redirect_relu) { redirect_relu = enabled; }
 RedirectedReluGuard::~RedirectedReluGuard() { redirect_relu = previous_; }
 bool redirected_relu_enabled() { return redirect_relu; }
+LinearReluGuard::LinearReluGuard(bool enabled) : previous_(linear_relu) { linear_relu = enabled; }
+LinearReluGuard::~LinearReluGuard() { linear_relu = previous_; }
+bool linear_relu_enabled() { return linear_relu; }
 Tensor redirected_relu(const Tensor& x) { return RedirectedReluFunction::apply(x); }
 
 Tensor quick_gelu(const Tensor& x) { return x * torch::sigmoid(1.702 * x); }

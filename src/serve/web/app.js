@@ -272,7 +272,7 @@ function atlasSummary(atlas) {
     ['images', `${count(atlas.images)} readable · ${count(atlas.skipped)} skipped`],
     ['examples kept (k)', atlas.k],
     ['status', atlas.status],
-    ['live model', atlas.live ? 'yes (text search, image search, rendering)' : 'no (serve with --model)'],
+    ['live model', atlas.live ? 'yes (text search, image search, rendering, maximal text)' : 'no (serve with --model)'],
     ['labels', atlas.labels ? 'loaded' : 'none'],
   ];
   return h('section', { class: 'summary', testid: 'atlas-summary' },
@@ -367,13 +367,16 @@ async function unitView(r, alive) {
   const layer = findLayer(atlas, unit.layer);
   document.title = `${unit.layer} · unit ${unit.unit} — clipscope`;
   const neighbors = neighborsPanel(unit, layer, alive);
+  const circuit = circuitPanel(unit, atlas, alive);
   view.replaceChildren(
     unitHeader(unit, atlas),
     h('div', { class: 'unit-layout' },
       h('div', { class: 'unit-main' }, visPanel(unit, atlas, alive), examplesPanel(unit)),
       h('aside', { class: 'unit-side' },
-        statsPanel(unit), histogramPanel(unit), wordsPanel(unit), condprobPanel(unit), neighbors.panel)));
+        statsPanel(unit), histogramPanel(unit), wordsPanel(unit), maximalTextPanel(unit, alive), condprobPanel(unit),
+        neighbors.panel, circuit.panel)));
   neighbors.load();
+  circuit.load();
 }
 
 function unitHeader(unit, atlas) {
@@ -404,14 +407,16 @@ document.addEventListener('keydown', (e) => {
 });
 
 // Feature visualizations, or (with a live model) a button that renders one.
+const RENDER_JOB = { kind: 'render', path: 'render', testid: 'render', failed: 'Rendering failed' };
+
 function visPanel(unit, atlas, alive) {
   const box = h('div', { class: 'vis', testid: 'vis' });
   if (unit.vis.length) {
     box.append(...unit.vis.map((v) => visFigure(unit, v)));
   } else if (unit.job) {
-    pollJob(unit.job, box, alive, unit);  // a render already under way (started here, or elsewhere)
+    pollJob(RENDER_JOB, unit.job, box, alive, unit);  // a render already under way (started here, or elsewhere)
   } else if (atlas.live) {
-    box.append(note('No feature visualization of this unit yet.'), renderButton(unit, box, alive, 'Render feature visualization'));
+    box.append(note('No feature visualization of this unit yet.'), jobButton(RENDER_JOB, unit, box, alive, 'Render feature visualization'));
   } else {
     box.append(note('No feature visualization of this unit (clipscope visualize renders them; serve with --model to render here).'));
   }
@@ -426,17 +431,48 @@ function visFigure(unit, v) {
     h('figcaption', null, ...caption));
 }
 
-function renderButton(unit, box, alive, text) {
-  const button = h('button', { type: 'button', class: 'primary', testid: 'render-button' }, text);
-  button.addEventListener('click', () => startRender(unit, box, button, alive));
+// Maximal texts (clipscope maximal-text --atlas, or computed here with a live model):
+// the texts whose embedding points most along the unit's direction, by cosine.
+const TEXT_JOB = { kind: 'maximal-text', path: 'maximal-text', testid: 'maximal-text', failed: 'The search failed' };
+const MAXIMAL_TEXTS_SHOWN = 10;
+
+function maximalTextPanel(unit, alive) {
+  const box = h('div', { class: 'maximal-text', testid: 'maximal-text' });
+  for (const r of unit.maximal_texts ?? []) {
+    const o = r.options ?? {};
+    box.append(
+      h('p', { class: 'note' }, `${r.method}, at most ${o.max_tokens ?? '?'} tokens, seed ${o.seed ?? '?'} · ${r.evaluated} texts scored · ${r.created}`),
+      h('ol', { class: 'words texts' }, r.texts.slice(0, MAXIMAL_TEXTS_SHOWN).map((t) =>
+        h('li', { style: { '--bar': `${Math.max(0, 100 * t.score).toFixed(1)}%` } },
+          h('span', { class: 'text' }, t.text), h('span', { class: 'num', title: 'cosine with the unit\'s direction' }, num(t.score))))));
+  }
+  if (unit.maximal_text_job) {
+    const progress = h('div');
+    box.append(progress);
+    pollJob(TEXT_JOB, unit.maximal_text_job, progress, alive, unit);
+  } else if (unit.can_find_text) {
+    const slot = h('div');
+    slot.append(jobButton(TEXT_JOB, unit, slot, alive, unit.maximal_texts?.length ? 'Search again' : 'Find maximal text'));
+    if (!unit.maximal_texts?.length) box.append(note('No maximal text of this unit yet.'));
+    box.append(slot);
+  } else if (!unit.maximal_texts?.length) {
+    box.append(note('No maximal text of this unit (clipscope maximal-text --atlas stores them; serve with --model to search here, for a layer that feeds the embedding).'));
+  }
+  return section('Maximal text', null, box);
+}
+
+// A button that starts a job of the unit (a render or a maximal-text search).
+function jobButton(kind, unit, box, alive, text) {
+  const button = h('button', { type: 'button', class: 'primary', testid: `${kind.testid}-button` }, text);
+  button.addEventListener('click', () => startJob(kind, unit, box, button, alive));
   return button;
 }
 
-async function startRender(unit, box, button, alive) {
+async function startJob(kind, unit, box, button, alive) {
   button.disabled = true;
   try {
-    const { job } = await api(`/api/units/${enc(unit.layer)}/${unit.unit}/render`, { method: 'POST' });
-    if (alive()) pollJob(job, box, alive, unit);
+    const { job } = await api(`/api/units/${enc(unit.layer)}/${unit.unit}/${kind.path}`, { method: 'POST' });
+    if (alive()) pollJob(kind, job, box, alive, unit);
   } catch (e) {
     button.disabled = false;
     if (alive()) showError(e.message);
@@ -445,20 +481,20 @@ async function startRender(unit, box, button, alive) {
 
 // Shows a job's progress until it is done (then reloads the unit) or failed
 // (then offers to try again).
-async function pollJob(job, box, alive, unit) {
+async function pollJob(kind, job, box, alive, unit) {
   const bar = h('progress', { max: Math.max(1, job.steps), value: job.step });
   const label = h('span', { class: 'progress-label' });
-  box.replaceChildren(h('div', { class: 'progress', testid: 'render-progress' }, bar, label));
+  box.replaceChildren(h('div', { class: 'progress', testid: `${kind.testid}-progress` }, bar, label));
   while (alive()) {
     bar.max = Math.max(1, job.steps);
     bar.value = job.step;
     label.textContent = `${job.status} · step ${job.step}/${job.steps}`;
     if (job.status === 'done') {
-      route();  // the unit now has its visualization
+      route();  // the unit now has its result
       return;
     }
     if (job.status === 'failed') {
-      box.append(note(`Rendering failed: ${job.error || 'unknown error'}`, 'note failed'), renderButton(unit, box, alive, 'Try again'));
+      box.append(note(`${kind.failed}: ${job.error || 'unknown error'}`, 'note failed'), jobButton(kind, unit, box, alive, 'Try again'));
       return;
     }
     await sleep(POLL_MS);
@@ -673,6 +709,48 @@ function neighborsPanel(unit, layer, alive) {
   }
 
   const panel = h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', null, 'Nearest units'), select), box);
+  return { panel, load: () => load().catch((e) => alive() && showError(e.message)) };
+}
+
+// The unit's circuit (with --model, for a ResNet block's output): its residual share on
+// its top examples, and the previous block's units with the largest expanded weights
+// into it (tiles when the atlas has that layer).
+const CIRCUIT_K = 9;
+
+function circuitPanel(unit, atlas, alive) {
+  const box = h('div', { class: 'circuit', testid: 'circuit' });
+  const panel = section('Circuit', null, box);
+  async function load() {
+    if (!atlas.live) {
+      box.replaceChildren(note('With --model: the units feeding this one (expanded weights) and its residual share.'));
+      return;
+    }
+    box.replaceChildren(note('loading…', 'loading'));
+    let res;
+    try {
+      res = await api(`/api/units/${enc(unit.layer)}/${unit.unit}/circuit?k=${CIRCUIT_K}`);
+    } catch (e) {
+      if (!alive()) return;
+      if (e.status !== 400) throw e;
+      box.replaceChildren(note(`unavailable: ${e.message}`));
+      return;
+    }
+    if (!alive()) return;
+    const share = res.residual_share?.share;
+    const parts = [h('p', { class: 'note', testid: 'residual-share' }, share == null
+      ? 'Residual share: the unit is off on its top examples.'
+      : `Residual share ${num(share)} on its top ${res.residual_share.images} examples: ` +
+        (share > 0.9 ? 'it mostly passes on what the shortcut brings.' : share < 0.5 ? 'most of its value comes from the block\'s branch.' : 'shortcut and branch both carry it.'))];
+    if (res.inputs?.length) {
+      parts.push(h('p', { class: 'note' }, `Expanded weights from ${res.from} (ReLUs linear), by L2 norm; the sign of the kernel's mean after the score.`));
+      const score = (u) => `${num(u.l2)} ${u.mean >= 0 ? '+' : '−'}`;
+      parts.push(res.inputs[0].thumb
+        ? h('div', { class: 'tiles' }, res.inputs.map((u) => unitTile(u.layer, u.unit, u.thumb, score(u))))
+        : h('ol', { class: 'words texts', testid: 'circuit-inputs' }, res.inputs.map((u) =>
+          h('li', null, h('span', { class: 'text' }, `${res.from} unit ${u.unit}`), h('span', { class: 'num' }, score(u))))));
+    }
+    box.replaceChildren(...parts);
+  }
   return { panel, load: () => load().catch((e) => alive() && showError(e.message)) };
 }
 

@@ -141,8 +141,15 @@ await step('b. unit page', async () => {
   const rects = await page.locator('[data-testid="histogram"] svg rect').count();
   check(rects >= 1, 'the histogram has no svg rect');
   const examples = await page.getByTestId('examples-top').getByTestId('example').count();
+  // run.sh stored the first featured unit's maximal texts with clipscope maximal-text --atlas.
+  const texts = await page.locator('[data-testid="maximal-text"] li').count();
+  check(texts >= 1, 'the maximal-text panel lists no text (run.sh stored some for this unit)');
+  // With --model, the circuit panel: residual share and the units feeding this one.
+  await page.getByTestId('residual-share').waitFor({ state: 'visible' });
+  const inputs = await page.locator('[data-testid="circuit-inputs"] li').count();
+  check(inputs >= 1, 'the circuit panel lists no input unit');
   await screenshot(page, 'unit.png');
-  pass(`unit page: ${layer} unit ${unit} with ${examples} top examples, ${words} words, ${rects} histogram bars`);
+  pass(`unit page: ${layer} unit ${unit} with ${examples} top examples, ${words} words, ${rects} histogram bars, ${texts} maximal texts, ${inputs} input units`);
 
   await page.getByTestId('examples-top').getByTestId('example').first().click();
   const full = page.getByTestId('full-image');
@@ -184,7 +191,22 @@ await step(`c. search "${searchWord}"`, async () => {
   pass(`search → unit: landed on ${hash}, the word's top unit`);
 });
 
-await step('d. no errors in the page', async () => {
+await step('d. maximal text on request', async () => {
+  const other = 6;  // a unit run.sh stored no maximal text for
+  await page.goto(new URL(`#/unit/${encodeURIComponent(layer)}/${other}`, baseUrl).href);
+  await waitForUnitTitle(page, other);
+  const panel = page.getByTestId('maximal-text');
+  check(await panel.locator('li').count() === 0, `unit ${other} already lists maximal texts`);
+  await page.getByTestId('maximal-text-button').click();
+  await panel.locator('li').first().waitFor({ state: 'visible' });
+  const texts = await panel.locator('li .text').allTextContents();
+  check(texts.length >= 1 && texts.every((t) => t.trim().length > 0), `empty maximal texts: ${JSON.stringify(texts)}`);
+  await panel.scrollIntoViewIfNeeded();
+  await screenshot(page, 'maximal-text.png');
+  pass(`maximal text: the button searched unit ${other}'s texts in the background; the first is "${texts[0]}"`);
+});
+
+await step('e. no errors in the page', async () => {
   check(!(await visibleError()), `error banner: ${await visibleError()}`);
   check(problems.length === 0, `${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
   pass('no console errors, page errors or failed requests');

@@ -20,6 +20,7 @@ mkdir -p "$out/screenshots"
 printf '%s\n' red green blue yellow purple orange pink black cat dog car star tree house happy sad > "$out/words.txt"
 "$clipscope" -q words --words "$out/words.txt" --into "$out/atlas" --canvas 64 --sizes 10,13 --stroke 0 >/dev/null
 "$clipscope" -q visualize --unit visual.layer4:0,1,2,3,4,5,6,7 --steps 32 --out "$out/atlas/optvis/first" >/dev/null
+"$clipscope" -q maximal-text --atlas "$out/atlas" --unit visual.layer4:5 --generations 5 >/dev/null
 
 # Featured units lead the overview (the tour writes this file with its multimodal units).
 cat > "$out/atlas/featured.json" <<'JSON'
@@ -29,7 +30,7 @@ cat > "$out/atlas/featured.json" <<'JSON'
 JSON
 
 "$clipscope" -q serve --atlas "$out/atlas" --model demo --labels "$out/world/labels.jsonl" --label-key color \
-  --render-steps 16 --port 0 >"$out/serve.out" 2>"$out/serve.err" &
+  --render-steps 16 --text-generations 5 --port 0 >"$out/serve.out" 2>"$out/serve.err" &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do

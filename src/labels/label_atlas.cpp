@@ -1,0 +1,261 @@
+#include "labels/label_atlas.h"
+
+#include <SQLiteCpp/Statement.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <limits>
+
+#include "atlas/atlas.h"
+#include "core/hub/download.h"
+#include "core/model/image_batches.h"
+#include "core/model/tensor_io.h"
+#include "core/util/crash.h"
+#include "core/util/error.h"
+#include "core/util/progress.h"
+#include "core/util/sqlite.h"
+#include "zeroshot/zeroshot.h"
+
+namespace fs = std::filesystem;
+using torch::Tensor;
+
+namespace clipscope::labels {
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS label_runs(
+  id INTEGER PRIMARY KEY,
+  layer TEXT NOT NULL,            -- canonical point name
+  method TEXT NOT NULL,           -- soft-wpmi, wpmi, cos or cos3
+  quantity TEXT NOT NULL,         -- the matrix read: mean or max
+  model_sha256 TEXT NOT NULL,     -- the labelling CLIP's checkpoint
+  concepts INTEGER NOT NULL,
+  concepts_sha256 TEXT NOT NULL,  -- of the concepts, one per line
+  prompt TEXT NOT NULL,
+  images INTEGER NOT NULL,
+  created TEXT NOT NULL,          -- UTC, ISO 8601
+  UNIQUE(layer, method)
+);
+CREATE TABLE IF NOT EXISTS unit_labels(
+  run INTEGER NOT NULL REFERENCES label_runs(id),
+  unit INTEGER NOT NULL,
+  rank INTEGER NOT NULL,          -- from 1, best first
+  concept TEXT NOT NULL,
+  score REAL NOT NULL,
+  PRIMARY KEY(run, unit, rank)
+) WITHOUT ROWID;
+)sql";
+
+// The images' normalized embeddings by the labelling CLIP, (images, embed_dim); rows of
+// images that cannot be read are NaN. Chunks of `chunk` images are kept below `cache`.
+Tensor image_embeddings(CLIP& model, const std::vector<std::pair<int64_t, std::string>>& images, const fs::path& cache,
+                        const LabelOptions& o, LabelReport& report) {
+  fs::create_directories(cache);
+  const auto total = static_cast<int64_t>(images.size());
+  const int64_t chunks = (total + o.chunk_images - 1) / o.chunk_images;
+  Progress bar("label: image embeddings", total, "img", o.progress);
+  std::vector<Tensor> parts;
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t start = c * o.chunk_images, end = std::min(total, start + o.chunk_images);
+    const fs::path file = cache / fmt::format("images-{:09d}-{}.npy", start, end - start);
+    Tensor part;
+    if (fs::exists(file)) {
+      part = read_npy_tensor(file).to(torch::kFloat);
+      if (part.dim() != 2 || part.size(0) != end - start)
+        throw Error(fmt::format("{}: not {} embeddings (remove it to recompute)", file.string(), end - start));
+      ++report.chunks_reused;
+    } else {
+      std::vector<fs::path> paths;
+      for (int64_t i = start; i < end; ++i) paths.emplace_back(images[static_cast<size_t>(i)].second);
+      const auto encoded = encode_images(model, paths, o.batch, false);
+      part = torch::full({end - start, model->config().embed_dim}, std::numeric_limits<float>::quiet_NaN());
+      for (size_t r = 0; r < encoded.indices.size(); ++r)
+        part[static_cast<int64_t>(encoded.indices[r])] = encoded.embeddings[static_cast<int64_t>(r)];
+      const fs::path partial = fs::path(file.string() + ".part");
+      write_npy_tensor(partial, part);
+      fs::rename(partial, file);  // a chunk is there whole or not at all
+      ++report.chunks_computed;
+      crash_point(report.chunks_computed, o.crash_after);
+    }
+    parts.push_back(part);
+    bar.set(end);
+  }
+  bar.finish();
+  const Tensor all = torch::cat(parts);
+  return all / all.norm(2, 1, true);
+}
+
+Tensor scores(Method method, const Tensor& similarity, const Tensor& activations, const LabelOptions& o) {
+  switch (method) {
+    case Method::SoftWpmi: {
+      SoftWpmiOptions so = o.soft_wpmi;
+      so.top_k = std::min<int>(so.top_k, static_cast<int>(activations.size(0)));
+      return soft_wpmi(similarity, activations, so);
+    }
+    case Method::Wpmi: {
+      WpmiOptions wo = o.wpmi;
+      wo.top_k = std::min<int>(wo.top_k, static_cast<int>(activations.size(0)));
+      return wpmi(similarity, activations, wo);
+    }
+    case Method::Cosine:
+      return cosine(similarity, activations);
+    case Method::CosineCubed:
+      return cosine(similarity, activations, true);
+  }
+  return {};
+}
+
+}  // namespace
+
+Method parse_method(const std::string& name) {
+  if (name == "soft-wpmi") return Method::SoftWpmi;
+  if (name == "wpmi") return Method::Wpmi;
+  if (name == "cos") return Method::Cosine;
+  if (name == "cos3") return Method::CosineCubed;
+  throw ArgumentError("method", name, "expected soft-wpmi, wpmi, cos or cos3");
+}
+
+std::string method_name(Method method) {
+  switch (method) {
+    case Method::SoftWpmi:
+      return "soft-wpmi";
+    case Method::Wpmi:
+      return "wpmi";
+    case Method::Cosine:
+      return "cos";
+    case Method::CosineCubed:
+      return "cos3";
+  }
+  return "";
+}
+
+LabelReport label_atlas(CLIP& model, const Tokenizer& tokenizer, const atlas::ModelIdentity& identity,
+                        const fs::path& atlas_dir, const std::vector<std::string>& concepts, const LabelOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  if (concepts.empty()) throw ArgumentError("concepts", "", "the list has no concept");
+  if (o.top < 1) throw ArgumentError("top", std::to_string(o.top), "must be positive");
+  if (o.batch < 1) throw ArgumentError("batch", std::to_string(o.batch), "must be positive");
+  if (o.chunk_images < 1) throw ArgumentError("chunk_images", std::to_string(o.chunk_images), "must be positive");
+  const auto atlas = atlas::Atlas::open(atlas_dir);
+  if (!atlas.complete())
+    throw ArgumentError("atlas", atlas_dir.string(), "is still being indexed (label a complete atlas)");
+  const atlas::Quantity quantity = atlas::parse_quantity(o.quantity);
+  std::vector<const atlas::LayerInfo*> layers;
+  if (o.layers.empty()) {
+    for (const auto& l : atlas.layers())
+      if (atlas.matrix(l, quantity)) layers.push_back(&l);
+    if (layers.empty())
+      throw ArgumentError("atlas", atlas_dir.string(),
+                          fmt::format("keeps no {} matrix (index it with --matrix {})", o.quantity, o.quantity));
+  } else {
+    for (const auto& name : o.layers) {
+      const auto& l = atlas.layer(name);
+      if (!atlas.matrix(l, quantity))
+        throw ArgumentError("layers", name, fmt::format("the atlas keeps no {} matrix of it", o.quantity));
+      layers.push_back(&l);
+    }
+  }
+  LabelReport report;
+  for (const auto* l : layers) report.layers.push_back(l->name);
+  report.concepts = static_cast<int64_t>(concepts.size());
+
+  const auto images = atlas.readable_images();
+  if (images.empty()) throw ArgumentError("atlas", atlas_dir.string(), "has no readable image");
+  const Tensor embeddings =
+      image_embeddings(model, images, atlas_dir / "labels" / identity.sha256.substr(0, 16), o, report);
+  Tensor text;
+  {
+    torch::NoGradGuard no_grad;
+    text = zero_shot_weights(model, tokenizer, concepts, {o.prompt}, /*truncate=*/true).to(torch::kCPU, torch::kFloat);
+  }
+  const Tensor readable = embeddings.isfinite().all(1);
+  const Tensor rows = readable.nonzero().squeeze(1);
+  report.images = rows.size(0);
+  if (report.images == 0) throw Error(fmt::format("{}: none of its images could be read", atlas_dir.string()));
+  const Tensor similarity = embeddings.index_select(0, rows).matmul(text.t());  // (images, concepts)
+  std::vector<int64_t> ids;
+  for (const auto& [id, path] : images) ids.push_back(id);
+  const Tensor columns = torch::tensor(ids).index_select(0, rows);
+
+  std::string all_concepts;
+  for (const auto& c : concepts) all_concepts += c + "\n";
+  const std::string concepts_sha = sha256_text(all_concepts);
+  const fs::path db_path = atlas_dir / atlas::kDatabaseName;
+  for (const auto* l : layers) {
+    // (units, images) matrix columns of the readable images -> (images, units)
+    const Tensor matrix = read_npy_tensor(*atlas.matrix(*l, quantity)).to(torch::kFloat);
+    Tensor acts = matrix.index_select(1, columns).t().contiguous();
+    acts = torch::nan_to_num(acts, 0.0);
+    const Tensor s = scores(o.method, similarity, acts, o);
+    const auto [best, which] = s.topk(std::min<int64_t>(o.top, s.size(1)), 1);
+    sqlite_guarded(db_path, nullptr, [&] {
+      SQLite::Database db(db_path.string(), SQLite::OPEN_READWRITE);
+      db.setBusyTimeout(5000);
+      sqlite_transaction(db_path, db, [&] {
+        db.exec(kSchema);
+        SQLite::Statement old(db, "SELECT id FROM label_runs WHERE layer = ? AND method = ?");
+        old.bind(1, l->name);
+        old.bind(2, method_name(o.method));
+        if (old.executeStep()) {
+          const int64_t id = old.getColumn(0).getInt64();
+          SQLite::Statement drop_labels(db, "DELETE FROM unit_labels WHERE run = ?");
+          drop_labels.bind(1, id);
+          drop_labels.exec();
+          SQLite::Statement drop_run(db, "DELETE FROM label_runs WHERE id = ?");
+          drop_run.bind(1, id);
+          drop_run.exec();
+        }
+        SQLite::Statement run(db,
+                              "INSERT INTO label_runs(layer, method, quantity, model_sha256, concepts, "
+                              "concepts_sha256, prompt, images, created) VALUES(?, ?, ?, ?, ?, ?, ?, ?, "
+                              "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))");
+        run.bind(1, l->name);
+        run.bind(2, method_name(o.method));
+        run.bind(3, o.quantity);
+        run.bind(4, identity.sha256);
+        run.bind(5, report.concepts);
+        run.bind(6, concepts_sha);
+        run.bind(7, o.prompt);
+        run.bind(8, report.images);
+        run.exec();
+        const int64_t id = db.getLastInsertRowid();
+        SQLite::Statement label(db, "INSERT INTO unit_labels(run, unit, rank, concept, score) VALUES(?, ?, ?, ?, ?)");
+        const auto b = best.accessor<float, 2>();
+        const auto w = which.accessor<int64_t, 2>();
+        for (int64_t u = 0; u < best.size(0); ++u)
+          for (int64_t r = 0; r < best.size(1); ++r) {
+            label.bind(1, id);
+            label.bind(2, u);
+            label.bind(3, r + 1);
+            label.bind(4, concepts[static_cast<size_t>(w[u][r])]);
+            label.bind(5, static_cast<double>(b[u][r]));
+            label.exec();
+            label.reset();
+          }
+      });
+    });
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+std::vector<UnitLabel> stored_labels(const fs::path& atlas_dir, const std::string& layer, int64_t unit, Method method) {
+  const fs::path path = atlas_dir / atlas::kDatabaseName;
+  return sqlite_guarded(path, nullptr, [&] {
+    std::vector<UnitLabel> out;
+    SQLite::Database db(path.string(), SQLite::OPEN_READONLY);
+    if (!db.tableExists("label_runs")) return out;
+    SQLite::Statement q(db,
+                        "SELECT l.concept, l.score FROM unit_labels l JOIN label_runs r ON l.run = r.id "
+                        "WHERE r.layer = ? AND r.method = ? AND l.unit = ? ORDER BY l.rank");
+    q.bind(1, layer);
+    q.bind(2, method_name(method));
+    q.bind(3, unit);
+    while (q.executeStep()) out.push_back({q.getColumn(0).getString(), q.getColumn(1).getDouble()});
+    return out;
+  });
+}
+
+}  // namespace clipscope::labels
