@@ -1,6 +1,7 @@
 #include "core/model/points.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 
@@ -127,15 +128,35 @@ void ActivationCache::edit(const std::string& point, UnitEdit edit) {
   edits_[point].push_back(std::move(edit));
 }
 
+void ActivationCache::patch(const std::string& point, torch::Tensor value) {
+  if (!value.defined() || value.dim() < 1)
+    throw Error(fmt::format("patch of {}: the value has no batch dimension", point));
+  patches_[point] = std::move(value);
+}
+
 std::vector<std::string> ActivationCache::unapplied_edits() const {
-  std::vector<std::string> out;
+  std::set<std::string> out;
   for (const auto& [point, unused] : edits_)
-    if (!applied_.count(point)) out.push_back(point);
-  return out;
+    if (!applied_.count(point)) out.insert(point);
+  for (const auto& [point, unused] : patches_)
+    if (!applied_.count(point)) out.insert(point);
+  return {out.begin(), out.end()};
 }
 
 torch::Tensor ActivationCache::record(const std::string& name, const torch::Tensor& value_in, Layout layout) {
   torch::Tensor value = value_in;
+  if (auto p = patches_.find(name); p != patches_.end() && layout != Layout::Pattern) {
+    const auto shape = value.sizes().vec(), patched = p->second.sizes().vec();
+    // The batch dimension: first, but second for the transformer's (tokens, batch, width).
+    const size_t batch_dim = layout == Layout::LND ? 1 : 0;
+    auto same = shape.size() == patched.size();
+    for (size_t d = 0; same && d < shape.size(); ++d) same = d == batch_dim || shape[d] == patched[d];
+    if (!same)
+      throw Error(fmt::format("patch of {}: the value's shape [{}] does not match the point's [{}]", name,
+                              fmt::join(patched, ", "), fmt::join(shape, ", ")));
+    value = p->second.to(value.device(), value.scalar_type());
+    applied_.insert(name);
+  }
   if (auto e = edits_.find(name); e != edits_.end() && layout != Layout::Pattern) {
     for (const UnitEdit& edit : e->second) value = apply_edit(value, layout, edit, name);
     applied_.insert(name);

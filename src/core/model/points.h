@@ -75,7 +75,14 @@ class ActivationCache {
   // point records the edited value, the one the rest of the network sees.
   void edit(const std::string& point, UnitEdit edit);
   const std::map<std::string, std::vector<UnitEdit>>& edits() const { return edits_; }
-  // Edited points the last forward did not reach or could not edit (attention
+  // Replace `point`'s whole value (a canonical name) on every later forward with `value`
+  // (activation patching): the same shape but for the batch size, which may differ from
+  // the input's (the rest of the network then runs on the patched batch: many variants of
+  // one point through the later layers without recomputing the earlier ones). Gradients
+  // flow to `value`; the point's edits apply after the patch. Throws Error naming the point
+  // when the forward's value has another shape.
+  void patch(const std::string& point, torch::Tensor value);
+  // Edited or patched points the last forward did not reach or could not edit (attention
   // patterns are read, not edited).
   std::vector<std::string> unapplied_edits() const;
 
@@ -84,7 +91,9 @@ class ActivationCache {
   // whatever the precision) and returns it; throws StopForward when that completes
   // the request and stop_early is set.
   torch::Tensor record(const std::string& name, const torch::Tensor& value, Layout layout);
-  bool wants(const std::string& name) const { return all_ || requested_.count(name) > 0 || edits_.count(name) > 0; }
+  bool wants(const std::string& name) const {
+    return all_ || requested_.count(name) > 0 || edits_.count(name) > 0 || patches_.count(name) > 0;
+  }
   // Whether any point inside `prefix` ("visual.layer4.2" -> "visual.layer4.2.conv1", ...) is wanted.
   bool wants_within(const std::string& prefix) const;
   bool complete() const { return !all_ && captured_.size() == requested_.size(); }
@@ -111,6 +120,7 @@ class ActivationCache {
   std::map<std::string, std::pair<torch::Tensor, Layout>> captured_;
   std::vector<std::string> order_;
   std::map<std::string, std::vector<UnitEdit>> edits_;
+  std::map<std::string, torch::Tensor> patches_;
   std::set<std::string> applied_;
 };
 

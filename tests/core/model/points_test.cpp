@@ -175,6 +175,47 @@ TEST(Points, GradientsFlowThroughEdits) {
   EXPECT_GT(images.grad().abs().sum().item<double>(), 0.0);
 }
 
+TEST(Points, APatchReplacesAPointAndTheRestRunsOnItsBatch) {
+  CLIP model(tiny_resnet());
+  model->eval();
+  torch::NoGradGuard no_grad;
+  // Three different values of visual.layer3 for one input image: each gives what the rest
+  // of the network computes from that value alone.
+  ActivationCache probe({"visual.layer3"});
+  model->run_image(torch::randn({1, 3, 64, 64}), probe);
+  const auto values =
+      torch::randn({3, probe["visual.layer3"].size(1), probe["visual.layer3"].size(2), probe["visual.layer3"].size(3)})
+          .relu();
+  ActivationCache patched({"visual.layer3", "visual.layer4"}, /*stop_early=*/false);
+  patched.patch("visual.layer3", values);
+  const auto out = model->encode_image(torch::randn({1, 3, 64, 64}), &patched);
+  ASSERT_EQ(out.size(0), 3);
+  EXPECT_TRUE(torch::equal(patched["visual.layer3"], values));
+  EXPECT_TRUE(patched.unapplied_edits().empty());
+  for (int64_t i = 0; i < 3; ++i) {
+    ActivationCache one({"visual.layer4"});
+    one.patch("visual.layer3", values.narrow(0, i, 1));
+    model->run_image(torch::zeros({1, 3, 64, 64}), one);
+    EXPECT_TRUE(torch::allclose(one["visual.layer4"][0], patched["visual.layer4"][i], 1e-5, 1e-5)) << i;
+  }
+  // A value of another shape is refused, naming the point and both shapes.
+  ActivationCache wrong({}, /*stop_early=*/false);
+  wrong.patch("visual.layer3", torch::zeros({1, 2, 3, 3}));
+  try {
+    model->encode_image(torch::zeros({1, 3, 64, 64}), &wrong);
+    ADD_FAILURE() << "no error for a patch of the wrong shape";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("patch of visual.layer3: the value's shape [1, 2, 3, 3] does not match"),
+              std::string::npos)
+        << e.what();
+  }
+  // A patch the forward never reaches is reported.
+  ActivationCache unreached({"visual.layer1"});
+  unreached.patch("visual.layer4", torch::zeros({1, 1}));
+  model->run_image(torch::zeros({1, 3, 64, 64}), unreached);
+  EXPECT_EQ(unreached.unapplied_edits(), (std::vector<std::string>{"visual.layer4"}));
+}
+
 TEST(Points, EditsThatCannotApplyAreReported) {
   CLIP model(tiny_vit());
   model->eval();
