@@ -11,6 +11,7 @@
 #include "core/model/tensor_io.h"
 #include "core/util/error.h"
 #include "core/util/files.h"
+#include "core/util/progress.h"
 #include "plot/sheet.h"
 
 namespace fs = std::filesystem;
@@ -27,46 +28,112 @@ Rank parse_rank(const std::string& name) {
 
 std::string rank_name(Rank rank) { return rank == Rank::L2 ? "l2" : rank == Rank::Max ? "max" : "mean"; }
 
-ExpandedWeights expanded_weights(CLIP& model, const std::string& from, const std::string& to, int64_t unit, Rank rank) {
+ExpandedKernels expanded_kernels(CLIP& model, const std::string& from, const std::string& to,
+                                 const std::vector<int64_t>& units, const ExpandedKernelOptions& options) {
+  if (options.batch < 1) throw ArgumentError("batch", std::to_string(options.batch), "must be positive");
   const ExactPrecision exact(*model);
+  ExpandedKernels k;
+  k.from = model->resolve_point(from);
+  k.to = model->resolve_point(to);
+  k.units = units;
+  const size_t i_from = conv_point_index(*model, "from", k.from), i_to = conv_point_index(*model, "to", k.to);
+  if (i_from >= i_to)
+    throw ArgumentError("from", k.from,
+                        fmt::format("is not before {} in the network (`layers` lists the order)", k.to));
+  const auto& from_info = model->points()[i_from];
+  const auto& to_info = model->points()[i_to];
+  for (const int64_t unit : units)
+    if (unit < 0 || unit >= to_info.channels)
+      throw ArgumentError("unit", std::to_string(unit),
+                          fmt::format("out of range for {} ({} units)", k.to, to_info.channels));
+  const int64_t channels = from_info.shape.at(0), height = from_info.shape.at(1), width = from_info.shape.at(2);
+  k.cy = to_info.shape.at(1) / 2;
+  k.cx = to_info.shape.at(2) / 2;
+  k.from_y = k.cy * height / std::max<int64_t>(1, to_info.shape.at(1));
+  k.from_x = k.cx * width / std::max<int64_t>(1, to_info.shape.at(2));
+  k.weights = torch::empty({static_cast<int64_t>(units.size()), channels, height, width});
+
+  // The layers before `from` run on one grey image without a graph; `from` is replaced
+  // by a batch of zeros (any value would do: the map between the points is affine with
+  // the ReLUs linear) and each row's backward starts from its own unit's centre cell.
+  const auto device = model->device();
+  const auto dtype = model->parameters().front().scalar_type();
+  const int64_t n_px = model->config().image_resolution;
+  const torch::Tensor image = torch::zeros({1, 3, n_px, n_px}, torch::TensorOptions().device(device).dtype(dtype));
+  Progress progress("expanded weights", static_cast<int64_t>(units.size()), "units", options.progress);
+  LinearReluGuard linear;
+  torch::AutoGradMode grad_mode(true);
+  for (size_t begin = 0; begin < units.size(); begin += static_cast<size_t>(options.batch)) {
+    const auto n = static_cast<int64_t>(std::min(units.size() - begin, static_cast<size_t>(options.batch)));
+    const torch::Tensor x =
+        torch::zeros({n, channels, height, width}, torch::TensorOptions().device(device).dtype(dtype))
+            .requires_grad_(true);
+    ActivationCache cache({k.to});
+    cache.patch(k.from, x);
+    model->run_image(image, cache);
+    const torch::Tensor& y = cache[k.to];
+    torch::Tensor seed = torch::zeros_like(y);
+    for (int64_t r = 0; r < n; ++r) seed[r][units[begin + static_cast<size_t>(r)]][k.cy][k.cx] = 1;
+    const torch::Tensor grad = torch::autograd::grad({y}, {x}, {seed})[0];
+    k.weights.narrow(0, static_cast<int64_t>(begin), n).copy_(grad.detach().to(torch::kCPU, torch::kFloat));
+    progress.add(n);
+  }
+  progress.finish();
+  return k;
+}
+
+Tensor kernel_scores(const Tensor& kernels, Rank rank) {
+  const Tensor flat = kernels.flatten(-2);
+  return rank == Rank::L2 ? flat.norm(2, -1) : rank == Rank::Max ? std::get<0>(flat.max(-1)) : flat.mean(-1);
+}
+
+std::vector<Connection> strongest_connections(const ExpandedKernels& k, Rank rank, int top) {
+  const Tensor score = kernel_scores(k.weights, rank);  // (units, inputs)
+  const auto [best, index] = score.flatten().topk(std::min<int64_t>(std::max(top, 1), score.numel()));
+  std::vector<Connection> out;
+  for (int64_t i = 0; i < best.size(0); ++i) {
+    const int64_t at = index[i].item<int64_t>();
+    out.push_back({k.units[static_cast<size_t>(at / score.size(1))], at % score.size(1), best[i].item<double>()});
+  }
+  return out;
+}
+
+void write_expanded_kernels(const ExpandedKernels& k, const fs::path& dir, Rank rank, int top) {
+  fs::create_directories(dir);
+  write_npy_tensor(dir / "weights.npy", k.weights);
+  std::string units = "row,unit\n";
+  for (size_t i = 0; i < k.units.size(); ++i) units += fmt::format("{},{}\n", i, k.units[i]);
+  write_file_atomically(dir / "units.csv", units);
+  const Tensor l2 = kernel_scores(k.weights, Rank::L2), max = kernel_scores(k.weights, Rank::Max),
+               mean = kernel_scores(k.weights, Rank::Mean), score = kernel_scores(k.weights, rank);
+  const int64_t n = std::min<int64_t>(std::max(top, 1), score.size(1));
+  const Tensor order = std::get<1>(score.topk(n, 1));
+  const auto o = order.accessor<int64_t, 2>();
+  const auto s = score.accessor<float, 2>(), a = l2.accessor<float, 2>(), b = max.accessor<float, 2>(),
+             m = mean.accessor<float, 2>();
+  std::string csv = fmt::format("unit,rank,input,{},l2,max,mean\n", rank_name(rank));
+  for (int64_t row = 0; row < score.size(0); ++row)
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t c = o[row][i];
+      csv += fmt::format("{},{},{},{:.9g},{:.9g},{:.9g},{:.9g}\n", k.units[static_cast<size_t>(row)], i + 1, c,
+                         s[row][c], a[row][c], b[row][c], m[row][c]);
+    }
+  write_file_atomically(dir / "strongest.csv", csv);
+}
+
+ExpandedWeights expanded_weights(CLIP& model, const std::string& from, const std::string& to, int64_t unit, Rank rank) {
+  ExpandedKernels k = expanded_kernels(model, from, to, {unit});
   ExpandedWeights w;
-  w.from = model->resolve_point(from);
-  w.to = model->resolve_point(to);
+  w.from = k.from;
+  w.to = k.to;
   w.unit = unit;
   w.rank = rank;
-  const size_t i_from = conv_point_index(*model, "from", w.from), i_to = conv_point_index(*model, "to", w.to);
-  if (i_from >= i_to)
-    throw ArgumentError("from", w.from,
-                        fmt::format("is not before {} in the network (`layers` lists the order)", w.to));
-  const auto& to_info = model->points()[i_to];
-  if (unit < 0 || unit >= to_info.channels)
-    throw ArgumentError("unit", std::to_string(unit),
-                        fmt::format("out of range for {} ({} units)", w.to, to_info.channels));
-
-  // The network is affine between the points with its ReLUs linear, so any input gives
-  // the same Jacobian: a grey image at the model's resolution.
-  const int64_t n_px = model->config().image_resolution;
-  const Tensor input = torch::zeros({1, 3, n_px, n_px}, torch::TensorOptions().device(model->device()))
-                           .to(model->parameters().front().scalar_type())
-                           .requires_grad_(true);
-  ActivationCache cache({w.from, w.to});
-  Tensor grad;
-  {
-    LinearReluGuard linear;
-    torch::AutoGradMode grad_mode(true);
-    model->run_image(input, cache);
-    const Tensor& x = cache[w.from];
-    const Tensor& y = cache[w.to];
-    w.cy = y.size(2) / 2;
-    w.cx = y.size(3) / 2;
-    grad = torch::autograd::grad({y[0][unit][w.cy][w.cx]}, {x})[0];
-  }
-  w.weights = grad[0].detach().to(torch::kCPU, torch::kFloat).contiguous();
-  w.from_y = w.cy * w.weights.size(1) / std::max<int64_t>(1, to_info.shape.at(1));
-  w.from_x = w.cx * w.weights.size(2) / std::max<int64_t>(1, to_info.shape.at(2));
-
-  const Tensor flat = w.weights.flatten(1);
-  const Tensor score = rank == Rank::L2 ? flat.norm(2, 1) : rank == Rank::Max ? flat.amax(1) : flat.mean(1);
+  w.cy = k.cy;
+  w.cx = k.cx;
+  w.from_y = k.from_y;
+  w.from_x = k.from_x;
+  w.weights = k.weights[0].contiguous();
+  const Tensor score = kernel_scores(w.weights, rank);
   const Tensor order = score.argsort(0, /*descending=*/true);
   for (int64_t i = 0; i < order.size(0); ++i) {
     const int64_t c = order[i].item<int64_t>();

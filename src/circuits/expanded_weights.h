@@ -26,6 +26,45 @@ enum class Rank { L2, Max, Mean };
 Rank parse_rank(const std::string& name);  // "l2" | "max" | "mean"; throws ArgumentError
 std::string rank_name(Rank rank);
 
+// The kernels of many units of `to` at once, as one tensor.
+struct ExpandedKernels {
+  std::string from, to;            // canonical point names
+  std::vector<int64_t> units;      // of `to`, one per row of `weights`
+  int64_t cy = 0, cx = 0;          // the centre cell of `to` whose kernels these are
+  int64_t from_y = 0, from_x = 0;  // the cell of `from` under it (same relative position)
+  torch::Tensor weights;           // (units, channels of from, height of from, width of from), float, CPU
+};
+
+struct ExpandedKernelOptions {
+  int batch = 64;  // units of `to` per backward pass
+  bool progress = false;
+};
+
+// The library entry point: the expanded weights from every unit of `from` to each of
+// `units` of `to` (points as any name resolve_point accepts). The forward runs once up to
+// `from` and the kernels of a batch of units come from one backward pass through the
+// layers in between (`from` patched with a batch of zeros: the network is affine there,
+// so the Jacobian does not depend on the input). Throws ArgumentError naming the
+// parameter for a point that is not a convolutional map of the image tower, `from` not
+// before `to`, or a unit out of range.
+ExpandedKernels expanded_kernels(CLIP& model, const std::string& from, const std::string& to,
+                                 const std::vector<int64_t>& units, const ExpandedKernelOptions& options = {});
+
+// A kernel's score for ranking: (..., height, width) -> (...).
+torch::Tensor kernel_scores(const torch::Tensor& kernels, Rank rank);
+
+// The `top` strongest (unit, input unit) pairs of `k` by `rank`, strongest first.
+struct Connection {
+  int64_t unit = 0, input = 0;
+  double score = 0;
+};
+std::vector<Connection> strongest_connections(const ExpandedKernels& k, Rank rank, int top);
+
+// Writes weights.npy (units, inputs, height, width), units.csv (the rows' units) and
+// strongest.csv (the `top` input units of every unit by `rank`: unit, rank, input, score,
+// l2, max, mean) into `dir`.
+void write_expanded_kernels(const ExpandedKernels& k, const std::filesystem::path& dir, Rank rank, int top);
+
 struct ExpandedWeights {
   std::string from, to;            // canonical point names
   int64_t unit = 0;                // of `to`
@@ -37,10 +76,7 @@ struct ExpandedWeights {
   nlohmann::json to_json(int top) const;           // the ranking, top entries
 };
 
-// The expanded weights from every unit of `from` to `to`'s `unit` (points as any name
-// resolve_point accepts). Throws ArgumentError naming the parameter for a point that is
-// not a convolutional map of the image tower, `from` not before `to`, or a unit out of
-// range.
+// One unit's kernels (expanded_kernels of {unit}) with every input unit ranked.
 ExpandedWeights expanded_weights(CLIP& model, const std::string& from, const std::string& to, int64_t unit,
                                  Rank rank = Rank::L2);
 

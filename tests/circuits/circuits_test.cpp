@@ -83,6 +83,40 @@ TEST(ExpandedWeights, ThroughADownsamplingBlockAreLinearInTheInput) {
   EXPECT_NEAR(w.ranked[0].second, w.weights[w.ranked[0].first].mean().item<double>(), 1e-6);
 }
 
+TEST(ExpandedWeights, ABatchOfUnitsGivesEachUnitsJacobianOnARealImage) {
+  CLIP model = tiny_resnet();
+  // Batches of 2 over units listed with a repeat; each row must equal the gradient of that
+  // unit's centre cell taken through the whole model on a random image with linear ReLUs.
+  const std::vector<int64_t> units{5, 0, 5, 31, 17};
+  circuits::ExpandedKernelOptions options;
+  options.batch = 2;
+  const auto k = circuits::expanded_kernels(model, "visual.layer2", "visual.layer3.1", units, options);
+  ASSERT_EQ(k.weights.size(0), static_cast<int64_t>(units.size()));
+  LinearReluGuard linear;
+  const Tensor image = torch::randn({1, 3, 64, 64});
+  for (size_t i = 0; i < units.size(); ++i) {
+    ActivationCache cache({"visual.layer2", "visual.layer3.1"});
+    model->run_image(image.clone().requires_grad_(true), cache);
+    const Tensor direct =
+        torch::autograd::grad({cache["visual.layer3.1"][0][units[i]][k.cy][k.cx]}, {cache["visual.layer2"]})[0][0];
+    EXPECT_TRUE(torch::allclose(k.weights[static_cast<int64_t>(i)], direct, 1e-5, 1e-6))
+        << units[i] << ": " << (k.weights[static_cast<int64_t>(i)] - direct).abs().max().item<double>();
+  }
+  // The strongest connections are the largest scores, and the CSV lists top inputs per unit.
+  const auto strongest = circuits::strongest_connections(k, circuits::Rank::L2, 3);
+  ASSERT_EQ(strongest.size(), 3u);
+  const Tensor scores = circuits::kernel_scores(k.weights, circuits::Rank::L2);
+  EXPECT_NEAR(strongest[0].score, scores.max().item<double>(), 1e-6);
+  EXPECT_GE(strongest[0].score, strongest[2].score);
+  const fs::path dir = testing::temp_dir("expanded-kernels");
+  circuits::write_expanded_kernels(k, dir, circuits::Rank::Max, 4);
+  EXPECT_EQ(read_npy(dir / "weights.npy").shape, k.weights.sizes().vec());
+  std::ifstream csv(dir / "strongest.csv");
+  int64_t lines = 0;
+  for (std::string line; std::getline(csv, line);) ++lines;
+  EXPECT_EQ(lines, 1 + 4 * static_cast<int64_t>(units.size()));
+}
+
 TEST(ExpandedWeights, RefuseBadPointsUnitsAndModels) {
   CLIP model = tiny_resnet();
   const auto message = [&](auto&& f) { return testing::error_message(f); };
@@ -256,12 +290,21 @@ TEST(CircuitsCommands, WriteTheirFilesAndRefuseBadInput) {
   for (std::string line; std::getline(csv, line);) ++lines;
   EXPECT_EQ(lines, weights.shape[0] + 1);  // every input unit, and the header
   EXPECT_TRUE(fs::exists(dir / "ew/kernels.png"));
+  r = testing::run_clipscope({"expanded-weights", "--from", "visual.layer3", "--to", "visual.layer4:0-5,9", "--top",
+                              "3", "--batch", "4", "-o", (dir / "ew-all").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("visual.layer3 -> visual.layer4: 7 units"), std::string::npos) << r.out;
+  EXPECT_EQ(read_npy(dir / "ew-all/weights.npy").shape.at(0), 7);
+  EXPECT_TRUE(fs::exists(dir / "ew-all/strongest.csv"));
+  testing::expect_one_line_error(
+      testing::run_clipscope({"expanded-weights", "--from", "visual.layer3", "--to", "visual.layer4:0-99999"}),
+      "--to visual.layer4:0-99999: unit 99999 is out of range for visual.layer4 (512 units)");
   testing::expect_one_line_error(
       testing::run_clipscope({"expanded-weights", "--from", "visual.layer4", "--to", "visual.layer3:1"}),
       "--from visual.layer4: is not before visual.layer3");
   testing::expect_one_line_error(
       testing::run_clipscope({"expanded-weights", "--from", "visual.layer3", "--to", "visual.layer4"}),
-      "--to visual.layer4: expected LAYER:UNIT");
+      "--to visual.layer4: expected LAYER:UNITS");
 
   r = testing::run_clipscope({"layers", "--filter", "4/0/5"});
   ASSERT_EQ(r.code, 0) << r.err;

@@ -13,6 +13,7 @@
 #include "core/image/stream.h"
 #include "core/model/point_names.h"
 #include "core/util/error.h"
+#include "core/util/index_list.h"
 #include "core/util/strings.h"
 #include "serve/visualizations.h"
 
@@ -53,29 +54,81 @@ std::vector<fs::path> unit_renders(const serve::VisualizationIndex& index, const
   return out;
 }
 
+// "visual.layer4.2:34", "visual.layer4.2:0-63", "4/2/6/all" -> (point, the unit list as typed).
+std::pair<std::string, std::string> split_unit_list(const std::string& text, const std::string& parameter) {
+  if (const auto f = split_followup_unit(text)) return *f;
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    throw ArgumentError(parameter, text,
+                        "expected LAYER:UNITS (visual.layer4.2:34, visual.layer4.2:0-63, visual.layer4.2:all) or "
+                        "STAGE/BLOCK/6/UNITS (4/2/6/34)");
+  return {text.substr(0, colon), text.substr(colon + 1)};
+}
+
 void add_expanded_weights_command(CLI::App& app, Context& ctx) {
   struct Args {
     std::string model, precision = "exact", from, to, rank = "l2", out;
-    int top = 16;
+    int top = 16, batch = 64;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("expanded-weights",
-                                 "The effective kernel from every unit of an earlier point to a unit of a later one, "
+                                 "The effective kernel from every unit of an earlier point to units of a later one, "
                                  "ReLUs in between taken as the identity (ResNets)");
   add_model_option(*cmd, a->model);
   cmd->add_option("--from", a->from, "The earlier point (visual.layer4.1, 4/1/6, ...)")->required();
-  cmd->add_option("--to", a->to, "The later unit: LAYER:UNIT (visual.layer4.2:34) or 4/2/6/34")->required();
+  cmd->add_option("--to", a->to,
+                  "The later units: LAYER:UNIT (visual.layer4.2:34, 4/2/6/34), a list or range (:0-63) or all "
+                  "(:all)")
+      ->required();
   cmd->add_option("--rank", a->rank, "Rank input units by the kernel's l2 norm, max or mean")->capture_default_str();
-  cmd->add_option("--top", a->top, "Units listed (and drawn in kernels.png)")->capture_default_str();
-  cmd->add_option("-o,--out", a->out, "Write weights.npy, ranking.csv and kernels.png into this folder");
+  cmd->add_option("--top", a->top, "Input units listed per unit (and drawn in kernels.png for one unit)")
+      ->capture_default_str();
+  cmd->add_option("--batch", a->batch, "Units per backward pass")->capture_default_str();
+  cmd->add_option("-o,--out", a->out,
+                  "Write weights.npy with ranking.csv and kernels.png (one unit), or with units.csv and "
+                  "strongest.csv (several), into this folder");
   cmd->add_flag("--json", a->json, "Print JSON instead of the table");
   cmd->callback([&ctx, a] {
     if (a->top < 1) throw ArgumentError("top", std::to_string(a->top), "must be positive");
     const auto rank = circuits::parse_rank(a->rank);
-    const auto [to, unit] = parse_unit_name(a->to, "to");
+    const auto [to, list] = split_unit_list(a->to, "to");
     CLIP model = ctx.load_model(a->model, a->precision);
-    const auto w = circuits::expanded_weights(model, a->from, to, unit, rank);
+    const std::string canonical = model->resolve_point(to);
+    const int64_t channels = model->point(canonical).channels;
+    std::vector<int64_t> units;
+    try {
+      units = parse_index_list(list, channels, "unit", fmt::format("{} ({} units)", canonical, channels));
+    } catch (const ArgumentError& e) {
+      throw ArgumentError("to", a->to, e.problem());
+    }
+    if (units.size() > 1) {
+      circuits::ExpandedKernelOptions o;
+      o.batch = a->batch;
+      o.progress = !ctx.quiet;
+      const auto k = circuits::expanded_kernels(model, a->from, to, units, o);
+      if (!a->out.empty()) circuits::write_expanded_kernels(k, a->out, rank, a->top);
+      nlohmann::json strongest = nlohmann::json::array();
+      for (const auto& c : circuits::strongest_connections(k, rank, a->top))
+        strongest.push_back({{"unit", c.unit}, {"input", c.input}, {"score", c.score}});
+      if (a->json) {
+        const nlohmann::json j = {{"from", k.from},          {"to", k.to},
+                                  {"units", k.units.size()}, {"shape", k.weights.sizes().vec()},
+                                  {"rank", rank_name(rank)}, {"strongest", strongest}};
+        fmt::print("{}\n", j.dump(2));
+        return;
+      }
+      fmt::print("expanded weights {} -> {}: {} units x {} inputs (cell {},{}; kernels {}x{}; ReLUs linear)\n", k.from,
+                 k.to, k.units.size(), k.weights.size(1), k.cy, k.cx, k.weights.size(2), k.weights.size(3));
+      fmt::print("strongest connections by {}:\n{:>4}  {:>6}  {:>6}  {:>10}\n", rank_name(rank), "rank", "unit",
+                 "input", "score");
+      int i = 0;
+      for (const auto& c : strongest)
+        fmt::print("{:>4}  {:>6}  {:>6}  {:>10.4g}\n", ++i, c["unit"].get<int64_t>(), c["input"].get<int64_t>(),
+                   c["score"].get<double>());
+      return;
+    }
+    const auto w = circuits::expanded_weights(model, a->from, to, units.at(0), rank);
     if (!a->out.empty()) circuits::write_expanded_weights(w, a->out, a->top);
     const auto j = w.to_json(a->top);
     if (a->json) {
