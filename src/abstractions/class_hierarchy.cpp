@@ -4,13 +4,12 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 #include <map>
 #include <random>
 #include <set>
-#include <sstream>
 
+#include "core/text/wordnet.h"
 #include "core/util/csv.h"
 #include "core/util/error.h"
 #include "core/util/strings.h"
@@ -25,47 +24,6 @@ namespace {
 std::optional<int64_t> noun_offset(const std::string& key) {
   if (key.size() != 9 || key[0] != 'n') return std::nullopt;
   return to_number<int64_t>(std::string_view(key).substr(1));
-}
-
-struct Synset {
-  std::string word;
-  std::vector<int64_t> hypernyms;
-};
-
-// The data.noun line at byte `offset`: "offset lex_filenum ss_type w_cnt (word lex_id)... p_cnt
-// (symbol offset pos source/target)... | gloss", w_cnt in hexadecimal.
-Synset read_synset(std::ifstream& in, const fs::path& file, int64_t offset) {
-  in.clear();
-  in.seekg(offset);
-  std::string line;
-  if (!in || !std::getline(in, line))
-    throw Error(fmt::format("{}: no synset at offset {} (not WordNet 3.0's data.noun?)", file.string(), offset));
-  std::istringstream fields(line.substr(0, line.find(" | ")));
-  std::string first, lex_file, type, count_hex;
-  fields >> first >> lex_file >> type >> count_hex;
-  unsigned words = 0;
-  const auto parsed = std::from_chars(count_hex.data(), count_hex.data() + count_hex.size(), words, 16);
-  if (to_number<int64_t>(first) != offset || parsed.ec != std::errc())
-    throw Error(fmt::format("{}: the line at offset {} is not that synset (not WordNet 3.0's data.noun?)",
-                            file.string(), offset));
-  Synset s;
-  for (unsigned w = 0; w < words; ++w) {
-    std::string word, lex_id;
-    fields >> word >> lex_id;
-    if (w == 0) {
-      std::replace(word.begin(), word.end(), '_', ' ');
-      s.word = word;
-    }
-  }
-  int pointers = 0;
-  fields >> pointers;
-  for (int p = 0; p < pointers; ++p) {
-    std::string symbol, target, pos, source_target;
-    fields >> symbol >> target >> pos >> source_target;
-    if ((symbol == "@" || symbol == "@i") && pos == "n")
-      if (const auto t = to_number<int64_t>(target)) s.hypernyms.push_back(*t);
-  }
-  return s;
 }
 
 ClassHierarchy from_memberships(std::map<std::string, std::set<size_t>> groups) {
@@ -83,25 +41,34 @@ ClassHierarchy from_memberships(std::map<std::string, std::set<size_t>> groups) 
 ClassHierarchy wordnet_hierarchy(const fs::path& data_noun, const std::vector<std::string>& class_keys) {
   std::ifstream in(data_noun);
   if (!in) throw Error(fmt::format("{}: cannot open WordNet's noun data", data_noun.string()));
-  std::map<int64_t, Synset> synsets;
-  auto synset = [&](int64_t offset) -> const Synset& {
+  // Each synset's noun hypernyms and instance hypernyms, read once.
+  std::map<int64_t, std::pair<std::string, std::vector<int64_t>>> synsets;
+  auto synset = [&](int64_t offset) -> const std::pair<std::string, std::vector<int64_t>>& {
     auto it = synsets.find(offset);
-    if (it == synsets.end()) it = synsets.emplace(offset, read_synset(in, data_noun, offset)).first;
+    if (it == synsets.end()) {
+      const auto s = wordnet::read_synset(in, data_noun, wordnet::Pos::Noun, offset);
+      std::vector<int64_t> hypernyms;
+      for (const auto& p : s.pointers)
+        if ((p.symbol == "@" || p.symbol == "@i") && p.pos == wordnet::Pos::Noun) hypernyms.push_back(p.offset);
+      std::string word = s.words.at(0);
+      std::replace(word.begin(), word.end(), '_', ' ');
+      it = synsets.emplace(offset, std::make_pair(std::move(word), std::move(hypernyms))).first;
+    }
     return it->second;
   };
   std::map<std::string, std::set<size_t>> groups;
   for (size_t c = 0; c < class_keys.size(); ++c) {
     const auto offset = noun_offset(class_keys[c]);
     if (!offset) continue;
-    std::vector<int64_t> todo = synset(*offset).hypernyms;
+    std::vector<int64_t> todo = synset(*offset).second;
     std::set<int64_t> seen;
     while (!todo.empty()) {
       const int64_t o = todo.back();
       todo.pop_back();
       if (!seen.insert(o).second) continue;
-      const Synset& s = synset(o);
-      groups[fmt::format("{} (n{:08d})", s.word, o)].insert(c);
-      todo.insert(todo.end(), s.hypernyms.begin(), s.hypernyms.end());
+      const auto& [word, hypernyms] = synset(o);
+      groups[fmt::format("{} (n{:08d})", word, o)].insert(c);
+      todo.insert(todo.end(), hypernyms.begin(), hypernyms.end());
     }
   }
   return from_memberships(std::move(groups));

@@ -63,19 +63,8 @@ void store_result(const fs::path& atlas_dir, const std::string& layer, int64_t u
     db.setBusyTimeout(5000);  // serve's readers, or another writer
     sqlite_transaction(path, db, [&] {
       db.exec(kSchema);
-      SQLite::Statement old(db, "SELECT id FROM maximal_text_runs WHERE layer = ? AND unit = ? AND method = ?");
-      old.bind(1, layer);
-      old.bind(2, unit);
-      old.bind(3, method_name(result.method));
-      if (old.executeStep()) {
-        const int64_t id = old.getColumn(0).getInt64();
-        SQLite::Statement texts(db, "DELETE FROM maximal_texts WHERE run = ?");
-        texts.bind(1, id);
-        texts.exec();
-        SQLite::Statement run(db, "DELETE FROM maximal_text_runs WHERE id = ?");
-        run.bind(1, id);
-        run.exec();
-      }
+      delete_runs(db, "maximal_text_runs", "maximal_texts", "layer = ? AND unit = ? AND method = ?", layer, unit,
+                  method_name(result.method));
       SQLite::Statement run(db,
                             "INSERT INTO maximal_text_runs(layer, unit, method, options, model_sha256, evaluated, "
                             "seconds, created) VALUES(?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))");

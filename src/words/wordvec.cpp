@@ -114,8 +114,7 @@ std::vector<LexicalUnit> find_lexical_units(const std::vector<std::string>& word
   std::vector<std::set<std::string>> parts(static_cast<size_t>(n));
   std::unordered_map<std::string, int> containing;
   for (int64_t i = 0; i < n; ++i) {
-    std::string w = words[static_cast<size_t>(i)];
-    std::transform(w.begin(), w.end(), w.begin(), [](unsigned char c) { return std::tolower(c); });
+    const std::string w = lower_ascii(words[static_cast<size_t>(i)]);
     auto& p = parts[static_cast<size_t>(i)];
     for (int len = rule.min_length; len <= rule.max_length; ++len)
       for (size_t at = 0; at + static_cast<size_t>(len) <= w.size(); ++at)

@@ -19,11 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string lower_extension(const fs::path& path) {
-  std::string ext = path.extension().string();
-  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return ext;
-}
+std::string lower_extension(const fs::path& path) { return lower_ascii(path.extension().string()); }
 
 bool is_image_extension(const std::string& ext) { return ext == ".jpg" || ext == ".jpeg" || ext == ".png"; }
 bool is_list_extension(const std::string& ext) { return ext == ".txt" || ext == ".lst"; }

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/util/error.h"
+#include "core/util/strings.h"
 
 namespace clipscope {
 namespace {
@@ -61,8 +62,7 @@ std::string_view activation_name(Activation activation) {
 }
 
 Activation parse_activation(std::string_view name) {
-  std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string lower = lower_ascii(name);
   if (lower == "gelu") return Activation::GELU;
   if (lower == "quickgelu" || lower == "quick_gelu") return Activation::QuickGELU;
   throw Error(fmt::format("activation '{}': expected gelu or quickgelu", name));

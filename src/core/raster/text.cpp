@@ -498,8 +498,7 @@ constexpr NamedColor kColors[] = {
 
 Rgb parse_color(std::string_view spec) {
   const auto fail = [&] { return Error(fmt::format("colour \"{}\": not a colour name, #rrggbb or r,g,b", spec)); };
-  std::string s(trim(spec));
-  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string s = lower_ascii(trim(spec));
   if (s.empty()) throw fail();
   Rgb out{};
   if (s[0] == '#') {  // #rrggbb

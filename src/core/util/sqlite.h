@@ -6,12 +6,15 @@
 // SQLiteCpp themselves.
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <SQLiteCpp/VariadicBind.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "core/util/error.h"
 
@@ -52,6 +55,22 @@ void sqlite_transaction(const std::filesystem::path& path, SQLite::Database& db,
   } catch (const SQLite::Exception& e) {  // beginning the transaction
     throw sqlite_error(path, &db, e);
   }
+}
+
+// Deletes the runs of table `runs` (with an integer `id` column) that `where` selects (SQL
+// over its columns with a `?` for each of `values`, bound in order) and the rows of table
+// `rows` that belong to them (its `run` column holds a run's id): how a stored result is
+// replaced. Run it inside the caller's transaction, before inserting the new run.
+template <typename... Values>
+void delete_runs(SQLite::Database& db, std::string_view runs, std::string_view rows, std::string_view where,
+                 const Values&... values) {
+  SQLite::Statement drop_rows(
+      db, fmt::format("DELETE FROM {} WHERE run IN (SELECT id FROM {} WHERE {})", rows, runs, where));
+  SQLite::bind(drop_rows, values...);
+  drop_rows.exec();
+  SQLite::Statement drop_runs(db, fmt::format("DELETE FROM {} WHERE {}", runs, where));
+  SQLite::bind(drop_runs, values...);
+  drop_runs.exec();
 }
 
 }  // namespace clipscope
