@@ -70,7 +70,7 @@ void add_experiment_commands(CLI::App& app, Context& ctx);   // gap, stroop, att
 void add_abstraction_commands(CLI::App& app, Context& ctx);  // attribute, intervene, emotion-atlas, probe
 void add_maximal_text_command(CLI::App& app, Context& ctx);
 void add_circuits_commands(CLI::App& app, Context& ctx);  // expanded-weights, residual-share, contributions
-void add_label_command(CLI::App& app, Context& ctx);
+void add_label_command(CLI::App& app, Context& ctx);      // label, families, audit
 // The synthetic world's options (proportions of scenes, caption coupling).
 void add_world_options(CLI::App& cmd, world::WorldOptions& options);
 

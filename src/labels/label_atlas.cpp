@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <limits>
+#include <map>
+#include <optional>
 
 #include "atlas/atlas.h"
 #include "core/hub/download.h"
@@ -15,6 +17,7 @@
 #include "core/util/error.h"
 #include "core/util/progress.h"
 #include "core/util/sqlite.h"
+#include "core/util/strings.h"
 #include "zeroshot/zeroshot.h"
 
 namespace fs = std::filesystem;
@@ -87,15 +90,19 @@ Tensor image_embeddings(CLIP& model, const std::vector<std::pair<int64_t, std::s
   return all / all.norm(2, 1, true);
 }
 
-Tensor scores(Method method, const Tensor& similarity, const Tensor& activations, const LabelOptions& o) {
+// `consume`: the similarities are not needed again (the last layer), so the softmax may
+// overwrite them instead of copying the whole matrix.
+Tensor scores(Method method, const Tensor& similarity, const Tensor& activations, const LabelOptions& o, bool consume) {
   switch (method) {
     case Method::SoftWpmi: {
       SoftWpmiOptions so = o.soft_wpmi;
+      so.consume_similarity = consume;
       so.top_k = std::min<int>(so.top_k, static_cast<int>(activations.size(0)));
       return soft_wpmi(similarity, activations, so);
     }
     case Method::Wpmi: {
       WpmiOptions wo = o.wpmi;
+      wo.consume_similarity = consume;
       wo.top_k = std::min<int>(wo.top_k, static_cast<int>(activations.size(0)));
       return wpmi(similarity, activations, wo);
     }
@@ -188,25 +195,14 @@ LabelReport label_atlas(CLIP& model, const Tokenizer& tokenizer, const atlas::Mo
     const Tensor matrix = read_npy_tensor(*atlas.matrix(*l, quantity)).to(torch::kFloat);
     Tensor acts = matrix.index_select(1, columns).t().contiguous();
     acts = torch::nan_to_num(acts, 0.0);
-    const Tensor s = scores(o.method, similarity, acts, o);
+    const Tensor s = scores(o.method, similarity, acts, o, /*consume=*/l == layers.back());
     const auto [best, which] = s.topk(std::min<int64_t>(o.top, s.size(1)), 1);
     sqlite_guarded(db_path, nullptr, [&] {
       SQLite::Database db(db_path.string(), SQLite::OPEN_READWRITE);
       db.setBusyTimeout(5000);
       sqlite_transaction(db_path, db, [&] {
         db.exec(kSchema);
-        SQLite::Statement old(db, "SELECT id FROM label_runs WHERE layer = ? AND method = ?");
-        old.bind(1, l->name);
-        old.bind(2, method_name(o.method));
-        if (old.executeStep()) {
-          const int64_t id = old.getColumn(0).getInt64();
-          SQLite::Statement drop_labels(db, "DELETE FROM unit_labels WHERE run = ?");
-          drop_labels.bind(1, id);
-          drop_labels.exec();
-          SQLite::Statement drop_run(db, "DELETE FROM label_runs WHERE id = ?");
-          drop_run.bind(1, id);
-          drop_run.exec();
-        }
+        delete_runs(db, "label_runs", "unit_labels", "layer = ? AND method = ?", l->name, method_name(o.method));
         SQLite::Statement run(db,
                               "INSERT INTO label_runs(layer, method, quantity, model_sha256, concepts, "
                               "concepts_sha256, prompt, images, created) VALUES(?, ?, ?, ?, ?, ?, ?, ?, "
@@ -241,21 +237,83 @@ LabelReport label_atlas(CLIP& model, const Tokenizer& tokenizer, const atlas::Mo
   return report;
 }
 
-std::vector<UnitLabel> stored_labels(const fs::path& atlas_dir, const std::string& layer, int64_t unit, Method method) {
+namespace {
+
+// Stored labels of a layer by a method, per unit (only `unit` when given).
+std::map<int64_t, std::vector<UnitLabel>> query_labels(SQLite::Database& db, const std::string& layer, Method method,
+                                                       std::optional<int64_t> unit) {
+  std::map<int64_t, std::vector<UnitLabel>> out;
+  if (!db.tableExists("label_runs")) return out;
+  SQLite::Statement q(db, fmt::format("SELECT l.unit, l.concept, l.score FROM unit_labels l JOIN label_runs r ON "
+                                      "l.run = r.id WHERE r.layer = ? AND r.method = ?{} ORDER BY l.unit, l.rank",
+                                      unit ? " AND l.unit = ?" : ""));
+  q.bind(1, layer);
+  q.bind(2, method_name(method));
+  if (unit) q.bind(3, *unit);
+  while (q.executeStep())
+    out[q.getColumn(0).getInt64()].push_back({q.getColumn(1).getString(), q.getColumn(2).getDouble()});
+  return out;
+}
+
+template <typename F>
+auto with_atlas_db(const fs::path& atlas_dir, F&& f) {
   const fs::path path = atlas_dir / atlas::kDatabaseName;
   return sqlite_guarded(path, nullptr, [&] {
-    std::vector<UnitLabel> out;
     SQLite::Database db(path.string(), SQLite::OPEN_READONLY);
-    if (!db.tableExists("label_runs")) return out;
-    SQLite::Statement q(db,
-                        "SELECT l.concept, l.score FROM unit_labels l JOIN label_runs r ON l.run = r.id "
-                        "WHERE r.layer = ? AND r.method = ? AND l.unit = ? ORDER BY l.rank");
-    q.bind(1, layer);
-    q.bind(2, method_name(method));
-    q.bind(3, unit);
-    while (q.executeStep()) out.push_back({q.getColumn(0).getString(), q.getColumn(1).getDouble()});
-    return out;
+    return f(db);
   });
+}
+
+}  // namespace
+
+std::vector<UnitLabel> stored_labels(const fs::path& atlas_dir, const std::string& layer, int64_t unit, Method method) {
+  auto all = with_atlas_db(atlas_dir, [&](SQLite::Database& db) { return query_labels(db, layer, method, unit); });
+  return all.empty() ? std::vector<UnitLabel>{} : std::move(all.begin()->second);
+}
+
+std::map<int64_t, std::vector<UnitLabel>> stored_layer_labels(const fs::path& atlas_dir, const std::string& layer,
+                                                              Method method) {
+  return with_atlas_db(atlas_dir, [&](SQLite::Database& db) { return stored_layer_labels(db, layer, method); });
+}
+
+std::map<int64_t, std::vector<UnitLabel>> stored_layer_labels(SQLite::Database& db, const std::string& layer,
+                                                              Method method) {
+  return query_labels(db, layer, method, std::nullopt);
+}
+
+std::optional<Method> stored_method(SQLite::Database& db, const std::string& layer) {
+  if (!db.tableExists("label_runs")) return std::nullopt;
+  for (const Method m : {Method::SoftWpmi, Method::Wpmi, Method::Cosine, Method::CosineCubed}) {
+    SQLite::Statement q(db, "SELECT 1 FROM label_runs WHERE layer = ? AND method = ?");
+    q.bind(1, layer);
+    q.bind(2, method_name(m));
+    if (q.executeStep()) return m;
+  }
+  return std::nullopt;
+}
+
+std::vector<LabelMatch> find_labelled_units(SQLite::Database& db, const std::string& query, int limit) {
+  std::vector<LabelMatch> out;
+  const std::string text = lower_ascii(trim(query));
+  if (text.empty() || !db.tableExists("label_runs")) return out;
+  std::string pattern;
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+    pattern += c;
+  }
+  // Exact labels first, then labels starting with the query; better ranks and scores first.
+  SQLite::Statement q(
+      db,
+      "SELECT r.layer, r.method, l.unit, l.concept, l.rank, l.score FROM unit_labels l JOIN label_runs r "
+      "ON l.run = r.id WHERE lower(l.concept) LIKE ? ESCAPE '\\' ORDER BY lower(l.concept) != ?, "
+      "l.rank, l.score DESC LIMIT ?");
+  q.bind(1, pattern + "%");
+  q.bind(2, text);
+  q.bind(3, limit);
+  while (q.executeStep())
+    out.push_back({q.getColumn(0).getString(), parse_method(q.getColumn(1).getString()), q.getColumn(2).getInt64(),
+                   q.getColumn(3).getString(), q.getColumn(4).getInt(), q.getColumn(5).getDouble()});
+  return out;
 }
 
 }  // namespace clipscope::labels

@@ -8,9 +8,13 @@
 // run resumes where it stopped.
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <SQLiteCpp/Database.h>
 
 #include "atlas/indexer.h"
 #include "core/model/clip.h"
@@ -59,5 +63,27 @@ LabelReport label_atlas(CLIP& model, const Tokenizer& tokenizer, const atlas::Mo
 // The stored labels of one unit by a method (empty when none).
 std::vector<UnitLabel> stored_labels(const std::filesystem::path& atlas_dir, const std::string& layer, int64_t unit,
                                      Method method = Method::SoftWpmi);
+// Every labelled unit of a layer and its labels (empty when the layer has none), from the
+// atlas's folder or its open database (serve reads through its own connection).
+std::map<int64_t, std::vector<UnitLabel>> stored_layer_labels(const std::filesystem::path& atlas_dir,
+                                                              const std::string& layer,
+                                                              Method method = Method::SoftWpmi);
+std::map<int64_t, std::vector<UnitLabel>> stored_layer_labels(SQLite::Database& db, const std::string& layer,
+                                                              Method method);
+// The method a layer's stored labels were made by (soft-wpmi first when there are several);
+// nullopt when it has none.
+std::optional<Method> stored_method(SQLite::Database& db, const std::string& layer);
+
+// Units whose stored labels are `query` or start with it (case-insensitive), exact ones
+// first, then by the label's rank and score; at most `limit`.
+struct LabelMatch {
+  std::string layer;
+  Method method = Method::SoftWpmi;
+  int64_t unit = 0;
+  std::string concept_name;
+  int rank = 0;
+  double score = 0;
+};
+std::vector<LabelMatch> find_labelled_units(SQLite::Database& db, const std::string& query, int limit);
 
 }  // namespace clipscope::labels

@@ -26,21 +26,37 @@ void check_inputs(const Tensor& similarity, const Tensor& activations, int top_k
   if (chunk < 1) throw ArgumentError("chunk", std::to_string(chunk), "must be positive");
 }
 
+// softmax(a · similarity) over concepts, row block by row block, in place when allowed.
+Tensor concept_probabilities(const Tensor& similarity, double a, bool consume) {
+  Tensor p = similarity.scalar_type() == torch::kFloat && similarity.is_contiguous()
+                 ? (consume ? similarity : similarity.clone())
+                 : similarity.to(torch::kFloat).contiguous();
+  constexpr int64_t kRows = 2048;
+  for (int64_t start = 0; start < p.size(0); start += kRows) {
+    Tensor rows = p.narrow(0, start, std::min(kRows, p.size(0) - start));
+    rows.mul_(a);
+    rows.sub_(rows.logsumexp(1, /*keepdim=*/true)).exp_();
+  }
+  return p;
+}
+
 // log P(d | E_u) for every unit: sum over its top_k images of log(1 + p_i (P[i, d] - 1) + min_prob),
-// p_i = in_set[i] (1 for WPMI). (U, D) double.
+// p_i = in_set[i] (1 for WPMI). (U, D) float.
 Tensor log_p_given_examples(const Tensor& probabilities, const Tensor& activations, const Tensor& in_set,
                             double min_prob, int64_t chunk) {
   const int64_t top_k = in_set.size(0), units = activations.size(1);
   const Tensor top = std::get<1>(activations.topk(top_k, 0));  // (k, U)
   const Tensor p = in_set.view({top_k, 1, 1});
-  std::vector<Tensor> parts;
+  Tensor out = torch::empty({units, probabilities.size(1)}, torch::kFloat);
   for (int64_t start = 0; start < units; start += chunk) {
     const int64_t end = std::min(units, start + chunk);
-    const Tensor rows = top.slice(1, start, end).reshape({-1});                                  // (k * c)
-    const Tensor gathered = probabilities.index_select(0, rows).view({top_k, end - start, -1});  // (k, c, D)
-    parts.push_back(torch::log(1 + p * (gathered - 1) + min_prob).sum(0));
+    const Tensor rows = top.slice(1, start, end).reshape({-1});                            // (k * c)
+    Tensor gathered = probabilities.index_select(0, rows).view({top_k, end - start, -1});  // (k, c, D)
+    gathered.sub_(1).mul_(p).add_(1 + min_prob).log_();
+    Tensor rows_out = out.narrow(0, start, end - start);
+    torch::sum_out(rows_out, gathered, {0});
   }
-  return torch::cat(parts, 0);
+  return out;
 }
 
 Tensor pmi(const Tensor& log_given, double lambda) {
@@ -53,20 +69,15 @@ Tensor pmi(const Tensor& log_given, double lambda) {
 
 Tensor soft_wpmi(const Tensor& similarity, const Tensor& activations, const SoftWpmiOptions& o) {
   check_inputs(similarity, activations, o.top_k, o.chunk);
-  const Tensor probabilities = torch::softmax(o.a * similarity.to(torch::kDouble), 1);
-  const Tensor in_set =
-      o.p_start - torch::arange(o.top_k, torch::kDouble) / o.top_k * (o.p_start - o.p_end);  // by rank
-  return pmi(log_p_given_examples(probabilities, activations.to(torch::kDouble), in_set, o.min_prob, o.chunk), o.lambda)
-      .to(torch::kFloat);
+  const Tensor in_set = o.p_start - torch::arange(o.top_k, torch::kFloat) / o.top_k * (o.p_start - o.p_end);  // by rank
+  const Tensor probabilities = concept_probabilities(similarity, o.a, o.consume_similarity);
+  return pmi(log_p_given_examples(probabilities, activations, in_set, o.min_prob, o.chunk), o.lambda);
 }
 
 Tensor wpmi(const Tensor& similarity, const Tensor& activations, const WpmiOptions& o) {
   check_inputs(similarity, activations, o.top_k, o.chunk);
-  const Tensor probabilities = torch::softmax(o.a * similarity.to(torch::kDouble), 1);
-  return pmi(log_p_given_examples(probabilities, activations.to(torch::kDouble), torch::ones({o.top_k}, torch::kDouble),
-                                  o.min_prob, o.chunk),
-             o.lambda)
-      .to(torch::kFloat);
+  const Tensor probabilities = concept_probabilities(similarity, o.a, o.consume_similarity);
+  return pmi(log_p_given_examples(probabilities, activations, torch::ones({o.top_k}), o.min_prob, o.chunk), o.lambda);
 }
 
 Tensor cosine(const Tensor& similarity, const Tensor& activations, bool cubed, double min_norm) {

@@ -7,7 +7,8 @@
 //                embeddings (both normalized), as CLIP-Dissect computes them;
 //   activations  (N images, U units): each unit's value per image (e.g. spatial mean).
 //
-// Every function returns (U, D): the score of concept d for unit u, higher is better.
+// Every function returns (U, D): the score of concept d for unit u, higher is better,
+// computed in float as CLIP-Dissect does.
 #include <torch/types.h>
 
 #include <cstdint>
@@ -27,6 +28,10 @@ struct SoftWpmiOptions {
   double p_start = 0.998, p_end = 0.97;
   double min_prob = 1e-7;
   int64_t chunk = 16;  // units per pass: memory is chunk × top_k × D floats
+  // Overwrite `similarity` with the softmax instead of copying it: the copy is the size of
+  // the whole (images × concepts) matrix (8 GB for 100,000 images × 20,000 concepts). Only
+  // for a float tensor the caller does not need again.
+  bool consume_similarity = false;
 };
 torch::Tensor soft_wpmi(const torch::Tensor& similarity, const torch::Tensor& activations,
                         const SoftWpmiOptions& options = {});
@@ -39,6 +44,7 @@ struct WpmiOptions {
   double lambda = 0.6;
   double min_prob = 1e-7;
   int64_t chunk = 16;
+  bool consume_similarity = false;  // as for soft_wpmi
 };
 torch::Tensor wpmi(const torch::Tensor& similarity, const torch::Tensor& activations, const WpmiOptions& options = {});
 
