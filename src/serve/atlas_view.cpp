@@ -8,6 +8,10 @@
 #include <fstream>
 
 #include "core/image/preprocess.h"
+#include "core/util/sqlite.h"
+#include "core/util/strings.h"
+#include "labels/families.h"
+#include "labels/label_atlas.h"
 #include "maxtext/store.h"
 #include "plot/sheet.h"
 #include "serve/http_error.h"
@@ -225,7 +229,16 @@ json AtlasView::overview() const {
         matrices.push_back(atlas::quantity_name(q));
     json words = nullptr;
     if (const auto set = word_set(l)) words = set_words_.at(set->id);
+    const Annotations a = annotations(l);
+    json families = nullptr;
+    if (!a.families.empty()) {
+      families = json::object();
+      for (const auto f : labels::kFamilies) families[labels::family_name(f)] = 0;
+      for (const auto& [unit, f] : a.families) families[f.first] = families[f.first].get<int64_t>() + 1;
+    }
     layers.push_back({{"name", l.name},
+                      {"label_method", a.method ? json(*a.method) : json(nullptr)},
+                      {"families", families},
                       {"requested", l.requested},
                       {"units", l.units},
                       {"cells", l.cells},
@@ -266,21 +279,64 @@ json AtlasView::featured_tiles() const {
   return {{"title", featured_["title"]}, {"description", featured_["description"]}, {"units", units}};
 }
 
-json AtlasView::unit_grid(const std::string& name, int64_t offset, int64_t limit, const std::string& sort) const {
+json AtlasView::unit_grid(const std::string& name, int64_t offset, int64_t limit, const std::string& sort,
+                          const std::string& family) const {
   const auto& l = layer(name);
   if (sort != "unit" && sort != "max") throw bad_request(fmt::format("sort '{}': expected unit or max", sort));
+  if (!family.empty()) {
+    try {
+      labels::parse_family(family);
+    } catch (const ArgumentError& e) {
+      throw bad_request(fmt::format("family '{}': {}", family, e.problem()));
+    }
+  }
   const auto& s = stats(l);
-  json items = json::array();
-  for (int64_t i = offset; i < std::min(l.units, offset + limit); ++i) {
+  Annotations a;
+  {
+    std::lock_guard lock(db_mutex_);
+    a = annotations(l);
+  }
+  // The units in the order asked, then those of the family.
+  std::vector<int64_t> order;
+  for (int64_t i = 0; i < l.units; ++i) {
     const int64_t u = sort == "max" ? s.by_max[static_cast<size_t>(i)] : i;
+    const auto f = a.families.find(u);
+    if (family.empty() || (f != a.families.end() && f->second.first == family)) order.push_back(u);
+  }
+  json items = json::array();
+  for (int64_t i = offset; i < std::min<int64_t>(static_cast<int64_t>(order.size()), offset + limit); ++i) {
+    const int64_t u = order[static_cast<size_t>(i)];
+    const auto label = a.labels.find(u);
+    const auto f = a.families.find(u);
     items.push_back({{"unit", u},
                      {"max", number(s.max[static_cast<size_t>(u)])},
                      {"rms", number(s.rms[static_cast<size_t>(u)])},
                      {"thumb", thumbnail_url(l, u)},
-                     {"thumb_kind", vis_.for_unit(l.name, u).empty() ? "example" : "vis"}});
+                     {"thumb_kind", vis_.for_unit(l.name, u).empty() ? "example" : "vis"},
+                     {"label", label == a.labels.end() ? json(nullptr) : json(label->second.front().first)},
+                     {"family", f == a.families.end() ? json(nullptr) : json(f->second.first)}});
   }
-  return {{"layer", l.name}, {"units", l.units}, {"offset", offset},
-          {"limit", limit},  {"sort", sort},     {"items", items}};
+  return {{"layer", l.name},  {"units", static_cast<int64_t>(order.size())},
+          {"offset", offset}, {"limit", limit},
+          {"sort", sort},     {"family", family.empty() ? json(nullptr) : json(family)},
+          {"items", items}};
+}
+
+AtlasView::Annotations AtlasView::annotations(const atlas::LayerInfo& l, std::optional<int64_t> unit) const {
+  Annotations a;
+  auto& db = atlas_.database();
+  const auto path = atlas_.dir() / atlas::kDatabaseName;
+  sqlite_guarded(path, &db, [&] {
+    if (const auto method = labels::stored_method(db, l.name)) {
+      a.method = labels::method_name(*method);
+      for (auto& [u, list] : labels::stored_layer_labels(db, l.name, *method))
+        if (!unit || u == *unit)
+          for (const auto& x : list) a.labels[u].emplace_back(x.concept_name, x.score);
+    }
+    for (auto& [u, f] : labels::stored_families(db, l.name, unit))
+      a.families[u] = {labels::family_name(f.family), std::move(f.words)};
+  });
+  return a;
 }
 
 json AtlasView::unit(const std::string& name, int64_t unit, int k) const {
@@ -326,6 +382,16 @@ json AtlasView::unit(const std::string& name, int64_t unit, int k) const {
     json texts = json::array();
     for (const auto& r : maxtext::stored_results(atlas_.database(), l.name, unit)) texts.push_back(r.to_json());
     out["maximal_texts"] = texts;
+    const Annotations a = annotations(l, unit);
+    json labels = json::array();
+    if (const auto it = a.labels.find(unit); it != a.labels.end())
+      for (const auto& [concept_name, score] : it->second)
+        labels.push_back({{"label", concept_name}, {"score", number(score)}});
+    out["labels"] = labels;
+    out["label_method"] = a.method ? json(*a.method) : json(nullptr);
+    out["family"] = nullptr;
+    if (const auto it = a.families.find(unit); it != a.families.end())
+      out["family"] = {{"family", it->second.first}, {"words", it->second.second}};
   }
   json vis = json::array();
   for (const auto& v : vis_.for_unit(l.name, unit))
@@ -396,8 +462,7 @@ json AtlasView::neighbors(const std::string& name, int64_t unit, const std::stri
 json AtlasView::word_search(const std::string& query, int k) const {
   json words = json::array(), suggestions = json::array();
   if (!words_) return {{"words", words}, {"suggestions", suggestions}};
-  std::string lower = query;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string lower = lower_ascii(query);
   std::lock_guard lock(db_mutex_);
   for (const auto& set : word_sets_) {
     const auto& l = layer(set.layer);
@@ -426,6 +491,27 @@ json AtlasView::word_search(const std::string& query, int k) const {
   q.bind(1, pattern + "%");
   while (q.executeStep()) suggestions.push_back(q.getColumn(0).getString());
   return {{"words", words}, {"suggestions", suggestions}};
+}
+
+json AtlasView::label_search(const std::string& query, int k) const {
+  json out = json::array();
+  std::lock_guard lock(db_mutex_);
+  auto& db = atlas_.database();
+  const auto matches = sqlite_guarded(atlas_.dir() / atlas::kDatabaseName, &db,
+                                      [&] { return labels::find_labelled_units(db, query, k); });
+  for (const auto& m : matches) {
+    const atlas::LayerInfo* l = nullptr;
+    for (const auto& candidate : atlas_.layers())
+      if (candidate.name == m.layer) l = &candidate;
+    if (!l || m.unit < 0 || m.unit >= l->units) continue;
+    out.push_back({{"layer", l->name},
+                   {"unit", m.unit},
+                   {"label", m.concept_name},
+                   {"rank", m.rank},
+                   {"score", number(m.score)},
+                   {"thumb", thumbnail_url(*l, m.unit)}});
+  }
+  return out;
 }
 
 json AtlasView::word(const std::string& word, int k) const {

@@ -69,7 +69,10 @@ class AtlasView {
   // The featured units as read: {"title", "description", "units": [{layer, unit, note}]}
   // (entries naming layers or units the atlas lacks are dropped); null without a file.
   const nlohmann::json& featured() const { return featured_; }
-  nlohmann::json unit_grid(const std::string& layer, int64_t offset, int64_t limit, const std::string& sort) const;
+  // A page of a layer's units, each with its label and family where stored (clipscope
+  // label, clipscope families); `family` (empty: all) keeps the units of one family.
+  nlohmann::json unit_grid(const std::string& layer, int64_t offset, int64_t limit, const std::string& sort,
+                           const std::string& family = "") const;
   nlohmann::json unit(const std::string& layer, int64_t unit, int k) const;
   // by: "correlation" (of the units' per-image max over a sample of images; needs a
   // max matrix) or "words" (cosine of the units' responses over the word list).
@@ -77,6 +80,8 @@ class AtlasView {
   // {"words": [...], "suggestions": [...]} from the word database.
   nlohmann::json word_search(const std::string& query, int k) const;
   nlohmann::json word(const std::string& word, int k) const;
+  // Units whose stored labels are the query or start with it: [{layer, unit, label, rank, score, thumb}].
+  nlohmann::json label_search(const std::string& query, int k) const;
 
   // An example as the model saw it: cropped around its cell, or whole with the cell
   // outlined; `size` pixels square. JPEG bytes.
@@ -102,6 +107,13 @@ class AtlasView {
   std::optional<words::WordSet> word_set(const atlas::LayerInfo& layer) const;
   nlohmann::json read_featured(const std::filesystem::path& file) const;
   nlohmann::json featured_tiles() const;  // featured() with thumbnails, for the overview
+  // A layer's stored labels (the top one per unit) and families; under db_mutex_.
+  struct Annotations {
+    std::optional<std::string> method;  // the labels' method; empty without labels
+    std::map<int64_t, std::vector<std::pair<std::string, double>>> labels;
+    std::map<int64_t, std::pair<std::string, std::vector<std::string>>> families;  // family, its words
+  };
+  Annotations annotations(const atlas::LayerInfo& layer, std::optional<int64_t> unit = std::nullopt) const;
   torch::Tensor correlation_rows(const atlas::LayerInfo& layer) const;
   torch::Tensor word_profiles(const atlas::LayerInfo& layer, const words::WordSet& set) const;
 

@@ -116,7 +116,8 @@ void Server::unit_routes() {
   http_.Get(R"(/api/layers/([^/]+)/units)", [this](const httplib::Request& req, httplib::Response& res) {
     guarded(res, [&] {
       send_json(res, view_.unit_grid(req.matches[1], int_param(req, "offset", 0, 0, INT64_MAX / 2),
-                                     int_param(req, "limit", 100, 1, 1000), string_param(req, "sort", "unit")));
+                                     int_param(req, "limit", 100, 1, 1000), string_param(req, "sort", "unit"),
+                                     string_param(req, "family", "")));
     });
   });
   http_.Get(R"(/api/units/([^/]+)/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -175,6 +176,7 @@ void Server::search_routes() {
       const int k = static_cast<int>(int_param(req, "k", 12, 1, 100));
       json out = view_.word_search(q, k);
       out["query"] = q;
+      out["labels"] = view_.label_search(q, k);
       out["text"] = live_ ? live_->text_search(q, k) : json(nullptr);
       out["rendered"] = live_ ? live_->rendered_search(q, k) : json(nullptr);
       send_json(res, out);

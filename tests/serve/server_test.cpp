@@ -19,6 +19,8 @@
 #include "circuits/residual_share.h"
 #include "core/image/image.h"
 #include "core/model/loader.h"
+#include "labels/families.h"
+#include "labels/label_atlas.h"
 #include "maxtext/store.h"
 #include "plot/sheet.h"
 #include "support/cli_runner.h"
@@ -459,6 +461,61 @@ TEST_F(ServeTest, MaximalTextsStoredByTheCommandOrFoundOnRequestShowOnUnitPages)
   EXPECT_GE(unit["maximal_texts"][0]["texts"].size(), 10u);
   auto db = open_atlas();
   EXPECT_EQ(maxtext::stored_results(db.database(), "visual.layer4", 31).size(), 1u);
+}
+
+TEST_F(ServeTest, LabelsAndFamiliesShowOnTheGridUnitPagesAndSearch) {
+  if (!fs::exists("/usr/share/wordnet/data.noun")) GTEST_SKIP() << "WordNet not installed (Debian's wordnet-base)";
+  auto c = plain_->client();
+  // Before labelling: no labels, no families, no label results.
+  json grid = body_json(c.Get("/api/layers/visual.layer4/units?limit=5"));
+  EXPECT_TRUE(grid["items"][0]["label"].is_null());
+  ASSERT_EQ(run_clipscope({"label", "--atlas", (*dir_ / "atlas").string(), "--concepts", (*dir_ / "words.txt").string(),
+                           "--quantity", "max", "--top", "3"})
+                .code,
+            0);
+  ASSERT_EQ(run_clipscope({"families", "--atlas", (*dir_ / "atlas").string()}).code, 0);
+  const auto labels = labels::stored_layer_labels(*dir_ / "atlas", "visual.layer4");
+  ASSERT_EQ(labels.size(), 512u);
+
+  // The grid: every unit's top label and family; the filter keeps one family.
+  grid = body_json(c.Get("/api/layers/visual.layer4/units?offset=10&limit=5"));
+  for (const auto& item : grid["items"]) {
+    const int64_t u = item["unit"];
+    EXPECT_EQ(item["label"], labels.at(u).front().concept_name);
+    EXPECT_EQ(item["family"], labels::family_name(labels::stored_family(*dir_ / "atlas", "visual.layer4", u)->family));
+  }
+  const json overview = body_json(c.Get("/api/atlas"));
+  const json& counts = overview["layers"][0]["families"];
+  EXPECT_EQ(overview["layers"][0]["label_method"], "soft-wpmi");
+  int64_t total = 0;
+  for (const auto& [name, n] : counts.items()) total += n.get<int64_t>();
+  EXPECT_EQ(total, 512);
+  const int64_t others = counts["other"];
+  grid = body_json(c.Get("/api/layers/visual.layer4/units?family=other&limit=1000"));
+  EXPECT_EQ(grid["units"], others);
+  EXPECT_EQ(grid["items"].size(), static_cast<size_t>(others));
+  for (const auto& item : grid["items"]) EXPECT_EQ(item["family"], "other");
+  expect_error(c.Get("/api/layers/visual.layer4/units?family=weather"), 400, "family 'weather'");
+
+  // The unit page: its labels with scores, the method, its family and words.
+  const json unit = body_json(c.Get("/api/units/visual.layer4/12"));
+  ASSERT_EQ(unit["labels"].size(), 3u);
+  EXPECT_EQ(unit["labels"][0]["label"], labels.at(12)[0].concept_name);
+  EXPECT_NEAR(unit["labels"][0]["score"].get<double>(), labels.at(12)[0].score, 1e-6);
+  EXPECT_EQ(unit["label_method"], "soft-wpmi");
+  ASSERT_TRUE(unit["family"].is_object());
+  EXPECT_FALSE(unit["family"]["words"].empty());  // the word database's top words
+
+  // Search by label: units whose labels are the word, exact ones first.
+  const std::string word = labels.at(12)[0].concept_name;
+  const json found = body_json(c.Get(("/api/search?q=" + word + "&k=100").c_str()));
+  bool has_12 = false;
+  for (const auto& m : found["labels"]) {
+    EXPECT_EQ(m["label"], word);
+    has_12 = has_12 || m["unit"] == 12;
+  }
+  EXPECT_TRUE(has_12) << found["labels"].dump();
+  EXPECT_TRUE(body_json(c.Get("/api/search?q=zebra"))["labels"].empty());
 }
 
 TEST_F(ServeTest, AUnitsCircuitIsItsExpandedWeightsAndResidualShare) {

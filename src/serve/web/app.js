@@ -185,15 +185,17 @@ function showAtlasInHeader(atlas) {
 
 // ----- unit tiles ---------------------------------------------------------------
 
-// The one tile every list of units uses: thumbnail, unit number, a score.
-function unitTile(layer, unit, thumb, score, title, eager = false) {
+// The one tile every list of units uses: thumbnail, unit number, a score, and the
+// unit's label when it has one (clipscope label).
+function unitTile(layer, unit, thumb, score, title, eager = false, label = null) {
   return h('a', {
     class: 'tile', href: href.unit(layer, unit), testid: 'unit-tile',
     dataset: { layer, unit: String(unit) }, title: title ?? `${layer} · unit ${unit}`,
   },
   // Lazy images wait for a layout pass; those certainly on screen need not.
   img(thumb, TILE_PX, `${layer} unit ${unit}`, eager ? { loading: 'eager' } : {}),
-  h('span', { class: 'tile-caption' }, h('b', null, unit), score == null ? null : h('span', null, score)));
+  h('span', { class: 'tile-caption' }, h('b', null, unit), score == null ? null : h('span', null, score)),
+  label == null ? null : h('span', { class: 'tile-label', testid: 'tile-label' }, label));
 }
 
 function tileGrid(layer, units, scoreOf) {
@@ -297,38 +299,49 @@ function layerFacts(layer) {
 // A layer's unit grid with paging; `full` (the layer page) adds the sort selector;
 // `first` (the grid at the top of the page) loads its first screenful eagerly.
 function layerSection(layer, alive, full, first) {
-  const state = { offset: 0, sort: 'unit', loading: false };
+  const state = { offset: 0, sort: 'unit', family: '', total: layer.units, loading: false };
   const grid = h('div', { class: 'tiles grid-reserve' });
   const position = h('span', { class: 'position' });
   const prev = h('button', { type: 'button', onclick: () => go(state.offset - PAGE_SIZE) }, '‹ prev');
   const next = h('button', { type: 'button', onclick: () => go(state.offset + PAGE_SIZE) }, 'next ›');
   const sort = full ? h('select', { 'aria-label': 'sort', onchange: (e) => { state.sort = e.target.value; go(0); } },
     h('option', { value: 'unit' }, 'sort: unit'), h('option', { value: 'max' }, 'sort: max activation')) : null;
-  const pager = h('div', { class: 'pager' }, sort, prev, position, next);
+  // With clipscope families run on the layer: show one family's units.
+  const families = layer.families ? h('select', {
+    'aria-label': 'family', testid: 'family-filter', onchange: (e) => { state.family = e.target.value; go(0); },
+  }, h('option', { value: '' }, 'all families'),
+  Object.entries(layer.families).filter(([, n]) => n > 0).map(([f, n]) => h('option', { value: f }, `${f} (${count(n)})`)))
+    : null;
+  const pager = h('div', { class: 'pager' }, sort, families, prev, position, next);
 
   function updatePager(total) {
     const end = Math.min(total, state.offset + PAGE_SIZE);
-    position.textContent = `${count(state.offset + 1)}–${count(end)} of ${count(total)}`;
+    position.textContent = total ? `${count(state.offset + 1)}–${count(end)} of ${count(total)}` : 'none';
     prev.disabled = state.loading || state.offset <= 0;
     next.disabled = state.loading || end >= total;
-    pager.hidden = total <= PAGE_SIZE && !full;
+    pager.hidden = total <= PAGE_SIZE && !full && !families;
   }
 
   async function go(offset) {
-    state.offset = Math.max(0, Math.min(offset, Math.max(0, layer.units - 1)));
+    state.offset = Math.max(0, Math.min(offset, Math.max(0, state.total - 1)));
     state.loading = true;
-    updatePager(layer.units);
+    updatePager(state.total);
     try {
-      const res = await api(`/api/layers/${enc(layer.name)}/units?offset=${state.offset}&limit=${PAGE_SIZE}&sort=${state.sort}`);
+      const family = state.family ? `&family=${enc(state.family)}` : '';
+      const res = await api(`/api/layers/${enc(layer.name)}/units?offset=${state.offset}&limit=${PAGE_SIZE}&sort=${state.sort}${family}`);
       if (!alive()) return;
       grid.replaceChildren(...res.items.map((u, i) =>
-        unitTile(layer.name, u.unit, u.thumb, num(u.max), `unit ${u.unit} · max ${num(u.max)} · rms ${num(u.rms)} · thumbnail: ${u.thumb_kind}`,
-          first && i < EAGER_TILES)));
+        unitTile(layer.name, u.unit, u.thumb, num(u.max),
+          `unit ${u.unit} · max ${num(u.max)} · rms ${num(u.rms)} · thumbnail: ${u.thumb_kind}`
+          + (u.label ? ` · label: ${u.label}` : '') + (u.family ? ` · family: ${u.family}` : ''),
+          first && i < EAGER_TILES, u.label)));
+      if (!res.items.length) grid.replaceChildren(note('no units of this family'));
       state.loading = false;
+      state.total = res.units;
       updatePager(res.units);
     } catch (e) {
       state.loading = false;
-      updatePager(layer.units);
+      updatePager(state.total);
       if (alive()) showError(e.message);
     }
   }
@@ -373,7 +386,8 @@ async function unitView(r, alive) {
     h('div', { class: 'unit-layout' },
       h('div', { class: 'unit-main' }, visPanel(unit, atlas, alive), examplesPanel(unit)),
       h('aside', { class: 'unit-side' },
-        statsPanel(unit), histogramPanel(unit), wordsPanel(unit), maximalTextPanel(unit, alive), condprobPanel(unit),
+        labelsPanel(unit), statsPanel(unit), histogramPanel(unit), wordsPanel(unit), maximalTextPanel(unit, alive),
+        condprobPanel(unit),
         neighbors.panel, circuit.panel)));
   neighbors.load();
   circuit.load();
@@ -665,6 +679,18 @@ function condprobPanel(unit) {
 
 // ----- words and neighbours -----------------------------------------------------
 
+// The unit's automatic labels (clipscope label) and family (clipscope families).
+function labelsPanel(unit) {
+  if (!unit.labels?.length && !unit.family) return null;
+  return section('Labels', 'labels-panel',
+    unit.labels?.length ? h('ol', { class: 'words', testid: 'unit-labels' }, unit.labels.map((l) =>
+      h('li', null, h('a', { href: href.search(l.label) }, l.label), h('span', { class: 'num' }, num(l.score)))))
+      : null,
+    unit.label_method && unit.labels?.length ? note(`by ${unit.label_method} (CLIP-Dissect)`) : null,
+    unit.family ? h('p', { testid: 'unit-family' }, 'Family: ', h('b', null, unit.family.family),
+      unit.family.words?.length ? ` (from ${unit.family.words.join(', ')})` : '') : null);
+}
+
 function wordsPanel(unit) {
   if (unit.words == null)
     return section('Most activating words', null, h('div', { testid: 'unit-words' }, note('no word database for this layer')));
@@ -766,10 +792,16 @@ async function searchView(r, alive) {
   if (!alive()) return;
   document.title = `${r.text} — clipscope`;
   const rendered = (res.rendered || []).filter((set) => set.units?.length);
-  const empty = !res.words.length && !res.suggestions.length && !(res.text?.units?.length) && !rendered.length;
+  const labelled = res.labels || [];
+  const empty = !res.words.length && !res.suggestions.length && !(res.text?.units?.length) && !rendered.length
+    && !labelled.length;
   view.replaceChildren(h('div', { class: 'results', testid: 'search-results' },
     h('h1', null, `Search “${r.text}”`),
     empty ? note(`No results for “${r.text}”.`, 'no-results') : null,
+    labelled.length ? h('section', { class: 'panel', testid: 'search-labels' },
+      h('h2', null, 'Units labelled with it'),
+      h('div', { class: 'tiles' }, labelled.map((u) => unitTile(u.layer, u.unit, u.thumb, `#${u.rank}`,
+        `${u.layer} · unit ${u.unit} · label ${u.label} (rank ${u.rank}, ${num(u.score)})`, false, u.label)))) : null,
     h('section', { class: 'panel', testid: 'search-words' },
       h('h2', null, 'Word database'),
       res.words.length ? res.words.map((w) => h('div', { class: 'result-set' },

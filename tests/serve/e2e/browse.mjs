@@ -206,6 +206,42 @@ await step('d. maximal text on request', async () => {
   pass(`maximal text: the button searched unit ${other}'s texts in the background; the first is "${texts[0]}"`);
 });
 
+await step('d2. labels and families', async () => {
+  await page.goto(new URL(`#/layer/${encodeURIComponent(layer)}`, baseUrl).href);
+  await page.getByTestId('tile-label').first().waitFor({ state: 'visible' });
+  const labelled = await page.getByTestId('tile-label').count();
+  const tiles = await page.getByTestId('unit-tile').count();
+  check(labelled === tiles, `${labelled} of ${tiles} tiles show a label (run.sh labelled every unit)`);
+  // The family filter keeps one family's units.
+  const filter = page.getByTestId('family-filter');
+  const options = await filter.locator('option').evaluateAll((os) => os.map((o) => o.value).filter((v) => v));
+  check(options.length >= 1, 'the family filter offers no family');
+  const family = options[0];
+  await filter.selectOption(family);
+  await page.waitForFunction((f) => {
+    const ts = [...document.querySelectorAll('[data-testid="unit-tile"]')];
+    return ts.length > 0 && ts.every((t) => t.title.includes(`family: ${f}`));
+  }, family).catch(() => { throw new Error(`the grid does not show only ${family} units after filtering`); });
+  const shown = await page.getByTestId('unit-tile').count();
+  await screenshot(page, 'family-filter.png');
+  // A unit page lists its labels and family; search finds units by a label.
+  const first = await page.getByTestId('unit-tile').first().getAttribute('data-unit');
+  await page.getByTestId('unit-tile').first().click();
+  await waitForUnitTitle(page, first);
+  await page.getByTestId('labels-panel').waitFor({ state: 'visible' });
+  const labels = await page.locator('[data-testid="unit-labels"] li a').allTextContents();
+  check(labels.length === 3, `unit ${first} lists ${labels.length} labels, expected 3`);
+  const familyText = await page.getByTestId('unit-family').textContent();
+  check(familyText.includes(family), `unit ${first}'s family line "${familyText}" does not name ${family}`);
+  await page.getByTestId('labels-panel').scrollIntoViewIfNeeded();
+  await screenshot(page, 'labels.png');
+  await page.locator('[data-testid="unit-labels"] li a').first().click();
+  await page.getByTestId('search-labels').waitFor({ state: 'visible' });
+  const found = await page.getByTestId('search-labels').getByTestId('unit-tile').count();
+  check(found >= 1, `searching the label "${labels[0]}" lists no labelled unit`);
+  pass(`labels: ${labelled} labelled tiles; the ${family} filter shows ${shown} units; unit ${first}'s labels ${labels.join(', ')}; the label search lists ${found} units`);
+});
+
 await step('e. no errors in the page', async () => {
   check(!(await visibleError()), `error banner: ${await visibleError()}`);
   check(problems.length === 0, `${problems.length} problem(s):\n  ${problems.join('\n  ')}`);

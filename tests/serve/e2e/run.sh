@@ -21,6 +21,8 @@ printf '%s\n' red green blue yellow purple orange pink black cat dog car star tr
 "$clipscope" -q words --words "$out/words.txt" --into "$out/atlas" --canvas 64 --sizes 10,13 --stroke 0 >/dev/null
 "$clipscope" -q visualize --unit visual.layer4:0,1,2,3,4,5,6,7 --steps 32 --out "$out/atlas/optvis/first" >/dev/null
 "$clipscope" -q maximal-text --atlas "$out/atlas" --unit visual.layer4:5 --generations 5 >/dev/null
+"$clipscope" -q label --atlas "$out/atlas" --concepts "$out/words.txt" --quantity max --top 3 >/dev/null
+"$clipscope" -q families --atlas "$out/atlas" >/dev/null
 
 # Featured units lead the overview (the tour writes this file with its multimodal units).
 cat > "$out/atlas/featured.json" <<'JSON'
