@@ -19,7 +19,7 @@ them with clipscope's.
 
     bench/python_circuits_reference.py --clip-repo CLIP --checkpoint rn50.pt --from-block 1
         --to-block 2 [--unit 34] [--images LIST] [--batch 32] [--threads 2] [--json out.json]
-        [--out DIR]
+        [--out DIR]      (--unit auto: the unit most active on the first batch)
 """
 import argparse
 import importlib.util
@@ -73,7 +73,7 @@ def main():
     ap.add_argument("--stage", type=int, default=4)
     ap.add_argument("--from-block", type=int, default=1)
     ap.add_argument("--to-block", type=int, default=2)
-    ap.add_argument("--unit", type=int, default=34)
+    ap.add_argument("--unit", default="auto", help="the later unit, or auto: the most active on the first batch")
     ap.add_argument("--images", help="a file listing image paths, one per line")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
@@ -121,6 +121,15 @@ def main():
         paths = [line.strip() for line in open(a.images) if line.strip()]
         for p in model.parameters():
             p.requires_grad_(False)
+        if a.unit == "auto":  # a random network leaves many units off: take one that is on
+            acts, handles = hooked(points)
+            with torch.no_grad():
+                model.encode_image(torch.stack([preprocess(p) for p in paths[:a.batch]]))
+            for h in handles:
+                h.remove()
+            a.unit = int(acts["to"].mean(dim=(0, 2, 3)).argmax())
+        a.unit = int(a.unit)
+        result["unit"] = a.unit
         start = time.perf_counter()
         total = None
         for b in range(0, len(paths), a.batch):

@@ -27,6 +27,11 @@ int main(int argc, char** argv) {
         if (buffer.key().ends_with("running_mean")) buffer.value().normal_(0, 0.1);
         if (buffer.key().ends_with("running_var")) buffer.value().uniform_(0.5, 2.0);
       }
+      // OpenAI's initialization zeroes each bottleneck's last batch-norm scale (the
+      // branch starts as nothing); a trained network's is not, and the circuits tools
+      // read the branch.
+      for (auto& p : model->named_parameters())
+        if (p.key().ends_with("bn3.weight")) p.value().uniform_(0.1, 0.5);
     }
     clipscope::StateDict sd;
     for (const auto& p : model->named_parameters()) sd[p.key()] = p.value().detach();

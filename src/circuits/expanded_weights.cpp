@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
+#include <tuple>
 
 #include "circuits/points.h"
 #include "core/image/image.h"
@@ -51,7 +53,8 @@ ExpandedKernels expanded_kernels(CLIP& model, const std::string& from, const std
   k.cx = to_info.shape.at(2) / 2;
   k.from_y = k.cy * height / std::max<int64_t>(1, to_info.shape.at(1));
   k.from_x = k.cx * width / std::max<int64_t>(1, to_info.shape.at(2));
-  k.weights = torch::empty({static_cast<int64_t>(units.size()), channels, height, width});
+  k.weights = torch::zeros({static_cast<int64_t>(units.size()), channels, height, width});
+  const auto start = std::chrono::steady_clock::now();
 
   // The layers before `from` run on one grey image without a graph; `from` is replaced
   // by a batch of zeros (any value would do: the map between the points is affine with
@@ -60,25 +63,61 @@ ExpandedKernels expanded_kernels(CLIP& model, const std::string& from, const std
   const auto dtype = model->parameters().front().scalar_type();
   const int64_t n_px = model->config().image_resolution;
   const torch::Tensor image = torch::zeros({1, 3, n_px, n_px}, torch::TensorOptions().device(device).dtype(dtype));
-  Progress progress("expanded weights", static_cast<int64_t>(units.size()), "units", options.progress);
   LinearReluGuard linear;
   torch::AutoGradMode grad_mode(true);
-  for (size_t begin = 0; begin < units.size(); begin += static_cast<size_t>(options.batch)) {
-    const auto n = static_cast<int64_t>(std::min(units.size() - begin, static_cast<size_t>(options.batch)));
+  // The kernels of units[begin, begin + n) from `from` cropped to rows [y0, y0 + h) and
+  // columns [x0, x0 + w), whose centre cell is (cy, cx) of `to` in the crop's frame.
+  const auto kernels = [&](size_t begin, int64_t n, int64_t y0, int64_t x0, int64_t h, int64_t w, int64_t cy,
+                           int64_t cx, bool all_channels = false) {
     const torch::Tensor x =
-        torch::zeros({n, channels, height, width}, torch::TensorOptions().device(device).dtype(dtype))
-            .requires_grad_(true);
+        torch::zeros({n, channels, h, w}, torch::TensorOptions().device(device).dtype(dtype)).requires_grad_(true);
     ActivationCache cache({k.to});
     cache.patch(k.from, x);
     model->run_image(image, cache);
     const torch::Tensor& y = cache[k.to];
     torch::Tensor seed = torch::zeros_like(y);
-    for (int64_t r = 0; r < n; ++r) seed[r][units[begin + static_cast<size_t>(r)]][k.cy][k.cx] = 1;
-    const torch::Tensor grad = torch::autograd::grad({y}, {x}, {seed})[0];
-    k.weights.narrow(0, static_cast<int64_t>(begin), n).copy_(grad.detach().to(torch::kCPU, torch::kFloat));
+    for (int64_t r = 0; r < n; ++r) {
+      if (all_channels)
+        seed[r].select(1, cy).select(1, cx).fill_(1);
+      else
+        seed[r][units[begin + static_cast<size_t>(r)]][cy][cx] = 1;
+    }
+    torch::Tensor out = torch::zeros({n, channels, height, width});
+    out.narrow(2, y0, h).narrow(3, x0, w).copy_(
+        torch::autograd::grad({y}, {x}, {seed})[0].to(torch::kCPU, torch::kFloat));
+    return out;
+  };
+
+  // Only the centre cell's receptive field in `from` matters: where `from` and `to` have
+  // the same grid (no stride between them), the layers in between run on that window of
+  // `from` alone, and cells far from it are never computed. The window is the support of
+  // the gradient of every unit's centre cell; the first unit's kernel is computed both
+  // ways, and a difference (a network whose convolutions are not translation-equivariant
+  // there) falls back to the whole map.
+  int64_t y0 = 0, x0 = 0, h = height, w = width;
+  if (!units.empty() && to_info.shape.at(1) == height && to_info.shape.at(2) == width) {
+    const torch::Tensor support = kernels(0, 1, 0, 0, height, width, k.cy, k.cx, true)[0].abs().sum(0) > 0;
+    const torch::Tensor rows = support.any(1).nonzero(), cols = support.any(0).nonzero();
+    if (rows.numel() > 0 && cols.numel() > 0) {
+      const int64_t r0 = rows.min().item<int64_t>(), r1 = rows.max().item<int64_t>();
+      const int64_t c0 = cols.min().item<int64_t>(), c1 = cols.max().item<int64_t>();
+      if (r1 - r0 + 1 < height || c1 - c0 + 1 < width) {
+        const torch::Tensor full = kernels(0, 1, 0, 0, height, width, k.cy, k.cx);
+        const torch::Tensor cropped = kernels(0, 1, r0, c0, r1 - r0 + 1, c1 - c0 + 1, k.cy - r0, k.cx - c0);
+        if (torch::allclose(full, cropped, 1e-5, 1e-6 * (1 + full.abs().max().item<double>())))
+          std::tie(y0, x0, h, w) = std::make_tuple(r0, c0, r1 - r0 + 1, c1 - c0 + 1);
+      }
+    }
+  }
+  Progress progress("expanded weights", static_cast<int64_t>(units.size()), "units", options.progress);
+  for (size_t begin = 0; begin < units.size(); begin += static_cast<size_t>(options.batch)) {
+    const auto n = static_cast<int64_t>(std::min(units.size() - begin, static_cast<size_t>(options.batch)));
+    k.weights.narrow(0, static_cast<int64_t>(begin), n).copy_(kernels(begin, n, y0, x0, h, w, k.cy - y0, k.cx - x0));
     progress.add(n);
   }
   progress.finish();
+  std::tie(k.window_y, k.window_x, k.window_height, k.window_width) = std::make_tuple(y0, x0, h, w);
+  k.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return k;
 }
 

@@ -33,6 +33,10 @@ struct ExpandedKernels {
   int64_t cy = 0, cx = 0;          // the centre cell of `to` whose kernels these are
   int64_t from_y = 0, from_x = 0;  // the cell of `from` under it (same relative position)
   torch::Tensor weights;           // (units, channels of from, height of from, width of from), float, CPU
+  // The window of `from` the layers in between ran on (the centre cell's receptive field
+  // where the grids match; else the whole map), and the time the kernels took.
+  int64_t window_y = 0, window_x = 0, window_height = 0, window_width = 0;
+  double seconds = 0;
 };
 
 struct ExpandedKernelOptions {

@@ -112,14 +112,22 @@ void add_expanded_weights_command(CLI::App& app, Context& ctx) {
       for (const auto& c : circuits::strongest_connections(k, rank, a->top))
         strongest.push_back({{"unit", c.unit}, {"input", c.input}, {"score", c.score}});
       if (a->json) {
-        const nlohmann::json j = {{"from", k.from},          {"to", k.to},
-                                  {"units", k.units.size()}, {"shape", k.weights.sizes().vec()},
-                                  {"rank", rank_name(rank)}, {"strongest", strongest}};
+        const nlohmann::json j = {{"from", k.from},
+                                  {"to", k.to},
+                                  {"units", k.units.size()},
+                                  {"shape", k.weights.sizes().vec()},
+                                  {"window", {k.window_y, k.window_x, k.window_height, k.window_width}},
+                                  {"seconds", k.seconds},
+                                  {"rank", rank_name(rank)},
+                                  {"strongest", strongest}};
         fmt::print("{}\n", j.dump(2));
         return;
       }
-      fmt::print("expanded weights {} -> {}: {} units x {} inputs (cell {},{}; kernels {}x{}; ReLUs linear)\n", k.from,
-                 k.to, k.units.size(), k.weights.size(1), k.cy, k.cx, k.weights.size(2), k.weights.size(3));
+      fmt::print(
+          "expanded weights {} -> {}: {} units x {} inputs (cell {},{}; kernels {}x{}, computed on a {}x{} window; "
+          "ReLUs linear; {:.1f} s)\n",
+          k.from, k.to, k.units.size(), k.weights.size(1), k.cy, k.cx, k.weights.size(2), k.weights.size(3),
+          k.window_height, k.window_width, k.seconds);
       fmt::print("strongest connections by {}:\n{:>4}  {:>6}  {:>6}  {:>10}\n", rank_name(rank), "rank", "unit",
                  "input", "score");
       int i = 0;

@@ -147,10 +147,12 @@ torch::Tensor ActivationCache::record(const std::string& name, const torch::Tens
   torch::Tensor value = value_in;
   if (auto p = patches_.find(name); p != patches_.end() && layout != Layout::Pattern) {
     const auto shape = value.sizes().vec(), patched = p->second.sizes().vec();
-    // The batch dimension: first, but second for the transformer's (tokens, batch, width).
+    // The batch dimension: first, but second for the transformer's (tokens, batch, width);
+    // a convolutional map may also have another height and width.
     const size_t batch_dim = layout == Layout::LND ? 1 : 0;
     auto same = shape.size() == patched.size();
-    for (size_t d = 0; same && d < shape.size(); ++d) same = d == batch_dim || shape[d] == patched[d];
+    for (size_t d = 0; same && d < shape.size(); ++d)
+      same = d == batch_dim || shape[d] == patched[d] || (layout == Layout::NCHW && d >= 2);
     if (!same)
       throw Error(fmt::format("patch of {}: the value's shape [{}] does not match the point's [{}]", name,
                               fmt::join(patched, ", "), fmt::join(shape, ", ")));

@@ -78,9 +78,11 @@ class ActivationCache {
   // Replace `point`'s whole value (a canonical name) on every later forward with `value`
   // (activation patching): the same shape but for the batch size, which may differ from
   // the input's (the rest of the network then runs on the patched batch: many variants of
-  // one point through the later layers without recomputing the earlier ones). Gradients
-  // flow to `value`; the point's edits apply after the patch. Throws Error naming the point
-  // when the forward's value has another shape.
+  // one point through the later layers without recomputing the earlier ones), and for a
+  // convolutional map's height and width (the later layers then run on that grid: a
+  // window of the map, as the circuits tools use it). Gradients flow to `value`; the
+  // point's edits apply after the patch. Throws Error naming the point when the forward's
+  // value has another shape.
   void patch(const std::string& point, torch::Tensor value);
   // Edited or patched points the last forward did not reach or could not edit (attention
   // patterns are read, not edited).

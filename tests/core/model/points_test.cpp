@@ -198,6 +198,11 @@ TEST(Points, APatchReplacesAPointAndTheRestRunsOnItsBatch) {
     model->run_image(torch::zeros({1, 3, 64, 64}), one);
     EXPECT_TRUE(torch::allclose(one["visual.layer4"][0], patched["visual.layer4"][i], 1e-5, 1e-5)) << i;
   }
+  // A window of the map: the later layers run on the smaller grid.
+  ActivationCache window({"visual.layer4"});
+  window.patch("visual.layer3", values.narrow(0, 0, 1).narrow(2, 0, 2).narrow(3, 0, 2));
+  model->run_image(torch::zeros({1, 3, 64, 64}), window);
+  EXPECT_EQ(window["visual.layer4"].size(2), 1);
   // A value of another shape is refused, naming the point and both shapes.
   ActivationCache wrong({}, /*stop_early=*/false);
   wrong.patch("visual.layer3", torch::zeros({1, 2, 3, 3}));
