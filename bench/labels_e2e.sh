@@ -4,7 +4,7 @@
 # time, peak memory and the ratio, and how many units get the same top label.
 #   bench/labels_e2e.sh CLIP_DISSECT_CHECKOUT [IMAGES UNITS CONCEPTS]
 #   e.g. bench/labels_e2e.sh ~/src/CLIP-dissect 100000 2560 20000   (RN50x4's last layer, 20k words)
-# Environment: BUILD_DIR (default build).
+# Environment: BUILD_DIR (default build), THREADS (2, both sides).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 checkout=${1:?usage: bench/labels_e2e.sh CLIP_DISSECT_CHECKOUT [IMAGES UNITS CONCEPTS]}
@@ -12,6 +12,7 @@ images=${2:-100000}
 units=${3:-2560}
 concepts=${4:-20000}
 build=${BUILD_DIR:-$root/build}
+export THREADS=${THREADS:-2}
 cmake --build "$build" --target labels_similarity_bench -j"${JOBS:-2}" >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

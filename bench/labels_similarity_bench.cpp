@@ -6,6 +6,7 @@
 //   activations (images, units)    = randn
 //   labels_similarity_bench IMAGES UNITS CONCEPTS SEED OUT_DIR
 // Writes OUT_DIR/clipscope.json (seconds, peak and input memory) and clipscope_top1.npy.
+// Environment: THREADS (default 2).
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
   try {
     const int64_t images = std::atoll(argv[1]), units = std::atoll(argv[2]), concepts = std::atoll(argv[3]);
     const std::string out = argv[5];
+    const char* threads = std::getenv("THREADS");
+    torch::set_num_threads(threads ? std::atoi(threads) : 2);
     torch::manual_seed(std::atoll(argv[4]));
     torch::Tensor similarity = torch::randn({images, concepts}).mul_(0.05).add_(0.2);
     const torch::Tensor activations = torch::randn({images, units});

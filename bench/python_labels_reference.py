@@ -6,6 +6,7 @@ same-run ratio: PyTorch's generator seeded as LibTorch's is gives the same numbe
     bench/python_labels_reference.py --clip-dissect CHECKOUT IMAGES UNITS CONCEPTS SEED OUT_DIR
 
 Writes OUT_DIR/python.json (seconds, peak and input memory) and python_top1.npy.
+Environment: THREADS (default 2).
 Needs Debian's python3-torch, python3-numpy and the modules similarity.py imports
 (python3-tqdm, python3-scipy, python3-matplotlib).
 """
@@ -40,6 +41,7 @@ def main():
     similarity = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(similarity)
 
+    torch.set_num_threads(int(os.environ.get("THREADS", "2")))
     torch.manual_seed(a.seed)
     clip_feats = torch.randn(a.images, a.concepts).mul_(0.05).add_(0.2)
     target_feats = torch.randn(a.images, a.units)
