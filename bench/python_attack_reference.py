@@ -24,7 +24,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from python_reference import SHAPES, TEXT, load_model_py  # noqa: E402
+from clip_reference import load_model_py  # noqa: E402
+from python_reference import SHAPES, TEXT  # noqa: E402
 
 MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(3, 1, 1)
 STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(3, 1, 1)
@@ -59,7 +60,7 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model_py = load_model_py(args.clip_repo)
+    model_py = load_model_py(args.clip_repo, "python_attack_reference")
     model = model_py.CLIP(**SHAPES[args.model], **TEXT).eval()
     n_px = SHAPES[args.model]["image_resolution"]
     classes = torch.randn(1000, SHAPES[args.model]["embed_dim"])

@@ -22,7 +22,6 @@ them with clipscope's.
         [--out DIR]      (--unit auto: the unit most active on the first batch)
 """
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -31,15 +30,8 @@ import time
 import numpy as np
 import torch
 
-
-def load_model_py(repo):
-    path = os.path.join(repo, "clip", "model.py")
-    if not os.path.isfile(path):
-        sys.exit(f"python_circuits_reference: {path}: not found (--clip-repo must be a checkout of openai/CLIP)")
-    spec = importlib.util.spec_from_file_location("openai_clip_model", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clip_reference import load_model_py  # noqa: E402
 
 
 def preprocess(path, size=224):
@@ -81,7 +73,7 @@ def main():
     ap.add_argument("--out", help="write expanded_weights.npy and contributions.npy here")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    m = load_model_py(a.clip_repo)
+    m = load_model_py(a.clip_repo, "python_circuits_reference")
     model = m.CLIP(1024, 224, (3, 4, 6, 3), 64, None, 77, 49408, 512, 8, 12).eval()
     state = torch.load(a.checkpoint, map_location="cpu")
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)

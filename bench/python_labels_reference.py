@@ -11,7 +11,6 @@ Needs Debian's python3-torch, python3-numpy and the modules similarity.py import
 (python3-tqdm, python3-scipy, python3-matplotlib).
 """
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -20,6 +19,9 @@ import time
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clip_reference import load_file_module  # noqa: E402
 
 
 def resident_mb():
@@ -34,12 +36,8 @@ def main():
         ap.add_argument(name, type=int)
     ap.add_argument("out")
     a = ap.parse_args()
-    path = os.path.join(a.clip_dissect, "similarity.py")
-    if not os.path.isfile(path):
-        sys.exit(f"python_labels_reference: {path}: not found (--clip-dissect must be a CLIP-Dissect checkout)")
-    spec = importlib.util.spec_from_file_location("clip_dissect_similarity", path)
-    similarity = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(similarity)
+    similarity = load_file_module(os.path.join(a.clip_dissect, "similarity.py"), "clip_dissect_similarity",
+                                  "python_labels_reference", "--clip-dissect must be a CLIP-Dissect checkout")
 
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))
     torch.manual_seed(a.seed)

@@ -14,7 +14,6 @@ their values); the target is a random unit vector.
         [--threads 2] [--json out.json]
 """
 import argparse
-import importlib.util
 import json
 import os
 import random
@@ -23,15 +22,8 @@ import time
 
 import torch
 
-
-def load_model_py(repo):
-    path = os.path.join(repo, "clip", "model.py")
-    if not os.path.isfile(path):
-        sys.exit(f"python_maxtext_reference: {path}: not found (--clip-repo must be a checkout of openai/CLIP)")
-    spec = importlib.util.spec_from_file_location("openai_clip_model", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clip_reference import load_model_py  # noqa: E402
 
 
 def encode_embeddings(model, x, eot):
@@ -66,7 +58,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     rng = random.Random(0)
-    m = load_model_py(a.clip_repo)
+    m = load_model_py(a.clip_repo, "python_maxtext_reference")
     model = m.CLIP(1024, 224, (3, 4, 6, 3), 64, None, 77, 49408, 512, 8, 12).eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -17,7 +17,6 @@ Needs Debian's python3-torch (the LibTorch 1.13 clipscope links) and a checkout 
 https://github.com/openai/CLIP (only clip/model.py is imported).
 """
 import argparse
-import importlib.util
 import math
 import os
 import random
@@ -25,22 +24,15 @@ import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clip_reference import load_model_py  # noqa: E402
 import torch.nn.functional as F
 
 MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
 STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
 COLOR_SVD_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 COLOR = COLOR_SVD_SQRT / COLOR_SVD_SQRT.norm(dim=0).max()
-
-
-def load_model_py(repo):
-    path = os.path.join(repo, "clip", "model.py")
-    if not os.path.isfile(path):
-        sys.exit(f"python_optvis_reference: {path}: not found (--clip-repo must be a checkout of openai/CLIP)")
-    spec = importlib.util.spec_from_file_location("openai_clip_model", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class FourierImage:
@@ -94,7 +86,7 @@ def main():
     ap.add_argument("--channels-last", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model_py = load_model_py(args.clip_repo)
+    model_py = load_model_py(args.clip_repo, "python_optvis_reference")
     torch.manual_seed(0)
     visual = model_py.ModifiedResNet(layers=(3, 4, 6, 3), output_dim=1024, heads=32, input_resolution=224, width=64)
     visual.eval()

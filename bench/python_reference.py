@@ -14,13 +14,15 @@ checkout of https://github.com/openai/CLIP; only its clip/model.py is imported
 """
 import argparse
 import copy
-import importlib.util
 import json
 import os
 import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clip_reference import load_model_py  # noqa: E402
 
 # build_model's hyperparameters for the released shapes (clip/model.py CLIP.__init__ order).
 SHAPES = {
@@ -29,16 +31,6 @@ SHAPES = {
     "ViT-B/32": dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32),
 }
 TEXT = dict(context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8, transformer_layers=12)
-
-
-def load_model_py(repo):
-    path = os.path.join(repo, "clip", "model.py")
-    if not os.path.isfile(path):
-        sys.exit(f"python_reference: {path}: not found (--clip-repo must be a checkout of openai/CLIP)")
-    spec = importlib.util.spec_from_file_location("openai_clip_model", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def images_per_second(fn, x, min_seconds, min_iters):
@@ -61,7 +53,7 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model_py = load_model_py(args.clip_repo)
+    model_py = load_model_py(args.clip_repo, "python_reference")
     rows = []
     for name in args.models:
         torch.manual_seed(0)
